@@ -1,0 +1,161 @@
+"""mlcicd.yaml: the dataset spec, the model settings, the gate thresholds and the tiers.
+
+The file is validated on load. Any unknown key, missing key or bad value raises ConfigError with the
+dotted path of the key (for example ``gates.min_roc_auc``) and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CONFIG_ENV_VAR = "MLCICD_CONFIG"
+DEFAULT_CONFIG_NAME = "mlcicd.yaml"
+
+
+class ConfigError(ValueError):
+    """mlcicd.yaml is missing, unreadable or invalid; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """What the data is and how to read it."""
+
+    landing_dir: str = "data/landing"
+    contract: str = Field(description="Path of the data contract (columns, types, ranges), relative to mlcicd.yaml.")
+    target: str
+    task: Literal["binary"] = Field(
+        "binary", description="Only binary classification is implemented so far; multiclass and regression are planned."
+    )
+    id_column: str
+    time_column: str
+    categorical_columns: list[str] = []
+    slice_columns: list[str] = []
+    drop_columns: list[str] = Field([], description="Columns that are never used as features.")
+    window_batches: int = Field(30, ge=1, description="How many of the newest accepted batches form the training dataset.")
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="Newest share of rows (by time) kept for evaluation.")
+
+    @model_validator(mode="after")
+    def _columns_are_distinct(self) -> "DatasetSpec":
+        special = {"target": self.target, "id_column": self.id_column, "time_column": self.time_column}
+        if len(set(special.values())) != len(special):
+            raise ValueError(f"target, id_column and time_column must be three different columns, got {special}")
+        for name in ("categorical_columns", "slice_columns"):
+            clash = set(getattr(self, name)) & set(special.values())
+            if clash:
+                raise ValueError(f"{name} must not contain the target, id or time column: {sorted(clash)}")
+        return self
+
+
+class ModelSpec(_Strict):
+    registered_name: str = Field("mlcicd-model", min_length=1)
+    experiment: str = Field("mlcicd", min_length=1)
+    num_boost_round: int = Field(400, ge=1)
+    early_stopping_rounds: int = Field(30, ge=1)
+    validation_fraction: float = Field(0.15, gt=0.0, lt=0.5, description="Newest share of the train set used for early stopping.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Extra LightGBM parameters (learning_rate, num_leaves, ...).")
+    seed: int = 42
+    num_threads: int = Field(2, ge=1)
+
+
+class GateSpec(_Strict):
+    primary_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    min_primary_metric: float = Field(0.80, ge=0.0, le=1.0, description="Absolute floor for the primary metric on the holdout.")
+    max_regression: float = Field(
+        0.005, ge=0.0, le=1.0, description="How far the candidate may fall below the champion on the primary metric."
+    )
+
+
+class TierSpec(_Strict):
+    sample_rows: int | None = Field(None, ge=100, description="Rows sampled from the training dataset; null means all rows.")
+    num_boost_round: int | None = Field(None, ge=1, description="Overrides model.num_boost_round for this tier.")
+    model_name_suffix: str = Field("", description="Appended to model.registered_name so a tier never moves another's champion.")
+
+
+def _default_tiers() -> dict[str, TierSpec]:
+    return {
+        "full": TierSpec(),
+        "ci": TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci"),
+    }
+
+
+class SimulatorSpec(_Strict):
+    seed: int = 7
+    batches: int = Field(4, ge=1)
+    rows_per_batch: int = Field(25_000, ge=100)
+    ci_rows: int = Field(40_000, ge=1_000, description="Rows simulated by ci_job when no data has landed yet.")
+
+
+class Config(_Strict):
+    dataset: DatasetSpec
+    model: ModelSpec = ModelSpec()
+    gates: GateSpec = GateSpec()
+    tiers: dict[Literal["full", "ci"], TierSpec] = Field(default_factory=_default_tiers)
+    simulator: SimulatorSpec = SimulatorSpec()
+
+    @model_validator(mode="after")
+    def _both_tiers(self) -> "Config":
+        missing = {"full", "ci"} - set(self.tiers)
+        if missing:
+            raise ValueError(f"tiers must define both 'full' and 'ci' (missing: {sorted(missing)})")
+        return self
+
+
+def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys allowed at a location, to suggest the closest one for a typo."""
+    current: Any = model
+    for part in loc[:-1]:
+        fields = getattr(current, "model_fields", None)
+        if not fields or part not in fields:
+            return []
+        annotation = fields[part].annotation
+        current = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return list(getattr(current, "model_fields", {}) or {})
+
+
+def _describe(error: dict, source: Path) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), _field_names(Config, loc), n=1)
+        hint = f" (did you mean '{'.'.join(str(p) for p in loc[:-1] + (close[0],))}'?)" if close else ""
+        return f"{source}: unknown key '{key}'{hint}"
+    if error["type"] == "missing":
+        return f"{source}: missing required key '{key}'"
+    return f"{source}: bad value for '{key}': {error['msg']} (got {error.get('input')!r})"
+
+
+def parse_config(raw: Any, source: Path) -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(e, source) for e in exc.errors())) from None
+
+
+def find_config_path(explicit: str | os.PathLike | None = None) -> Path:
+    """The config file: an explicit path, else $MLCICD_CONFIG, else ./mlcicd.yaml."""
+    path = Path(explicit or os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_NAME)
+    return path.expanduser().resolve()
+
+
+def load_config(path: str | os.PathLike | None = None) -> tuple[Config, Path]:
+    source = find_config_path(path)
+    try:
+        text = source.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the config file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    return parse_config(raw, source), source

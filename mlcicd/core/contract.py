@@ -1,0 +1,144 @@
+"""The data contract: a reviewed, versioned YAML file turned into a pandera schema.
+
+Contract file format (see contracts/transactions.yaml):
+
+    columns:
+      amount: {dtype: float, min: 0, max: 100000}
+      channel: {dtype: str, allowed: [pos, online]}
+      device_risk_score: {dtype: float, min: 0, max: 1, nullable: true}
+      transaction_id: {dtype: int, unique: true}
+    min_rows: 1
+
+Validation is lazy: every failure is collected and summarised in sentences, not just the first one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+
+DTYPES = {"int": "int64", "float": "float64", "str": "str", "bool": "bool", "datetime": "datetime64[ns]"}
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    dtype: Literal["int", "float", "str", "bool", "datetime"]
+    nullable: bool = False
+    unique: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Contract:
+    columns: dict[str, ColumnRule]
+    min_rows: int = 1
+    source: str = ""
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self.columns)
+
+    def schema(self):
+        """The pandera schema for this contract (built on demand; pandera is imported here)."""
+        return _build_schema(self)
+
+
+def parse_contract(raw: dict, source: str = "") -> Contract:
+    if not isinstance(raw, dict) or not isinstance(raw.get("columns"), dict) or not raw["columns"]:
+        raise ValueError(f"{source}: a contract needs a non-empty 'columns' mapping")
+    unknown = set(raw) - {"columns", "min_rows"}
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: columns, min_rows")
+    columns = {}
+    for name, rule in raw["columns"].items():
+        if not isinstance(rule, dict) or rule.get("dtype") not in DTYPES:
+            raise ValueError(f"{source}: column '{name}' needs dtype, one of {sorted(DTYPES)}")
+        bad = set(rule) - {"dtype", "nullable", "unique", "min", "max", "allowed"}
+        if bad:
+            raise ValueError(f"{source}: column '{name}' has unknown key(s) {sorted(bad)}")
+        allowed = rule.get("allowed")
+        columns[str(name)] = ColumnRule(**{**rule, "allowed": tuple(allowed) if allowed is not None else None})
+    return Contract(columns=columns, min_rows=int(raw.get("min_rows", 1)), source=source)
+
+
+def load_contract(path: Path) -> Contract:
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the data contract ({exc.strerror})") from None
+    return parse_contract(raw, str(path))
+
+
+def _build_schema(contract: Contract):
+    import pandera.pandas as pa
+
+    columns = {}
+    for name, rule in contract.columns.items():
+        checks = []
+        if rule.min is not None:
+            checks.append(pa.Check.ge(rule.min))
+        if rule.max is not None:
+            checks.append(pa.Check.le(rule.max))
+        if rule.allowed is not None:
+            checks.append(pa.Check.isin(list(rule.allowed)))
+        columns[name] = pa.Column(
+            DTYPES[rule.dtype],
+            checks=checks,
+            nullable=rule.nullable,
+            unique=rule.unique,
+            # Numbers and times are coerced (CSV gives strings, Parquet may give int32); text is not,
+            # so that a missing value never turns into the string "nan".
+            coerce=rule.dtype in ("int", "float", "datetime"),
+        )
+    return pa.DataFrameSchema(columns, strict=True, name="data contract")
+
+
+@dataclass(frozen=True)
+class ContractResult:
+    passed: bool
+    problems: list[str] = field(default_factory=list)
+    failing_rows: int = 0
+    validated: pd.DataFrame | None = None
+
+
+def _sentence(column: str, check: str, count: int, examples: list) -> str:
+    shown = ", ".join(repr(e) for e in examples)
+    if check == "column_in_dataframe":
+        return f"column '{column}' is missing"
+    if check == "column_in_schema":
+        return f"column '{column}' is not in the contract (unexpected extra column)"
+    if check.startswith("dtype("):
+        return f"column '{column}' has the wrong type: expected {check[6:-1]}, found {shown}"
+    if check.startswith("coerce_dtype"):
+        return f"column '{column}': {count} value(s) cannot be read as {check.split('(')[-1].rstrip(')')}, e.g. {shown}"
+    if check == "not_nullable":
+        return f"column '{column}': {count} missing value(s) where none are allowed"
+    if check == "field_uniqueness":
+        return f"column '{column}': {count} duplicated value(s), e.g. {shown}"
+    return f"column '{column}': {count} value(s) fail {check}, e.g. {shown}"
+
+
+def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
+    """Check a batch against the contract; on success the result holds the coerced frame."""
+    import pandera.errors as pe
+
+    if len(df) < contract.min_rows:
+        return ContractResult(False, [f"the batch has {len(df)} row(s); the contract requires at least {contract.min_rows}"])
+    try:
+        validated = contract.schema().validate(df, lazy=True)
+    except pe.SchemaErrors as exc:
+        cases = exc.failure_cases
+        problems = []
+        cases = cases.assign(column=cases["column"].fillna(cases["failure_case"].astype(str)))
+        for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
+            values = group["failure_case"].dropna().unique().tolist()[:3]
+            problems.append(_sentence(str(column), str(check), len(group), values))
+        failing = cases["index"].dropna().nunique() if "index" in cases else 0
+        return ContractResult(False, problems, failing_rows=int(failing))
+    return ContractResult(True, [], 0, validated)

@@ -1,0 +1,47 @@
+"""The training dataset: a window of accepted batches, identified by a content hash, split by time."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import pandas as pd
+
+from mlcicd.core.ingest import AcceptedBatch
+
+
+def window(batches: Sequence[AcceptedBatch], size: int) -> list[AcceptedBatch]:
+    """The newest `size` accepted batches (by arrival), oldest first."""
+    return list(batches)[-size:]
+
+
+def dataset_hash(batches: Sequence[AcceptedBatch], sample_rows: int | None) -> str:
+    """Same batches and same sampling give the same hash, whatever order they were listed in."""
+    digest = hashlib.sha256()
+    for content_hash in sorted(b.content_hash for b in batches):
+        digest.update(content_hash.encode())
+    digest.update(f"sample={sample_rows}".encode())
+    return digest.hexdigest()
+
+
+def load_batches(batches: Sequence[AcceptedBatch], time_column: str) -> pd.DataFrame:
+    if not batches:
+        raise ValueError("there are no accepted batches to build a training dataset from")
+    frame = pd.concat([pd.read_parquet(b.path) for b in batches], ignore_index=True)
+    return frame.sort_values(time_column, kind="stable", ignore_index=True)
+
+
+def sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
+    """A reproducible random sample that keeps time order (no-op when rows is None or large enough)."""
+    if rows is None or len(frame) <= rows:
+        return frame
+    return frame.sample(n=rows, random_state=seed).sort_index().reset_index(drop=True)
+
+
+def split_by_time(frame: pd.DataFrame, time_column: str, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Older rows train, the newest `holdout_fraction` of rows are held out (no row is in both)."""
+    ordered = frame.sort_values(time_column, kind="stable", ignore_index=True)
+    cut = int(round(len(ordered) * (1 - holdout_fraction)))
+    if cut <= 0 or cut >= len(ordered):
+        raise ValueError(f"cannot split {len(ordered)} rows into a train set and a holdout of {holdout_fraction:.0%}")
+    return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)

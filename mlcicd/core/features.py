@@ -1,0 +1,69 @@
+"""The one feature path. Training, evaluation and scoring all call `featurize` with a fitted FeatureState.
+
+The state is plain data (column lists and category vocabularies), stored with the model, so a model
+scores exactly the way it was trained, in any process.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from mlcicd.config import DatasetSpec
+
+TIME_FEATURES = ("hour_of_day", "day_of_week")
+
+
+@dataclass(frozen=True)
+class FeatureState:
+    numeric: list[str]
+    categories: dict[str, list[str]]  # column -> vocabulary seen in training; code = position
+    time_column: str | None
+
+    @property
+    def feature_names(self) -> list[str]:
+        time = list(TIME_FEATURES) if self.time_column else []
+        return self.numeric + list(self.categories) + time
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return list(self.categories)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "FeatureState":
+        return cls(numeric=list(raw["numeric"]), categories=dict(raw["categories"]), time_column=raw.get("time_column"))
+
+
+def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:
+    excluded = {spec.target, spec.id_column, spec.time_column, *spec.drop_columns}
+    missing = [c for c in spec.categorical_columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"categorical column(s) {missing} are not in the data (columns: {sorted(frame.columns)})")
+    categorical = [c for c in spec.categorical_columns if c not in excluded]
+    numeric = [c for c in frame.columns if c not in excluded and c not in categorical]
+    non_numeric = [c for c in numeric if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise ValueError(f"column(s) {non_numeric} are neither numeric nor listed in dataset.categorical_columns")
+    vocabulary = {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
+    return FeatureState(numeric=numeric, categories=vocabulary, time_column=spec.time_column)
+
+
+def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:
+    """Model inputs: numbers as float, categories as their training codes (unseen or missing -> NaN)."""
+    missing = [c for c in state.numeric + list(state.categories) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the data lacks feature column(s) {missing}")
+    out = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in state.numeric}
+    for column, vocabulary in state.categories.items():
+        codes = pd.Categorical(frame[column].astype("string"), categories=vocabulary).codes.astype("float64")
+        out[column] = np.where(codes < 0, np.nan, codes)
+    if state.time_column:
+        times = pd.to_datetime(frame[state.time_column])
+        out["hour_of_day"] = times.dt.hour.astype("float64")
+        out["day_of_week"] = times.dt.dayofweek.astype("float64")
+    return pd.DataFrame(out, index=frame.index)[state.feature_names]

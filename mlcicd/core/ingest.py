@@ -1,0 +1,172 @@
+"""Ingestion: a landed file is either accepted whole into the Parquet store or quarantined with a report.
+
+Guarantees:
+- nothing is deleted: an accepted file is moved to data/archive/, a rejected one to data/quarantine/
+  next to a report (JSON for machines, text for people);
+- nothing is half-ingested: the accepted Parquet file is written under a temporary name and renamed,
+  and its JSON record (written the same way, last) is what makes it count;
+- ingesting the same content again changes nothing: batches are named by the SHA-256 of the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from mlcicd.core.contract import Contract, validate
+
+READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
+
+
+class BatchReadError(ValueError):
+    """A landed file could not be read as a table; the message names the file and the cause."""
+
+
+@dataclass(frozen=True)
+class BatchVerdict:
+    source: str
+    content_hash: str
+    status: Literal["accepted", "quarantined", "duplicate"]
+    rows: int
+    location: str
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AcceptedBatch:
+    batch_id: str
+    sequence: int
+    source: str
+    content_hash: str
+    rows: int
+    min_time: str | None
+    max_time: str | None
+    ingested_at: str
+    path: Path
+
+    def to_record(self) -> dict:
+        record = asdict(self)
+        record.pop("path")
+        return record
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_ready(path: Path) -> bool:
+    """Files still being written (hidden or .part/.tmp names) and folders are left for later."""
+    return path.is_file() and not path.name.startswith(".") and path.suffix not in (".part", ".tmp")
+
+
+def pending_files(landing_dir: Path) -> list[Path]:
+    if not landing_dir.is_dir():
+        return []
+    return sorted(p for p in landing_dir.iterdir() if is_ready(p))
+
+
+def read_batch(path: Path) -> pd.DataFrame:
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise BatchReadError(f"{path.name}: unsupported file type '{path.suffix}' (expected .parquet or .csv)")
+    if path.stat().st_size == 0:
+        raise BatchReadError(f"{path.name}: the file is empty (0 bytes)")
+    try:
+        return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+    except Exception as exc:  # any reader failure is a property of the file, reported as such
+        raise BatchReadError(f"{path.name}: cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
+
+
+def _atomic_write(path: Path, write) -> None:
+    partial = path.with_name(f".{path.name}.partial")
+    write(partial)
+    os.replace(partial, path)
+
+
+def _move_keeping_both(source: Path, folder: Path, content_hash: str) -> Path:
+    """Move a file into a folder without overwriting anything already there."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / source.name
+    if target.exists():
+        target = folder / f"{source.stem}-{content_hash[:8]}{source.suffix}"
+    shutil.move(str(source), target)
+    return target
+
+
+def _quarantine(path: Path, quarantine_dir: Path, content_hash: str, rows: int, problems: list[str]) -> BatchVerdict:
+    moved = _move_keeping_both(path, quarantine_dir, content_hash)
+    report = {
+        "file": path.name,
+        "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "content_sha256": content_hash,
+        "rows": rows,
+        "problems": problems,
+    }
+    moved.with_name(moved.name + ".report.json").write_text(json.dumps(report, indent=2))
+    lines = [f"{path.name} was rejected and kept here, unchanged. {len(problems)} problem(s):"]
+    lines += [f"  - {p}" for p in problems]
+    lines += ["", "Fix the source and land a corrected file; nothing from this file was ingested."]
+    moved.with_name(moved.name + ".report.txt").write_text("\n".join(lines) + "\n")
+    return BatchVerdict(path.name, content_hash, "quarantined", rows, str(moved), problems)
+
+
+def list_accepted(accepted_dir: Path) -> list[AcceptedBatch]:
+    """Accepted batches in arrival order. A Parquet file without its JSON record does not count."""
+    batches = []
+    if accepted_dir.is_dir():
+        for record_path in accepted_dir.glob("*.json"):
+            record = json.loads(record_path.read_text())
+            batches.append(AcceptedBatch(**record, path=record_path.with_suffix(".parquet")))
+    return sorted(batches, key=lambda b: b.sequence)
+
+
+def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Path, quarantine_dir: Path) -> BatchVerdict:
+    content_hash = file_sha256(path)
+    batch_id = content_hash[:16]
+    record_path = accepted_dir / f"{batch_id}.json"
+    if record_path.exists():
+        moved = _move_keeping_both(path, archive_dir, content_hash)
+        return BatchVerdict(path.name, content_hash, "duplicate", 0, str(moved), [f"same content as accepted batch {batch_id}"])
+
+    try:
+        frame = read_batch(path)
+    except BatchReadError as exc:
+        return _quarantine(path, quarantine_dir, content_hash, 0, [str(exc)])
+    result = validate(frame, contract)
+    if not result.passed:
+        return _quarantine(path, quarantine_dir, content_hash, len(frame), result.problems)
+
+    accepted_dir.mkdir(parents=True, exist_ok=True)
+    data = result.validated
+    time_columns = [c for c, rule in contract.columns.items() if rule.dtype == "datetime"]
+    times = data[time_columns[0]] if time_columns else None
+    batch = AcceptedBatch(
+        batch_id=batch_id,
+        sequence=len(list(accepted_dir.glob("*.json"))) + 1,
+        source=path.name,
+        content_hash=content_hash,
+        rows=len(data),
+        min_time=str(times.min()) if times is not None else None,
+        max_time=str(times.max()) if times is not None else None,
+        ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        path=accepted_dir / f"{batch_id}.parquet",
+    )
+    _atomic_write(batch.path, lambda p: data.to_parquet(p, index=False))
+    _atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
+    moved = _move_keeping_both(path, archive_dir, content_hash)
+    return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved))

@@ -1,0 +1,211 @@
+"""A realistic card-transaction simulator with drift scenarios (the embedded default dataset).
+
+Fraud is rare (about 2%) and depends on interactions (large online payments, night-time spending far
+from home, new prepaid cards, bursts of activity, risky devices) plus an unobserved component, so a
+good model reaches a ROC AUC near 0.9, not 0.99. Each batch is one day of transactions; batch ``i``
+with seed ``s`` is always the same data, whatever was generated before it.
+
+Scenarios:
+    baseline          the reference behaviour
+    covariate_drift   who pays and how changes (more online, larger amounts, younger customers, a region
+                      mix shift), the fraud mechanism stays the same
+    concept_drift     fraudsters change tactics: small "card testing" amounts, contactless instead of
+                      online, device risk matters less; a model trained before the change loses accuracy
+    schema_break      an upstream export renames `amount` to `amount_usd` and writes `customer_age` as text
+    degraded_quality  late and missing fraud reports (labels flipped), a sensor that stops reporting
+                      device risk, rounded amounts: the contract passes, the data teaches less
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SCENARIOS = ("baseline", "covariate_drift", "concept_drift", "schema_break", "degraded_quality")
+START = np.datetime64("2026-01-01T00:00:00", "s")
+
+REGIONS = np.array(["north", "south", "east", "west", "central"], dtype=object)
+CHANNELS = np.array(["pos", "online", "contactless", "atm"], dtype=object)
+CATEGORIES = np.array(
+    ["grocery", "fuel", "restaurants", "electronics", "travel", "online_retail", "gambling", "pharmacy"], dtype=object
+)
+CARD_TYPES = np.array(["debit", "credit", "prepaid"], dtype=object)
+# log-amount mean per merchant category, in the order of CATEGORIES
+CATEGORY_LOG_AMOUNT = np.array([3.3, 3.7, 3.4, 5.0, 5.5, 4.0, 4.2, 3.0])
+CATEGORY_RISK = np.array([-0.5, -0.2, -0.3, 0.6, 0.3, 0.4, 0.9, -0.4])
+REGION_RISK = np.array([0.0, 0.1, 0.35, -0.1, 0.0])
+
+
+@dataclass(frozen=True)
+class Mix:
+    region: tuple = (0.30, 0.25, 0.20, 0.15, 0.10)
+    channel: tuple = (0.45, 0.30, 0.20, 0.05)
+    category: tuple = (0.25, 0.12, 0.15, 0.08, 0.05, 0.20, 0.05, 0.10)
+    card: tuple = (0.55, 0.40, 0.05)
+    amount_shift: float = 0.0
+    age_mean: float = 45.0
+    velocity: float = 2.5
+    night_share: float = 0.08
+
+
+BASELINE_MIX = Mix()
+DRIFTED_MIX = Mix(
+    region=(0.15, 0.20, 0.20, 0.25, 0.20),
+    channel=(0.25, 0.50, 0.20, 0.05),
+    category=(0.15, 0.08, 0.12, 0.15, 0.10, 0.28, 0.07, 0.05),
+    card=(0.45, 0.40, 0.15),
+    amount_shift=0.5,
+    age_mean=34.0,
+    velocity=3.5,
+    night_share=0.15,
+)
+
+
+def _hours(rng: np.random.Generator, n: int, night_share: float) -> np.ndarray:
+    """Seconds into the day: mostly daytime (8-22h), a share at night (0-6h)."""
+    night = rng.random(n) < night_share
+    day_seconds = rng.normal(15 * 3600, 3.5 * 3600, n).clip(6 * 3600, 24 * 3600 - 1)
+    night_seconds = rng.uniform(0, 6 * 3600, n)
+    return np.where(night, night_seconds, day_seconds).astype(np.int64)
+
+
+def _features(rng: np.random.Generator, n: int, mix: Mix, batch_index: int) -> pd.DataFrame:
+    region = rng.choice(len(REGIONS), n, p=mix.region)
+    channel = rng.choice(len(CHANNELS), n, p=mix.channel)
+    category = rng.choice(len(CATEGORIES), n, p=mix.category)
+    card = rng.choice(len(CARD_TYPES), n, p=mix.card)
+    amount = np.exp(rng.normal(CATEGORY_LOG_AMOUNT[category] + mix.amount_shift, 0.9)).clip(0.5, 50_000).round(2)
+    online = CHANNELS[channel] == "online"
+    seconds = np.sort(_hours(rng, n, mix.night_share))
+    device = np.where(online, rng.beta(2, 8, n), np.nan)
+    return pd.DataFrame(
+        {
+            "transaction_id": np.int64(batch_index) * 10_000_000 + np.arange(n, dtype=np.int64),
+            "event_time": (START + np.timedelta64(batch_index, "D") + seconds.astype("timedelta64[s]")).astype(
+                "datetime64[ns]"
+            ),
+            "amount": amount,
+            "merchant_category": CATEGORIES[category],
+            "channel": CHANNELS[channel],
+            "region": REGIONS[region],
+            "card_type": CARD_TYPES[card],
+            "customer_age": rng.normal(mix.age_mean, 14, n).clip(18, 95).astype(np.int64),
+            "account_age_days": rng.exponential(900, n).clip(0, 20_000).astype(np.int64),
+            "txn_count_24h": rng.poisson(mix.velocity, n).astype(np.int64),
+            "distance_from_home_km": np.exp(rng.normal(1.5, 1.3, n)).clip(0, 15_000).round(1),
+            "is_international": (rng.random(n) < 0.04 + 0.12 * (CATEGORIES[category] == "travel")).astype(np.int64),
+            "device_risk_score": device.round(4),
+        }
+    )
+
+
+def fraud_logit(df: pd.DataFrame, concept: str, rng: np.random.Generator) -> np.ndarray:
+    """The hidden fraud mechanism: interactions, category and region effects, and unobserved noise."""
+    log_amount = np.log1p(df["amount"].to_numpy())
+    hour = df["event_time"].dt.hour.to_numpy()
+    online = (df["channel"] == "online").to_numpy()
+    contactless = (df["channel"] == "contactless").to_numpy()
+    night = hour < 6
+    far = df["distance_from_home_km"].to_numpy() > 50
+    new_prepaid = (df["account_age_days"].to_numpy() < 60) & (df["card_type"] == "prepaid").to_numpy()
+    velocity = np.minimum(df["txn_count_24h"].to_numpy() - 2.5, 6)
+    device = np.nan_to_num(df["device_risk_score"].to_numpy() - 0.2, nan=0.0)
+    category = pd.Categorical(df["merchant_category"], categories=CATEGORIES).codes
+    region = pd.Categorical(df["region"], categories=REGIONS).codes
+
+    if concept == "baseline":
+        z = (
+            -5.8
+            + 0.45 * (log_amount - 4)
+            + 1.0 * online
+            + 1.8 * (online & (log_amount > 5.3))
+            + 2.2 * (night & far)
+            + 2.5 * new_prepaid
+            + 0.45 * velocity
+            + 5.0 * device
+            + 1.2 * df["is_international"].to_numpy()
+        )
+    else:  # concept drift: card testing with small amounts, contactless skimming, device risk gone stale
+        z = (
+            -5.6
+            - 0.55 * (log_amount - 4)
+            + 0.2 * online
+            + 1.5 * contactless
+            + 1.2 * (contactless & (log_amount < 3.0))
+            + 0.6 * (night & far)
+            + 0.6 * new_prepaid
+            + 0.45 * velocity
+            + 0.6 * device
+            + 1.2 * df["is_international"].to_numpy()
+        )
+    z = z + CATEGORY_RISK[category] + REGION_RISK[region]
+    return z + rng.normal(0.0, 0.6, len(df))  # what no feature explains
+
+
+def simulate_batch(batch_index: int, rows: int, scenario: str = "baseline", seed: int = 7) -> pd.DataFrame:
+    """One day of labeled transactions; deterministic for (seed, batch_index, scenario, rows)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
+    if rows < 1:
+        raise ValueError("rows must be at least 1")
+    rng = np.random.default_rng([seed, batch_index, SCENARIOS.index(scenario)])
+    mix = DRIFTED_MIX if scenario == "covariate_drift" else BASELINE_MIX
+    df = _features(rng, rows, mix, batch_index)
+    concept = "shifted" if scenario == "concept_drift" else "baseline"
+    probability = 1.0 / (1.0 + np.exp(-fraud_logit(df, concept, rng)))
+    df["is_fraud"] = (rng.random(rows) < probability).astype(np.int64)
+
+    if scenario == "degraded_quality":
+        missed = (df["is_fraud"].to_numpy() == 1) & (rng.random(rows) < 0.5)
+        false_reports = rng.random(rows) < 0.01
+        df["is_fraud"] = np.where(missed, 0, np.where(false_reports, 1, df["is_fraud"]))
+        df["device_risk_score"] = df["device_risk_score"].mask(rng.random(rows) < 0.8)
+        df["amount"] = df["amount"].round(-1).clip(lower=0.5)
+    if scenario == "schema_break":
+        df = df.rename(columns={"amount": "amount_usd"})
+        df["customer_age"] = df["customer_age"].astype(str) + " years"
+    return df
+
+
+def next_batch_index(folders: list[Path]) -> int:
+    """The index after the highest `batch-NNNNN-*` file found in any of the folders (0 if none)."""
+    highest = -1
+    for folder in folders:
+        if folder.is_dir():
+            for path in folder.rglob("batch-*"):
+                part = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
+                if part.isdigit():
+                    highest = max(highest, int(part))
+    return highest + 1
+
+
+def write_batches(
+    landing_dir: Path,
+    *,
+    batches: int,
+    rows_per_batch: int,
+    scenario: str = "baseline",
+    seed: int = 7,
+    start_index: int = 0,
+    file_format: str = "parquet",
+    on_batch=None,
+) -> list[Path]:
+    """Write batches as `batch-NNNNN-<scenario>.<ext>`; each appears atomically (written, then renamed)."""
+    landing_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index in range(start_index, start_index + batches):
+        df = simulate_batch(index, rows_per_batch, scenario, seed)
+        final = landing_dir / f"batch-{index:05d}-{scenario}.{file_format}"
+        partial = landing_dir / f".{final.name}.part"
+        if file_format == "csv":
+            df.to_csv(partial, index=False)
+        else:
+            df.to_parquet(partial, index=False)
+        partial.replace(final)
+        written.append(final)
+        if on_batch:
+            on_batch(final, len(df))
+    return written

@@ -1,0 +1,74 @@
+"""raw_batch: landed files become accepted batches, or are quarantined with a report."""
+
+import dagster as dg
+from pydantic import Field
+
+from mlcicd.core.ingest import ingest_file, list_accepted, pending_files
+from mlcicd.core.simulate import next_batch_index, write_batches
+from mlcicd.resources import ProjectResource, run_tier
+
+
+class IngestConfig(dg.Config):
+    files: list[str] = Field(
+        default_factory=list, description="File names in the landing folder to ingest; empty means every file waiting there."
+    )
+
+
+def _verdict_table(verdicts: list[dict]) -> str:
+    if not verdicts:
+        return "No files were waiting in the landing folder."
+    rows = ["| file | status | rows | where it is now | problems |", "|---|---|---|---|---|"]
+    for v in verdicts:
+        problems = "; ".join(v["problems"]).replace("|", "/") or "-"
+        rows.append(f"| {v['source']} | {v['status']} | {v['rows']:,} | {v['location']} | {problems} |")
+    return "\n".join(rows)
+
+
+@dg.asset(
+    group_name="ingestion",
+    kinds={"pandas", "parquet", "pandera"},
+    description=(
+        "Landed files validated against the data contract. Each file is accepted whole into data/accepted/ "
+        "(named by content hash, so landing it again changes nothing) or moved to data/quarantine/ with a report."
+    ),
+)
+def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig, project: ProjectResource) -> dg.Output[dict]:
+    proj = project.load()
+    landing = proj.landing_dir
+    tier = run_tier(context)
+    if tier == "ci" and not pending_files(landing) and not list_accepted(proj.accepted_dir):
+        # a few days rather than one, so that the newest-day holdout looks like the days before it
+        days, rows = 4, proj.config.simulator.ci_rows
+        written = write_batches(
+            landing, batches=days, rows_per_batch=rows // days, seed=proj.config.simulator.seed,
+            start_index=next_batch_index([proj.data_dir]),
+        )
+        context.log.info(f"ci tier: no data yet, simulated {rows:,} rows in {len(written)} batches into {landing}")
+
+    if config.files:
+        unknown = [name for name in config.files if not (landing / name).is_file() or "/" in name or name.startswith(".")]
+        if unknown:
+            raise dg.Failure(f"not waiting in {landing}: {', '.join(unknown)}")
+        files = [landing / name for name in config.files]
+    else:
+        files = pending_files(landing)
+
+    contract = proj.contract
+    verdicts = [ingest_file(f, contract, proj.accepted_dir, proj.archive_dir, proj.quarantine_dir).to_dict() for f in files]
+    for v in verdicts:
+        log = context.log.warning if v["status"] == "quarantined" else context.log.info
+        log(f"{v['source']}: {v['status']}" + (f" ({'; '.join(v['problems'])})" if v["problems"] else ""))
+    accepted = list_accepted(proj.accepted_dir)
+    report = {"verdicts": verdicts, "accepted_batches": len(accepted), "accepted_rows": sum(b.rows for b in accepted)}
+    return dg.Output(
+        report,
+        metadata={
+            "files_seen": len(verdicts),
+            "accepted": sum(v["status"] == "accepted" for v in verdicts),
+            "quarantined": sum(v["status"] == "quarantined" for v in verdicts),
+            "duplicates": sum(v["status"] == "duplicate" for v in verdicts),
+            "accepted_batches_in_store": len(accepted),
+            "dagster/row_count": report["accepted_rows"],
+            "verdicts": dg.MetadataValue.md(_verdict_table(verdicts)),
+        },
+    )

@@ -1,0 +1,39 @@
+"""The jobs. All run in process: the graph is a chain, so more processes would only add start-up time.
+
+- training_job: ingest, build the dataset, train, evaluate; the gates run as blocking checks.
+- promotion_job: the champion, re-verifying every gate for the exact candidate before moving the alias.
+- ci_job: the whole loop on a sample with few boosting rounds, under its own registered model name.
+"""
+
+import dagster as dg
+
+from mlcicd.project import TIER_TAG
+
+from .promotion.assets import champion
+from .training.assets import candidate_evaluation
+
+training_assets = dg.AssetSelection.assets(candidate_evaluation).upstream()
+
+training_job = dg.define_asset_job(
+    "training_job",
+    selection=training_assets,
+    tags={TIER_TAG: "full"},
+    executor_def=dg.in_process_executor,
+    description="Ingest landed data, train a candidate on the full window and evaluate it against the champion.",
+)
+
+promotion_job = dg.define_asset_job(
+    "promotion_job",
+    selection=dg.AssetSelection.assets(champion),
+    tags={TIER_TAG: "full"},
+    executor_def=dg.in_process_executor,
+    description="Move the `champion` alias to the evaluated candidate, only if every gate passed for it.",
+)
+
+ci_job = dg.define_asset_job(
+    "ci_job",
+    selection=training_assets | dg.AssetSelection.assets(champion),
+    tags={TIER_TAG: "ci"},
+    executor_def=dg.in_process_executor,
+    description="The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone).",
+)

@@ -1,0 +1,17 @@
+"""Resources bound once for the whole code location (the embedded default: local files, local MLflow)."""
+
+import dagster as dg
+
+from mlcicd.resources import MlflowTracking, ProjectIOManager, ProjectResource
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    project = ProjectResource()
+    return dg.Definitions(
+        resources={
+            "project": project,
+            "mlflow": MlflowTracking(project=project),
+            "io_manager": ProjectIOManager(project=project),
+        }
+    )

@@ -1,0 +1,101 @@
+"""Everything that talks to MLflow's tracking store and model registry lives here.
+
+Models are logged with the LightGBM flavor (a text model file, never a pickle) and carry their fitted
+FeatureState in the MLmodel metadata, so whoever loads a version scores through the same feature path.
+Aliases, not stages: `challenger` is the newest registered candidate, `champion` is production.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mlcicd.core.features import FeatureState
+from mlcicd.project import Project
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    name: str
+    version: str
+    run_id: str | None
+    uri: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def client(project: Project):
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(project.tracking_uri)
+    return MlflowClient(tracking_uri=project.tracking_uri)
+
+
+def ensure_experiment(project: Project) -> str:
+    """Create the store and the experiment (with its artifact folder) once, before any run uses them."""
+    if project.artifact_location:
+        project.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    mlflow_client = client(project)
+    experiment = mlflow_client.get_experiment_by_name(project.config.model.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow_client.create_experiment(project.config.model.experiment, artifact_location=project.artifact_location)
+
+
+def log_candidate(project: Project, trained, *, model_name: str, tags: dict[str, str]) -> RegisteredModel:
+    """Log the model in the active MLflow run, register it as a new version and point `challenger` at it."""
+    import lightgbm
+    import mlflow.lightgbm
+
+    info = mlflow.lightgbm.log_model(
+        trained.booster,
+        name="model",
+        pip_requirements=[f"lightgbm=={lightgbm.__version__}", "pandas", "numpy"],
+        metadata={"feature_state": trained.features.to_dict(), "best_iteration": trained.best_iteration},
+        registered_model_name=model_name,
+    )
+    version = str(info.registered_model_version)
+    mlflow_client = client(project)
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(model_name, version, key, str(value))
+    mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version)
+    return RegisteredModel(model_name, version, info.run_id, f"models:/{model_name}/{version}")
+
+
+def version_by_alias(project: Project, model_name: str, alias: str):
+    """The ModelVersion an alias points at, or None when the model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client(project).get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        return None
+
+
+def load_model(project: Project, model_name: str, version: str) -> tuple[Any, FeatureState]:
+    """The booster and its FeatureState for one registered version."""
+    import mlflow.lightgbm
+    from mlflow.models import get_model_info
+
+    client(project)
+    uri = f"models:/{model_name}/{version}"
+    metadata = get_model_info(uri).metadata or {}
+    if "feature_state" not in metadata:
+        raise ValueError(f"{uri} has no feature_state in its metadata; it was not logged by mlcicd")
+    return mlflow.lightgbm.load_model(uri), FeatureState.from_dict(metadata["feature_state"])
+
+
+def move_champion(project: Project, model_name: str, version: str, tags: dict[str, str]) -> None:
+    """Point `champion` at a version, record why on the version, and clear `challenger` if it pointed there."""
+    mlflow_client = client(project)
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(model_name, version, key, str(value))
+    mlflow_client.set_registered_model_alias(model_name, CHAMPION, version)
+    challenger = version_by_alias(project, model_name, CHALLENGER)
+    if challenger is not None and str(challenger.version) == str(version):
+        mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)

@@ -1,0 +1,115 @@
+"""Dagster resources: the project (config and paths), MLflow tracking, and the asset store.
+
+They are thin: each hands the pure core what it needs and keeps no state beyond one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field, PrivateAttr
+
+from mlcicd.project import TIER_TAG, Project, git_commit
+
+
+class ProjectResource(dg.ConfigurableResource):
+    """The mlcicd project: mlcicd.yaml and every path derived from it."""
+
+    config_path: str | None = Field(None, description="Path of mlcicd.yaml; default: $MLCICD_CONFIG, else ./mlcicd.yaml.")
+
+    def load(self) -> Project:
+        return Project.load(self.config_path)
+
+
+def run_tier(context) -> str:
+    """The tier of the current run ("full" or "ci"), from the run's `mlcicd/tier` tag."""
+    return context.run.tags.get(TIER_TAG, "full")
+
+
+class MlflowTracking(dg.ConfigurableResource):
+    """One MLflow run per Dagster run, through dagster-mlflow.
+
+    dagster-mlflow's `mlflow_tracking` is a legacy resource that imports mlflow at module load; this
+    ConfigurableResource builds the same `MlFlow` object lazily, so the code location loads fast, and
+    ends the MLflow run when the Dagster run's resources are torn down (also under `dg.materialize`).
+    """
+
+    project: ProjectResource
+    _mlf: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from dagster_mlflow.resources import MlFlow
+
+        from mlcicd.mlflow_registry import ensure_experiment
+
+        project = self.project.load()
+        ensure_experiment(project)
+        tier = context.dagster_run.tags.get(TIER_TAG, "full") if context.dagster_run else "full"
+        shim = SimpleNamespace(
+            log=context.log,
+            dagster_run=context.dagster_run,
+            run_id=context.run_id,
+            resource_config={
+                "experiment_name": project.config.model.experiment,
+                "mlflow_tracking_uri": project.tracking_uri,
+                "extra_tags": {"git_commit": git_commit(project.root), "mlcicd_tier": tier},
+            },
+        )
+        self._mlf = MlFlow(shim)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._mlf is not None:
+            self._mlf.end_run()
+
+    @property
+    def run_id(self) -> str:
+        return self._mlf.mlflow_run_id or self._mlf.active_run().info.run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        self._mlf.log_params({k: str(v) for k, v in params.items()})
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        finite = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v and abs(v) != float("inf")}
+        self._mlf.log_metrics(finite)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self._mlf.set_tags({k: str(v) for k, v in tags.items()})
+
+
+class ProjectIOManager(dg.ConfigurableIOManager):
+    """Stores asset values under data/assets/: tables as Parquet, records (dicts) as JSON. No pickles."""
+
+    project: ProjectResource
+
+    def _base(self, context) -> Path:
+        return self.project.load().assets_dir.joinpath(*context.asset_key.path)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        base = self._base(context)
+        base.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(obj, pd.DataFrame):
+            path, write = base.with_suffix(".parquet"), lambda p: obj.to_parquet(p, index=False)
+        elif isinstance(obj, dict):
+            path, write = base.with_suffix(".json"), lambda p: p.write_text(json.dumps(obj, indent=2, default=str))
+        else:
+            raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}; return a DataFrame or a dict")
+        partial = path.with_name(f".{path.name}.partial")
+        write(partial)
+        os.replace(partial, path)
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        base = self._base(context)
+        if base.with_suffix(".parquet").exists():
+            return pd.read_parquet(base.with_suffix(".parquet"))
+        if base.with_suffix(".json").exists():
+            return json.loads(base.with_suffix(".json").read_text())
+        raise FileNotFoundError(
+            f"{context.asset_key.to_user_string()} has no stored value under {base.parent}; materialize it first "
+            "(for example with training_job)"
+        )
