@@ -1,0 +1,47 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make demo   one end-to-end run on the embedded default (simulated data, SQLite Dagster, local MLflow)
+#   make test   the test suite
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)
+
+.PHONY: demo test ci-job ui mlflow-ui lock bench clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/mlcicd validate
+	$(BIN)/mlcicd simulate
+	$(BIN)/dagster job execute -m mlcicd.definitions -j training_job
+	$(BIN)/dagster job execute -m mlcicd.definitions -j promotion_job
+	@echo; $(BIN)/mlcicd status
+
+test: $(VENV)/.installed
+	$(BIN)/pytest -q
+
+ci-job: $(VENV)/.installed
+	$(BIN)/dagster job execute -m mlcicd.definitions -j ci_job
+
+ui: $(VENV)/.installed
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+mlflow-ui: $(VENV)/.installed
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/skeleton.py
+
+# Regenerate the lock file after changing dependencies in pyproject.toml.
+lock:
+	rm -rf /tmp/mlcicd-lock && $(PYTHON) -m venv /tmp/mlcicd-lock && /tmp/mlcicd-lock/bin/pip install --quiet .
+	(echo "# Exact versions that CI and the quickstart install. Regenerate with 'make lock'."; \
+	 /tmp/mlcicd-lock/bin/pip freeze | grep -v '^mlcicd') > requirements.lock
+
+clean:
+	rm -rf data/landing data/accepted data/archive data/quarantine data/assets data/audit data/mlflow data/dagster

@@ -1,0 +1,128 @@
+"""The `mlcicd` command: simulate data, validate the config, show the champion and the audit trail."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from mlcicd.config import ConfigError
+from mlcicd.project import Project
+
+CONFIG_OPTION = click.option(
+    "--config", "config_path", default=None, help="Path of mlcicd.yaml (default: $MLCICD_CONFIG, else ./mlcicd.yaml)."
+)
+
+
+def _project(config_path: str | None) -> Project:
+    try:
+        return Project.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """mlcicd: CI/CD for machine learning. Every change to code, data or model passes explainable gates."""
+
+
+@main.command()
+@CONFIG_OPTION
+def validate(config_path: str | None) -> None:
+    """Check mlcicd.yaml and the data contract it names; exit non-zero with the bad key if invalid."""
+    project = _project(config_path)
+    try:
+        contract = project.contract
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{project.config_path} is valid; the contract {project.contract_path.name} has {len(contract.columns)} columns.")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--scenario", type=click.Choice(["baseline", "covariate_drift", "concept_drift", "schema_break", "degraded_quality"]), default="baseline", show_default=True)
+@click.option("--batches", type=click.IntRange(min=1), default=None, help="Number of daily batches (default: simulator.batches).")
+@click.option("--rows", type=click.IntRange(min=1), default=None, help="Rows per batch (default: simulator.rows_per_batch).")
+@click.option("--seed", type=int, default=None, help="Random seed (default: simulator.seed); same seed, same data.")
+@click.option("--format", "file_format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+def simulate(config_path, scenario, batches, rows, seed, file_format) -> None:
+    """Write simulated labeled card-transaction batches into the landing folder, after any already there."""
+    from mlcicd.core.simulate import next_batch_index, write_batches
+
+    project = _project(config_path)
+    sim = project.config.simulator
+    start = next_batch_index([project.data_dir, project.landing_dir])
+    total = batches or sim.batches
+    with click.progressbar(length=total, label=f"simulating {scenario}", file=sys.stderr) as bar:
+        written = write_batches(
+            project.landing_dir,
+            batches=total,
+            rows_per_batch=rows or sim.rows_per_batch,
+            scenario=scenario,
+            seed=sim.seed if seed is None else seed,
+            start_index=start,
+            file_format=file_format,
+            on_batch=lambda path, n: bar.update(1),
+        )
+    click.echo(f"wrote {len(written)} {scenario} batch(es) of {rows or sim.rows_per_batch:,} rows to {project.landing_dir}")
+
+
+def status_report(project: Project) -> dict:
+    from mlcicd.core.audit import read
+    from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, version_by_alias
+
+    name = project.model_name("full")
+    primary = project.config.gates.primary_metric
+
+    def describe(alias: str) -> dict | None:
+        version = version_by_alias(project, name, alias)
+        if version is None:
+            return None
+        tags = version.tags or {}
+        return {
+            "version": str(version.version),
+            primary: float(tags[f"holdout_{primary}"]) if f"holdout_{primary}" in tags else None,
+            "holdout_rows": int(tags["holdout_rows"]) if "holdout_rows" in tags else None,
+            "reason": tags.get("promotion_reason"),
+            "dataset_hash": tags.get("dataset_hash"),
+            "git_commit": tags.get("git_commit"),
+        }
+
+    history = [r for r in read(project.audit_log) if r["model_name"] == name]
+    return {
+        "model_name": name,
+        "tracking_uri": project.tracking_uri,
+        "primary_metric": primary,
+        "champion": describe(CHAMPION),
+        "challenger": describe(CHALLENGER),
+        "last_decision": history[-1] if history else None,
+    }
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+def status(config_path: str | None, as_json: bool) -> None:
+    """Show the champion, the challenger and the last promotion decision."""
+    report = status_report(_project(config_path))
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    primary = report["primary_metric"]
+    champion = report["champion"]
+    if champion is None:
+        click.echo(f"champion: none yet for {report['model_name']}")
+    else:
+        score = f"{primary} {champion[primary]:.4f}" if champion[primary] is not None else f"{primary} unknown"
+        rows = f" on {champion['holdout_rows']:,} holdout rows" if champion["holdout_rows"] else ""
+        click.echo(f"champion: version {champion['version']} of {report['model_name']}, {score}{rows}, {champion['reason'] or ''}")
+    challenger = report["challenger"]
+    click.echo(f"challenger: {'version ' + challenger['version'] if challenger else 'none'}")
+    last = report["last_decision"]
+    if last:
+        click.echo(f"last decision: {last['decision']} at {last['at']} ({last['triggered_by']}): {last['reason']}")
+
+
+if __name__ == "__main__":
+    main()
