@@ -80,11 +80,9 @@ class TierSpec(_Strict):
     model_name_suffix: str = Field("", description="Appended to model.registered_name so a tier never moves another's champion.")
 
 
-def _default_tiers() -> dict[str, TierSpec]:
-    return {
-        "full": TierSpec(),
-        "ci": TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci"),
-    }
+class Tiers(_Strict):
+    full: TierSpec = TierSpec()
+    ci: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci")
 
 
 class SimulatorSpec(_Strict):
@@ -98,14 +96,13 @@ class Config(_Strict):
     dataset: DatasetSpec
     model: ModelSpec = ModelSpec()
     gates: GateSpec = GateSpec()
-    tiers: dict[Literal["full", "ci"], TierSpec] = Field(default_factory=_default_tiers)
+    tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
 
     @model_validator(mode="after")
-    def _both_tiers(self) -> "Config":
-        missing = {"full", "ci"} - set(self.tiers)
-        if missing:
-            raise ValueError(f"tiers must define both 'full' and 'ci' (missing: {sorted(missing)})")
+    def _tiers_use_distinct_models(self) -> "Config":
+        if self.tiers.full.model_name_suffix == self.tiers.ci.model_name_suffix:
+            raise ValueError("tiers.full and tiers.ci need different model_name_suffix values, so CI never moves the production champion")
         return self
 
 

@@ -93,7 +93,7 @@ class Project:
     def tier(self, name: str) -> TierSpec:
         if name not in TIERS:
             raise ValueError(f"unknown tier {name!r}; the tiers are {', '.join(TIERS)}")
-        return self.config.tiers[name]
+        return getattr(self.config.tiers, name)
 
     def model_name(self, tier: str) -> str:
         return self.config.model.registered_name + self.tier(tier).model_name_suffix

@@ -50,11 +50,11 @@ class MlflowTracking(dg.ConfigurableResource):
 
         project = self.project.load()
         ensure_experiment(project)
-        tier = context.dagster_run.tags.get(TIER_TAG, "full") if context.dagster_run else "full"
+        tier = context.run.tags.get(TIER_TAG, "full") if context.run else "full"
         shim = SimpleNamespace(
             log=context.log,
-            dagster_run=context.dagster_run,
-            run_id=context.run_id,
+            dagster_run=context.run,
+            run_id=context.run.run_id,
             resource_config={
                 "experiment_name": project.config.model.experiment,
                 "mlflow_tracking_uri": project.tracking_uri,

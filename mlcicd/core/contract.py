@@ -14,6 +14,7 @@ Validation is lazy: every failure is collected and summarised in sentences, not 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -124,6 +125,27 @@ def _sentence(column: str, check: str, count: int, examples: list) -> str:
     return f"column '{column}': {count} value(s) fail {check}, e.g. {shown}"
 
 
+TABLE_CHECKS = ("column_in_dataframe", "column_in_schema")
+
+
+def _problems(cases: pd.DataFrame) -> list[str]:
+    """pandera's failure cases as one sentence per (column, check), with a few example values."""
+    cases = cases.copy()
+    table_level = cases["check"].isin(TABLE_CHECKS)
+    cases.loc[table_level, "column"] = cases.loc[table_level, "failure_case"].astype(str)
+    type_checks = cases["check"].str.startswith(("dtype(", "coerce_dtype("))
+    mistyped = set(cases.loc[type_checks, "column"])
+    # a value check on a column of the wrong type only repeats the type problem
+    cases = cases[type_checks | table_level | ~cases["column"].isin(mistyped)]
+    uncoercible = set(cases.loc[cases["check"].str.startswith("coerce_dtype("), "column"])
+    cases = cases[~(cases["check"].str.startswith("dtype(") & cases["column"].isin(uncoercible))]
+    problems = []
+    for (column, check), group in cases.groupby(["column", "check"], sort=False):
+        examples = group["failure_case"].dropna().unique().tolist()[:3]
+        problems.append(_sentence(str(column), str(check), len(group), examples))
+    return problems
+
+
 def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
     """Check a batch against the contract; on success the result holds the coerced frame."""
     import pandera.errors as pe
@@ -131,14 +153,9 @@ def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
     if len(df) < contract.min_rows:
         return ContractResult(False, [f"the batch has {len(df)} row(s); the contract requires at least {contract.min_rows}"])
     try:
-        validated = contract.schema().validate(df, lazy=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # pandera's own concat of failure cases
+            validated = contract.schema().validate(df, lazy=True)
     except pe.SchemaErrors as exc:
-        cases = exc.failure_cases
-        problems = []
-        cases = cases.assign(column=cases["column"].fillna(cases["failure_case"].astype(str)))
-        for (column, check), group in cases.groupby(["column", "check"], sort=True, dropna=False):
-            values = group["failure_case"].dropna().unique().tolist()[:3]
-            problems.append(_sentence(str(column), str(check), len(group), values))
-        failing = cases["index"].dropna().nunique() if "index" in cases else 0
-        return ContractResult(False, problems, failing_rows=int(failing))
+        return ContractResult(False, _problems(exc.failure_cases), failing_rows=int(exc.failure_cases["index"].dropna().nunique()))
     return ContractResult(True, [], 0, validated)

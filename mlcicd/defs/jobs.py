@@ -9,6 +9,7 @@ import dagster as dg
 
 from mlcicd.project import TIER_TAG
 
+from .ingestion.assets import raw_batch
 from .promotion.assets import champion
 from .training.assets import candidate_evaluation
 
@@ -36,4 +37,11 @@ ci_job = dg.define_asset_job(
     tags={TIER_TAG: "ci"},
     executor_def=dg.in_process_executor,
     description="The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone).",
+)
+
+ingestion_job = dg.define_asset_job(
+    "ingestion_job",
+    selection=dg.AssetSelection.assets(raw_batch),
+    executor_def=dg.in_process_executor,
+    description="Validate landed files against the data contract: accept each whole, or quarantine it with a report.",
 )

@@ -69,7 +69,7 @@ def champion(context: dg.AssetExecutionContext, candidate_evaluation: dict, proj
         from_version=str(current.version) if current else None,
         to_version=version,
         triggered_by=triggered_by(context.run),
-        dagster_run_id=context.run_id,
+        dagster_run_id=context.run.run_id,
         dataset_hash=candidate_evaluation["dataset_hash"],
         metrics={"candidate": candidate["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")},
         gates=gates,
@@ -94,7 +94,7 @@ def champion(context: dg.AssetExecutionContext, candidate_evaluation: dict, proj
             name,
             version,
             tags={
-                "promoted_at_run": context.run_id,
+                "promoted_at_run": context.run.run_id,
                 "promotion_reason": reason,
                 f"holdout_{primary}": f"{score:.6f}",
                 "holdout_rows": candidate_evaluation["holdout_rows"],

@@ -47,9 +47,9 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
 
 @dg.multi_asset(
     outs={
-        "train_set": dg.AssetOut(group_name="training", kinds={"pandas", "parquet"}, description="The older rows, for training."),
+        "train_set": dg.AssetOut(group_name="training", kinds={"pandas", "parquet"}, description="The older rows of training_dataset (everything before the holdout), for fitting the model."),
         "holdout_set": dg.AssetOut(
-            group_name="training", kinds={"pandas", "parquet"}, description="The newest rows, never trained on, for evaluation."
+            group_name="training", kinds={"pandas", "parquet"}, description="The newest rows of training_dataset (dataset.holdout_fraction), never trained on, for evaluating candidate and champion."
         ),
     },
 )
@@ -90,7 +90,7 @@ def candidate_model(
         proj,
         trained,
         model_name=proj.model_name(tier_name),
-        tags={"dataset_hash": digest, "git_commit": commit, "dagster_run_id": context.run_id, "tier": tier_name},
+        tags={"dataset_hash": digest, "git_commit": commit, "dagster_run_id": context.run.run_id, "tier": tier_name},
     )
     value = {
         **registered.to_dict(),

@@ -1,0 +1,85 @@
+"""mlcicd.yaml is validated on load; a wrong key or value is an error that names the key."""
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlcicd.cli import main
+from mlcicd.config import ConfigError, load_config
+from mlcicd_tests.conftest import REPO, deep_merge
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "mlcicd.yaml"
+    path.write_text(text)
+    return path
+
+
+def shipped() -> dict:
+    return yaml.safe_load((REPO / "mlcicd.yaml").read_text())
+
+
+def test_shipped_config_is_valid_and_complete():
+    config, path = load_config(REPO / "mlcicd.yaml")
+    assert path == REPO / "mlcicd.yaml"
+    assert config.dataset.target == "is_fraud"
+    assert config.dataset.slice_columns == ["region", "channel"]
+    assert 0 < config.gates.min_primary_metric < 1
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"gates": {"min_primary_metrc": 0.9}}, "unknown key 'gates.min_primary_metrc' (did you mean 'gates.min_primary_metric'?)"),
+        ({"dataset": {"holdout_fraction": 2}}, "bad value for 'dataset.holdout_fraction'"),
+        ({"dataset": {"task": "ranking"}}, "bad value for 'dataset.task'"),
+        ({"model": {"num_boost_round": "many"}}, "bad value for 'model.num_boost_round'"),
+        ({"tiers": {"nightly": {}}}, "unknown key 'tiers.nightly'"),
+        ({"tiers": {"ci": {"model_name_suffix": ""}}}, "need different model_name_suffix values"),
+        ({"dataset": {"time_column": "is_fraud"}}, "target, id_column and time_column must be three different columns"),
+    ],
+)
+def test_bad_key_or_value_names_the_key(tmp_path, override, expected):
+    path = write(tmp_path, yaml.safe_dump(deep_merge(shipped(), override)))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert expected in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_required_key_is_named(tmp_path):
+    raw = shipped()
+    del raw["dataset"]["target"]
+    with pytest.raises(ConfigError, match=r"missing required key 'dataset.target'"):
+        load_config(write(tmp_path, yaml.safe_dump(raw)))
+
+
+def test_unparseable_and_missing_files_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "dataset: [unclosed"))
+    with pytest.raises(ConfigError, match="cannot read the config file"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(write(tmp_path, "- just\n- a list\n"))
+
+
+def test_cli_reports_the_bad_key_and_exits_non_zero(tmp_path):
+    path = write(tmp_path, yaml.safe_dump(deep_merge(shipped(), {"gates": {"max_regression": -1}})))
+    result = CliRunner().invoke(main, ["validate", "--config", str(path)])
+    assert result.exit_code != 0
+    assert "gates.max_regression" in result.output
+
+
+def test_cli_validates_the_shipped_project():
+    result = CliRunner().invoke(main, ["validate", "--config", str(REPO / "mlcicd.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "14 columns" in result.output
+
+
+def test_a_job_with_a_malformed_config_fails_naming_the_key(make_project, run_job):
+    raw = deep_merge(shipped(), {"dataset": {"window_batchez": 3}})
+    make_project.write(raw)
+    result = run_job("training_job")
+    assert not result.success
+    logged = "\n".join(str(event.message) + str(getattr(event.event_specific_data, "error", "")) for event in result.all_events)
+    assert "unknown key 'dataset.window_batchez' (did you mean 'dataset.window_batches'?)" in logged

@@ -1,0 +1,67 @@
+"""The shape of the code location: a change to the graph, the gates or the jobs shows up here in review."""
+
+import json
+import subprocess
+import sys
+
+
+EXPECTED_ASSETS = {
+    "raw_batch": "ingestion",
+    "training_dataset": "training",
+    "train_set": "training",
+    "holdout_set": "training",
+    "candidate_model": "training",
+    "candidate_evaluation": "training",
+    "champion": "promotion",
+}
+EXPECTED_CHECKS = {
+    ("raw_batch", "data_contract"),
+    ("candidate_evaluation", "min_primary_metric"),
+    ("candidate_evaluation", "no_regression"),
+}
+
+
+def test_assets_have_their_names_groups_kinds_and_descriptions(definitions):
+    graph = definitions.resolve_asset_graph()
+    specs = {key.to_user_string(): graph.get(key) for key in graph.get_all_asset_keys()}
+    assert {name: node.group_name for name, node in specs.items()} == EXPECTED_ASSETS
+    for name, node in specs.items():
+        assert node.kinds, f"{name} has no kinds"
+        assert node.description and len(node.description) > 30, f"{name} needs a description a person can read"
+
+
+def test_every_gate_is_a_blocking_check(definitions):
+    graph = definitions.resolve_asset_graph()
+    checks = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
+    assert set(checks) == EXPECTED_CHECKS
+    assert all(spec.blocking for spec in checks.values())
+
+
+def test_jobs_and_what_they_select(definitions):
+    def selected(name):
+        job = definitions.resolve_job_def(name)
+        return {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+
+    training = {"raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"}
+    assert selected("training_job") == training
+    assert selected("ci_job") == training | {"champion"}
+    assert selected("promotion_job") == {"champion"}
+    assert selected("ingestion_job") == {"raw_batch"}
+    assert definitions.resolve_job_def("ci_job").tags["mlcicd/tier"] == "ci"
+    assert definitions.resolve_job_def("training_job").tags["mlcicd/tier"] == "full"
+
+
+def test_loading_the_code_location_does_not_import_heavy_libraries():
+    code = (
+        "import sys, json; import mlcicd.definitions as d; d.defs();"
+        "print(json.dumps([m for m in ('mlflow', 'lightgbm', 'evidently', 'sklearn', 'pandera') if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_dagster_cli_lists_the_jobs():
+    dagster = [sys.executable, "-m", "dagster"]
+    out = subprocess.run([*dagster, "job", "list", "-m", "mlcicd.definitions"], capture_output=True, text=True, check=True).stdout
+    for job in ("training_job", "promotion_job", "ci_job", "ingestion_job"):
+        assert job in out

@@ -1,0 +1,120 @@
+"""Ingestion through ingestion_job: accepted whole, or quarantined with a report; never lost, never twice."""
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+
+from mlcicd.core.ingest import list_accepted
+from mlcicd.core.simulate import simulate_batch, write_batches
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_results(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def store_snapshot(project) -> dict:
+    return {p.name: sha(p) for p in sorted(project.accepted_dir.glob("*"))}
+
+
+def test_good_batch_is_accepted_whole_and_archived(project, run_job):
+    (landed,) = write_batches(project.landing_dir, batches=1, rows_per_batch=2000)
+    original = sha(landed)
+    result = run_job("ingestion_job")
+    assert result.success
+    (batch,) = list_accepted(project.accepted_dir)
+    assert batch.source == landed.name and batch.rows == 2000 and batch.content_hash == original
+    assert len(pd.read_parquet(batch.path)) == 2000
+    assert not landed.exists() and sha(project.archive_dir / landed.name) == original
+    check = check_results(result)["data_contract"]
+    assert check.passed and "1 accepted" in check.description
+
+
+def test_bad_batch_is_quarantined_with_a_report_and_blocks(project, run_job):
+    write_batches(project.landing_dir, batches=1, rows_per_batch=1000, start_index=0)
+    (bad,) = write_batches(project.landing_dir, batches=1, rows_per_batch=1000, scenario="schema_break", start_index=1)
+    original = sha(bad)
+    result = run_job("ingestion_job")
+
+    assert not result.success, "a failed blocking check fails the run"
+    check = check_results(result)["data_contract"]
+    assert not check.passed
+    assert bad.name in check.description and "column 'amount' is missing" in check.description
+    assert check.metadata["quarantined"].value == 1
+
+    kept = project.quarantine_dir / bad.name
+    assert sha(kept) == original, "the rejected file is kept byte for byte"
+    report = json.loads((project.quarantine_dir / f"{bad.name}.report.json").read_text())
+    assert report["rows"] == 1000 and report["content_sha256"] == original
+    text = (project.quarantine_dir / f"{bad.name}.report.txt").read_text()
+    assert "column 'amount_usd' is not in the contract" in text and "customer_age" in text
+    assert [b.source for b in list_accepted(project.accepted_dir)] == ["batch-00000-baseline.parquet"]
+
+
+@pytest.mark.parametrize(
+    "name, content, problem",
+    [
+        ("zero.parquet", b"", "the file is empty (0 bytes)"),
+        ("garbage.parquet", b"this is not parquet at all", "cannot be read as parquet"),
+        ("notes.txt", b"hello", "unsupported file type '.txt'"),
+        ("header-only.csv", None, "the batch has 0 row(s)"),
+        ("no-target.csv", None, "column 'is_fraud' is missing"),
+        ("wrong-types.csv", None, "column 'amount': 3 value(s) cannot be read as 'float64'"),
+    ],
+)
+def test_unreadable_or_wrong_files_are_quarantined_naming_file_and_problem(project, run_job, name, content, problem):
+    path = project.landing_dir / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = simulate_batch(0, 3)
+    if name == "header-only.csv":
+        frame.head(0).to_csv(path, index=False)
+    elif name == "no-target.csv":
+        frame.drop(columns=["is_fraud"]).to_csv(path, index=False)
+    elif name == "wrong-types.csv":
+        frame.assign(amount="twelve").to_csv(path, index=False)
+    else:
+        path.write_bytes(content)
+    original = sha(path)
+
+    result = run_job("ingestion_job")
+    check = check_results(result)["data_contract"]
+    assert not check.passed and name in check.description and problem in check.description
+    assert sha(project.quarantine_dir / name) == original
+    assert problem in (project.quarantine_dir / f"{name}.report.txt").read_text()
+    assert list_accepted(project.accepted_dir) == []
+
+
+def test_ingesting_the_same_content_again_changes_nothing(project, run_job):
+    (landed,) = write_batches(project.landing_dir, batches=1, rows_per_batch=1500)
+    content = landed.read_bytes()
+    assert run_job("ingestion_job").success
+    before = store_snapshot(project)
+
+    landed.write_bytes(content)  # the same export arrives again
+    result = run_job("ingestion_job")
+    assert result.success
+    assert store_snapshot(project) == before
+    (materialization,) = result.asset_materializations_for_node("raw_batch")
+    assert materialization.metadata["duplicates"].value == 1 and materialization.metadata["accepted"].value == 0
+    assert len(list(project.archive_dir.iterdir())) == 2, "both copies are kept, neither is ingested twice"
+
+
+def test_files_still_being_written_are_left_alone(project, run_job):
+    project.landing_dir.mkdir(parents=True)
+    partial = project.landing_dir / ".batch-00009-baseline.parquet.part"
+    partial.write_bytes(b"half a file")
+    result = run_job("ingestion_job")
+    assert check_results(result)["data_contract"].passed is False  # nothing accepted yet: nothing to train on
+    assert partial.exists() and list(project.quarantine_dir.glob("*")) == []
+
+
+def test_naming_a_file_that_is_not_waiting_fails_clearly(project, run_job):
+    result = run_job("ingestion_job", {"ops": {"raw_batch": {"config": {"files": ["../mlcicd.yaml"]}}}})
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    assert "not waiting in" in failure.event_specific_data.error.message and "../mlcicd.yaml" in failure.event_specific_data.error.message

@@ -1,0 +1,145 @@
+"""The whole loop through its jobs: ingest, train, evaluate, gate, promote (or refuse), and say why."""
+
+import json
+
+import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from mlcicd.cli import main
+from mlcicd.core.audit import read
+from mlcicd.core.simulate import write_batches
+from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alias
+
+# A code change that makes the model much worse: tiny trees, barely trained.
+DEGRADED = {"model": {"num_boost_round": 4, "params": {"num_leaves": 2, "learning_rate": 0.02, "feature_fraction": 0.3}}}
+
+
+def checks(result) -> dict:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def alias(project, tier: str, name: str):
+    version = version_by_alias(project, project.model_name(tier), name)
+    return None if version is None else str(version.version)
+
+
+def simulate(project, batches=4, scenario="baseline"):
+    result = CliRunner().invoke(main, ["simulate", "--batches", str(batches), "--scenario", scenario])
+    assert result.exit_code == 0, result.output
+
+
+def test_ci_job_on_a_fresh_clone_runs_the_whole_loop_and_promotes(project, run_job):
+    assert not project.data_dir.joinpath("landing").exists()
+    result = run_job("ci_job")
+    assert result.success
+    verdicts = checks(result)
+    assert set(verdicts) == {"data_contract", "min_primary_metric", "no_regression"}
+    assert all(v.passed for v in verdicts.values())
+    assert all(v.severity == dg.AssetCheckSeverity.ERROR for v in verdicts.values())
+
+    assert alias(project, "ci", CHAMPION) == "1" and alias(project, "ci", CHALLENGER) is None
+    assert alias(project, "full", CHAMPION) is None, "the CI tier never touches the production model"
+    (record,) = read(project.audit_log)
+    assert record["decision"] == "promoted" and record["to_version"] == "1" and record["from_version"] is None
+
+    # one MLflow run for the Dagster run, finished, with params, metrics, dataset hash and commit
+    mlflow_client = client(project)
+    experiment = mlflow_client.get_experiment_by_name(project.config.model.experiment)
+    (run,) = mlflow_client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["dagster_run_id"] == result.run_id
+    assert run.data.tags["dataset_hash"] == record["dataset_hash"]
+    assert "git_commit" in run.data.tags and run.data.params["tier"] == "ci"
+    assert 0.8 <= run.data.metrics["holdout_roc_auc"] < 0.97
+
+
+def test_training_then_promotion_promotes_a_good_candidate_and_says_why(project, run_job):
+    simulate(project)
+    trained = run_job("training_job")
+    assert trained.success
+    assert alias(project, "full", CHALLENGER) == "1" and alias(project, "full", CHAMPION) is None
+
+    promoted = run_job("promotion_job")
+    assert promoted.success
+    assert alias(project, "full", CHAMPION) == "1" and alias(project, "full", CHALLENGER) is None
+
+    out = CliRunner().invoke(main, ["status"]).output
+    assert out.startswith("champion: version 1 of mlcicd-fraud, roc_auc 0.")
+    assert "promoted because every gate passed for version 1" in out
+    report = json.loads(CliRunner().invoke(main, ["status", "--json"]).output)
+    assert report["champion"]["version"] == "1" and report["challenger"] is None
+    assert report["last_decision"]["decision"] == "promoted"
+    assert set(report["last_decision"]["gates"]) == {"min_primary_metric", "no_regression"}
+
+
+def test_a_degraded_candidate_is_not_promoted_and_the_champion_stays(make_project, run_job):
+    project = make_project()
+    simulate(project)
+    assert run_job("training_job").success and run_job("promotion_job").success
+
+    make_project(DEGRADED)
+    simulate(project, batches=1)
+    trained = run_job("training_job")
+    assert not trained.success
+    regression = checks(trained)["no_regression"]
+    assert not regression.passed
+    assert "against the champion (version 1)" in regression.description and "worse than the allowed" in regression.description
+    assert alias(project, "full", CHALLENGER) == "2"
+
+    refused = run_job("promotion_job")
+    assert not refused.success
+    assert alias(project, "full", CHAMPION) == "1", "the champion did not move"
+    last = read(project.audit_log)[-1]
+    assert last["decision"] == "refused" and last["to_version"] == "2" and last["from_version"] == "1"
+    assert "gate no_regression did not pass" in last["reason"]
+
+
+def test_a_bad_batch_stops_training_in_the_same_run(project, run_job):
+    write_batches(project.landing_dir, batches=3, rows_per_batch=5000)
+    write_batches(project.landing_dir, batches=1, rows_per_batch=5000, scenario="schema_break", start_index=3)
+    result = run_job("training_job")
+    assert not result.success
+    assert not checks(result)["data_contract"].passed
+    materialized = {e.asset_key.to_user_string() for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"}
+    assert materialized == {"raw_batch"}, "nothing after the failed gate ran"
+    assert alias(project, "full", CHALLENGER) is None
+
+
+def test_promotion_refuses_an_evaluation_that_its_gates_did_not_see(project, run_job, definitions, instance):
+    simulate(project)
+    assert run_job("training_job").success
+    # Re-evaluate without running the gates: the newest evaluation now has no gate results of its own.
+    again = dg.materialize(
+        list(definitions.assets),  # the assets without their checks
+        selection=[dg.AssetKey("candidate_evaluation")],
+        resources=definitions.resources,
+        instance=instance,
+        tags={"mlcicd/tier": "full"},
+    )
+    assert again.success
+    refused = run_job("promotion_job")
+    assert not refused.success
+    assert alias(project, "full", CHAMPION) is None
+    reason = read(project.audit_log)[-1]["reason"]
+    assert "its latest result is for an older evaluation" in reason
+
+
+@pytest.mark.parametrize("floor, expect_ok", [(0.5, True), (0.99, False)])
+def test_dagster_job_execute_exit_code_follows_the_gates(make_project, tmp_path, floor, expect_ok):
+    import os
+    import subprocess
+    import sys
+
+    project = make_project({"gates": {"min_primary_metric": floor}})
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MLCICD_CONFIG": str(project.config_path)}
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    run = subprocess.run(
+        [dagster, "job", "execute", "-m", "mlcicd.definitions", "-j", "ci_job"],
+        env=env, capture_output=True, text=True, timeout=300, cwd=project.root,
+    )
+    assert (run.returncode == 0) is expect_ok, run.stdout[-3000:] + run.stderr[-3000:]
+    if not expect_ok:
+        assert "below the required 0.9900" in run.stdout + run.stderr
