@@ -1,0 +1,72 @@
+"""Walking-skeleton figures: code-location load time and ci_job wall time from the command line.
+
+Run: `make bench` (or `.venv/bin/python benchmarks/skeleton.py [--runs N]`). Writes benchmarks/results/skeleton.json.
+Each ci_job run starts from nothing, as CI does on a fresh clone: a throwaway copy of the project
+(empty data/, so ci_job simulates), a throwaway Dagster home and a new MLflow SQLite store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], **kwargs) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, **kwargs)
+    return time.perf_counter() - start
+
+
+def load_time() -> float:
+    code = "import time; t = time.perf_counter(); import mlcicd.definitions as d; d.defs(); print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def ci_job_time() -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        project, home = Path(tmp) / "project", Path(tmp) / "home"
+        project.mkdir()
+        home.mkdir()
+        shutil.copy(ROOT / "mlcicd.yaml", project)
+        shutil.copytree(ROOT / "contracts", project / "contracts")
+        env = {**os.environ, "DAGSTER_HOME": str(home), "MLCICD_CONFIG": str(project / "mlcicd.yaml")}
+        env.pop("MLFLOW_TRACKING_URI", None)
+        return timed([str(BIN / "dagster"), "job", "execute", "-m", "mlcicd.definitions", "-j", "ci_job"], env=env, cwd=project)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    load = [load_time() for _ in range(args.runs)]
+    ci = [ci_job_time() for _ in range(args.runs)]
+    result = {
+        "what": "walking skeleton: code location load and ci_job from the command line (fresh stores each run)",
+        "command": "make bench",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "runs": args.runs,
+        "code_location_load_s": {"median": statistics.median(load), "all": load, "target": 2.0},
+        "ci_job_wall_s": {"median": statistics.median(ci), "all": ci, "target": 20.0},
+    }
+    out = ROOT / "benchmarks" / "results" / "skeleton.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v["median"] for k, v in result.items() if isinstance(v, dict) and "median" in v}, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
