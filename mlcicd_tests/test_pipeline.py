@@ -143,3 +143,21 @@ def test_dagster_job_execute_exit_code_follows_the_gates(make_project, tmp_path,
     assert (run.returncode == 0) is expect_ok, run.stdout[-3000:] + run.stderr[-3000:]
     if not expect_ok:
         assert "below the required 0.9900" in run.stdout + run.stderr
+
+
+def test_the_registered_model_scores_exactly_like_the_model_that_was_trained(project, run_job):
+    """One feature path: retraining in process on the stored train_set (deterministic) and scoring the holdout
+    gives the very probabilities that the registered version gives after the round trip through MLflow."""
+    import numpy as np
+    import pandas as pd
+
+    from mlcicd.core.train import predict, train_model
+    from mlcicd.mlflow_registry import load_model
+
+    assert run_job("ci_job").success
+    train = pd.read_parquet(project.assets_dir / "train_set.parquet")
+    holdout = pd.read_parquet(project.assets_dir / "holdout_set.parquet")
+    in_memory = train_model(train, project.config.dataset, project.config.model, project.tier("ci").num_boost_round)
+    booster, features = load_model(project, project.model_name("ci"), "1")
+    assert features == in_memory.features and features.feature_names == in_memory.features.feature_names
+    np.testing.assert_array_equal(predict(booster, features, holdout), in_memory.predict(holdout))

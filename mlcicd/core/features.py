@@ -19,24 +19,27 @@ TIME_FEATURES = ("hour_of_day", "day_of_week")
 @dataclass(frozen=True)
 class FeatureState:
     numeric: list[str]
-    categories: dict[str, list[str]]  # column -> vocabulary seen in training; code = position
+    categorical: list[str]
+    vocabularies: dict[str, list[str]]  # column -> values seen in training; code = position
     time_column: str | None
 
     @property
     def feature_names(self) -> list[str]:
+        """The model's input columns, in order. Lists, not dict keys, carry the order: stores may sort keys."""
         time = list(TIME_FEATURES) if self.time_column else []
-        return self.numeric + list(self.categories) + time
-
-    @property
-    def categorical_features(self) -> list[str]:
-        return list(self.categories)
+        return self.numeric + self.categorical + time
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "FeatureState":
-        return cls(numeric=list(raw["numeric"]), categories=dict(raw["categories"]), time_column=raw.get("time_column"))
+        return cls(
+            numeric=list(raw["numeric"]),
+            categorical=list(raw["categorical"]),
+            vocabularies={k: list(v) for k, v in raw["vocabularies"].items()},
+            time_column=raw.get("time_column"),
+        )
 
 
 def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:
@@ -49,18 +52,18 @@ def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:
     non_numeric = [c for c in numeric if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise ValueError(f"column(s) {non_numeric} are neither numeric nor listed in dataset.categorical_columns")
-    vocabulary = {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
-    return FeatureState(numeric=numeric, categories=vocabulary, time_column=spec.time_column)
+    vocabularies = {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
+    return FeatureState(numeric=numeric, categorical=categorical, vocabularies=vocabularies, time_column=spec.time_column)
 
 
 def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:
     """Model inputs: numbers as float, categories as their training codes (unseen or missing -> NaN)."""
-    missing = [c for c in state.numeric + list(state.categories) if c not in frame.columns]
+    missing = [c for c in state.numeric + state.categorical if c not in frame.columns]
     if missing:
         raise ValueError(f"the data lacks feature column(s) {missing}")
     out = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in state.numeric}
-    for column, vocabulary in state.categories.items():
-        codes = pd.Categorical(frame[column].astype("string"), categories=vocabulary).codes.astype("float64")
+    for column in state.categorical:
+        codes = pd.Categorical(frame[column].astype("string"), categories=state.vocabularies[column]).codes.astype("float64")
         out[column] = np.where(codes < 0, np.nan, codes)
     if state.time_column:
         times = pd.to_datetime(frame[state.time_column])

@@ -26,7 +26,12 @@ class TrainedModel:
 
 def predict(booster, features: FeatureState, frame: pd.DataFrame) -> np.ndarray:
     """Probability of the positive class for raw rows: the scoring path shared by every caller."""
-    return booster.predict(featurize(frame, features), num_iteration=booster.best_iteration or None)
+    inputs = featurize(frame, features)
+    if list(inputs.columns) != booster.feature_name():
+        raise ValueError(
+            f"training/serving skew: the features are {list(inputs.columns)} but the model expects {booster.feature_name()}"
+        )
+    return booster.predict(inputs, num_iteration=booster.best_iteration if booster.best_iteration > 0 else None)
 
 
 def lightgbm_params(model: ModelSpec) -> dict[str, Any]:
@@ -54,7 +59,7 @@ def train_model(train: pd.DataFrame, dataset: DatasetSpec, model: ModelSpec, num
     features = fit_features(fit_rows, dataset)
     params = lightgbm_params(model)
     fit_set = lgb.Dataset(
-        featurize(fit_rows, features), fit_rows[dataset.target], categorical_feature=features.categorical_features,
+        featurize(fit_rows, features), fit_rows[dataset.target], categorical_feature=features.categorical,
         free_raw_data=True,
     )
     valid_set = fit_set.create_valid(featurize(valid_rows, features), valid_rows[dataset.target])

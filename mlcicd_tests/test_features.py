@@ -1,0 +1,49 @@
+"""The feature path: the fitted state survives any store, and a mismatch is refused, never scored."""
+
+import lightgbm
+import numpy as np
+import pytest
+import yaml
+
+from mlcicd.config import load_config
+from mlcicd.core.features import FeatureState, featurize, fit_features
+from mlcicd.core.simulate import simulate_batch
+from mlcicd.core.train import predict
+from mlcicd_tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_config(REPO / "mlcicd.yaml")[0].dataset
+
+
+def test_state_keeps_column_order_through_a_store_that_sorts_keys(spec):
+    state = fit_features(simulate_batch(0, 2000), spec)
+    assert state.categorical == spec.categorical_columns  # not alphabetical
+    stored = FeatureState.from_dict(yaml.safe_load(yaml.safe_dump(state.to_dict(), sort_keys=True)))
+    assert stored.feature_names == state.feature_names
+
+
+def test_unseen_and_missing_categories_become_missing_not_another_category(spec):
+    train = simulate_batch(0, 2000)
+    state = fit_features(train, spec)
+    rows = simulate_batch(1, 3).assign(channel=["pos", "carrier_pigeon", None])
+    out = featurize(rows, state)
+    assert out["channel"].iloc[0] == state.vocabularies["channel"].index("pos")
+    assert np.isnan(out["channel"].iloc[1]) and np.isnan(out["channel"].iloc[2])
+    assert list(out.columns) == state.feature_names
+
+
+def test_scoring_with_features_in_another_order_is_refused(spec):
+    train = simulate_batch(0, 3000)
+    state = fit_features(train, spec)
+    booster = lightgbm.train({"objective": "binary", "verbosity": -1}, lightgbm.Dataset(featurize(train, state), train["is_fraud"]), 3)
+    shuffled = FeatureState(state.numeric, list(reversed(state.categorical)), state.vocabularies, state.time_column)
+    with pytest.raises(ValueError, match="training/serving skew"):
+        predict(booster, shuffled, train)
+
+
+def test_missing_feature_column_is_named(spec):
+    state = fit_features(simulate_batch(0, 500), spec)
+    with pytest.raises(ValueError, match=r"lacks feature column\(s\) \['amount'\]"):
+        featurize(simulate_batch(1, 5).drop(columns=["amount"]), state)
