@@ -161,3 +161,15 @@ def test_the_registered_model_scores_exactly_like_the_model_that_was_trained(pro
     booster, features = load_model(project, project.model_name("ci"), "1")
     assert features == in_memory.features and features.feature_names == in_memory.features.feature_names
     np.testing.assert_array_equal(predict(booster, features, holdout), in_memory.predict(holdout))
+
+
+def test_mlflow_tracking_uri_overrides_the_local_store(project, run_job, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    other = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{other}")
+    assert run_job("ci_job").success
+    elsewhere = MlflowClient(tracking_uri=f"sqlite:///{other}")
+    assert elsewhere.get_model_version_by_alias(project.model_name("ci"), CHAMPION).version == "1"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert alias(project, "ci", CHAMPION) is None, "nothing went to the default store"

@@ -150,6 +150,10 @@ def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
     """Check a batch against the contract; on success the result holds the coerced frame."""
     import pandera.errors as pe
 
+    # text stored as categorical/dictionary (pandas, Arrow) is still text
+    text_as_category = [c for c, r in contract.columns.items() if r.dtype == "str" and c in df and isinstance(df[c].dtype, pd.CategoricalDtype)]
+    if text_as_category:
+        df = df.astype({c: object for c in text_as_category})
     if len(df) < contract.min_rows:
         return ContractResult(False, [f"the batch has {len(df)} row(s); the contract requires at least {contract.min_rows}"])
     try:

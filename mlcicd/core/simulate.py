@@ -78,9 +78,11 @@ def _features(rng: np.random.Generator, n: int, mix: Mix, batch_index: int) -> p
     category = rng.choice(len(CATEGORIES), n, p=mix.category)
     card = rng.choice(len(CARD_TYPES), n, p=mix.card)
     amount = np.exp(rng.normal(CATEGORY_LOG_AMOUNT[category] + mix.amount_shift, 0.9)).clip(0.5, 50_000).round(2)
-    online = CHANNELS[channel] == "online"
+    online = channel == 1  # CHANNELS[1] == "online"
     seconds = np.sort(_hours(rng, n, mix.night_share))
     device = np.where(online, rng.beta(2, 8, n), np.nan)
+    travel = category == 4  # CATEGORIES[4] == "travel"
+    # text columns as categoricals built from codes: no Python string per row (written as plain strings)
     return pd.DataFrame(
         {
             "transaction_id": np.int64(batch_index) * 10_000_000 + np.arange(n, dtype=np.int64),
@@ -88,15 +90,15 @@ def _features(rng: np.random.Generator, n: int, mix: Mix, batch_index: int) -> p
                 "datetime64[ns]"
             ),
             "amount": amount,
-            "merchant_category": CATEGORIES[category],
-            "channel": CHANNELS[channel],
-            "region": REGIONS[region],
-            "card_type": CARD_TYPES[card],
+            "merchant_category": pd.Categorical.from_codes(category, CATEGORIES),
+            "channel": pd.Categorical.from_codes(channel, CHANNELS),
+            "region": pd.Categorical.from_codes(region, REGIONS),
+            "card_type": pd.Categorical.from_codes(card, CARD_TYPES),
             "customer_age": rng.normal(mix.age_mean, 14, n).clip(18, 95).astype(np.int64),
             "account_age_days": rng.exponential(900, n).clip(0, 20_000).astype(np.int64),
             "txn_count_24h": rng.poisson(mix.velocity, n).astype(np.int64),
             "distance_from_home_km": np.exp(rng.normal(1.5, 1.3, n)).clip(0, 15_000).round(1),
-            "is_international": (rng.random(n) < 0.04 + 0.12 * (CATEGORIES[category] == "travel")).astype(np.int64),
+            "is_international": (rng.random(n) < 0.04 + 0.12 * travel).astype(np.int64),
             "device_risk_score": device.round(4),
         }
     )
@@ -113,7 +115,7 @@ def fraud_logit(df: pd.DataFrame, concept: str, rng: np.random.Generator) -> np.
     new_prepaid = (df["account_age_days"].to_numpy() < 60) & (df["card_type"] == "prepaid").to_numpy()
     velocity = np.minimum(df["txn_count_24h"].to_numpy() - 2.5, 6)
     device = np.nan_to_num(df["device_risk_score"].to_numpy() - 0.2, nan=0.0)
-    category = pd.Categorical(df["merchant_category"], categories=CATEGORIES).codes
+    category = pd.Categorical(df["merchant_category"], categories=CATEGORIES).codes  # no-op on simulated data
     region = pd.Categorical(df["region"], categories=REGIONS).codes
 
     if concept == "baseline":
@@ -170,6 +172,18 @@ def simulate_batch(batch_index: int, rows: int, scenario: str = "baseline", seed
     return df
 
 
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    """Parquet with text columns as plain strings (as an upstream export would have them), cast in Arrow."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    schema = pa.schema(
+        [field.with_type(pa.string()) if pa.types.is_dictionary(field.type) else field for field in table.schema]
+    ).remove_metadata()
+    pq.write_table(table.cast(schema), path)
+
+
 def next_batch_index(folders: list[Path]) -> int:
     """The index after the highest `batch-NNNNN-*` file found in any of the folders (0 if none)."""
     highest = -1
@@ -203,7 +217,7 @@ def write_batches(
         if file_format == "csv":
             df.to_csv(partial, index=False)
         else:
-            df.to_parquet(partial, index=False)
+            _write_parquet(df, partial)
         partial.replace(final)
         written.append(final)
         if on_batch:
