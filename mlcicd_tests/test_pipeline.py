@@ -170,6 +170,6 @@ def test_mlflow_tracking_uri_overrides_the_local_store(project, run_job, tmp_pat
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{other}")
     assert run_job("ci_job").success
     elsewhere = MlflowClient(tracking_uri=f"sqlite:///{other}")
-    assert elsewhere.get_model_version_by_alias(project.model_name("ci"), CHAMPION).version == "1"
+    assert str(elsewhere.get_model_version_by_alias(project.model_name("ci"), CHAMPION).version) == "1"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert alias(project, "ci", CHAMPION) is None, "nothing went to the default store"
