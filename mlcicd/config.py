@@ -66,12 +66,54 @@ class ModelSpec(_Strict):
     num_threads: int = Field(2, ge=1)
 
 
+HIGHER_IS_BETTER = ("roc_auc", "pr_auc", "f1")
+LOWER_IS_BETTER = ("log_loss", "brier")
+
+
+class LatencyBudget(_Strict):
+    one_row_p95_ms: float = Field(50.0, gt=0, description="p95 time to score 1 row through the shared feature path.")
+    batch_1000_p95_ms: float = Field(250.0, gt=0, description="p95 time to score 1,000 rows.")
+
+
 class GateSpec(_Strict):
+    """Every threshold the gates apply. Each gate is a blocking asset check of severity ERROR."""
+
     primary_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
-    min_primary_metric: float = Field(0.80, ge=0.0, le=1.0, description="Absolute floor for the primary metric on the holdout.")
-    max_regression: float = Field(
-        0.005, ge=0.0, le=1.0, description="How far the candidate may fall below the champion on the primary metric."
+    min_metrics: dict[Literal["roc_auc", "pr_auc", "f1"], float] = Field(
+        default_factory=lambda: {"roc_auc": 0.80}, description="Absolute floors on the holdout (higher is better)."
     )
+    max_metrics: dict[Literal["log_loss", "brier"], float] = Field(
+        default_factory=dict, description="Absolute ceilings on the holdout (lower is better)."
+    )
+    max_regression: float = Field(
+        0.02, ge=0.0, le=1.0,
+        description="Promote only if the lower confidence bound of (candidate - champion) on the primary metric is above -max_regression.",
+    )
+    regression_confidence: float = Field(0.95, ge=0.5, lt=1.0, description="One-sided confidence of that lower bound.")
+    bootstrap_rounds: int = Field(200, ge=50, le=5000)
+    slice_min_rows: int = Field(500, ge=10, description="A slice value with fewer holdout rows (or one class) is not judged.")
+    max_slice_regression: float = Field(0.05, ge=0.0, le=1.0, description="How far any judged slice may fall below the champion.")
+    max_calibration_error: float = Field(0.02, gt=0.0, le=1.0, description="Expected calibration error (10 equal-frequency bins).")
+    latency: LatencyBudget = LatencyBudget()
+    max_model_size_mb: float = Field(50.0, gt=0)
+    max_data_age_hours: float = Field(48.0, gt=0, description="The newest accepted batch must have been ingested this recently.")
+    min_rows: int = Field(5_000, ge=1, description="Rows the training dataset needs at least.")
+    positive_rate: tuple[float, float] = Field((0.002, 0.3), description="Bounds on the training dataset's positive rate.")
+
+    @model_validator(mode="after")
+    def _sane(self) -> "GateSpec":
+        low, high = self.positive_rate
+        if not 0.0 <= low < high <= 1.0:
+            raise ValueError(f"positive_rate must be [low, high] with 0 <= low < high <= 1, got {list(self.positive_rate)}")
+        return self
+
+
+class PromotionSpec(_Strict):
+    mode: Literal["auto", "manual"] = Field(
+        "manual",
+        description="auto: sensors and schedules may promote when every gate passes; manual: only a person (UI, CLI or CI) runs promotion_job.",
+    )
+    min_override_reason_chars: int = Field(20, ge=1, description="An override needs a written reason at least this long.")
 
 
 class TierSpec(_Strict):
@@ -96,6 +138,7 @@ class Config(_Strict):
     dataset: DatasetSpec
     model: ModelSpec = ModelSpec()
     gates: GateSpec = GateSpec()
+    promotion: PromotionSpec = PromotionSpec()
     tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
 

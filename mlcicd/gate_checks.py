@@ -5,10 +5,15 @@ import dagster as dg
 from mlcicd.core.gates import GateVerdict
 
 
-def check_result(verdict: GateVerdict) -> dg.AssetCheckResult:
-    """An ERROR-severity result (so a blocking check stops what comes after), the reason first."""
+def check_result(verdict: GateVerdict, asset_key: str | None = None) -> dg.AssetCheckResult:
+    """An ERROR-severity result (so a blocking check stops what comes after), the reason first.
+
+    `asset_key` is needed only when an asset yields results for its own check specs.
+    """
     metadata: dict = {"verdict": dg.MetadataValue.text(verdict.reason)}
     metadata.update({k: v for k, v in verdict.numbers.items() if isinstance(v, int | float | str) and not isinstance(v, bool)})
     return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=verdict.gate,
         passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR, description=verdict.reason, metadata=metadata
     )

@@ -93,8 +93,8 @@ def instance(tmp_path):
 def run_job(definitions, instance):
     """Execute a job of the code location in process against the test's instance; returns the result."""
 
-    def run(name: str, run_config: dict | None = None):
+    def run(name: str, run_config: dict | None = None, tags: dict | None = None):
         job = definitions.resolve_job_def(name)
-        return job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
+        return job.execute_in_process(instance=instance, run_config=run_config, tags=tags, raise_on_error=False)
 
     return run

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import dagster as dg
+
 
 EXPECTED_ASSETS = {
     "raw_batch": "ingestion",
@@ -16,8 +18,16 @@ EXPECTED_ASSETS = {
 }
 EXPECTED_CHECKS = {
     ("raw_batch", "data_contract"),
-    ("candidate_evaluation", "min_primary_metric"),
+    ("training_dataset", "data_freshness"),
+    ("training_dataset", "min_rows"),
+    ("training_dataset", "label_balance"),
+    ("training_dataset", "unique_ids"),
+    ("holdout_set", "no_leakage"),
+    ("candidate_evaluation", "meets_thresholds"),
     ("candidate_evaluation", "no_regression"),
+    ("candidate_evaluation", "no_slice_regression"),
+    ("candidate_evaluation", "calibration"),
+    ("candidate_evaluation", "latency_and_size"),
 }
 
 
@@ -35,6 +45,8 @@ def test_every_gate_is_a_blocking_check(definitions):
     checks = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
     assert set(checks) == EXPECTED_CHECKS
     assert all(spec.blocking for spec in checks.values())
+    freshness = graph.get(dg.AssetKey("training_dataset")).freshness_policy
+    assert freshness is not None and freshness.fail_window.total_seconds() == 48 * 3600
 
 
 def test_jobs_and_what_they_select(definitions):
@@ -46,6 +58,7 @@ def test_jobs_and_what_they_select(definitions):
     assert selected("training_job") == training
     assert selected("ci_job") == training | {"champion"}
     assert selected("promotion_job") == {"champion"}
+    assert selected("rollback_job") == {"champion"}
     assert selected("ingestion_job") == {"raw_batch"}
     assert definitions.resolve_job_def("ci_job").tags["mlcicd/tier"] == "ci"
     assert definitions.resolve_job_def("training_job").tags["mlcicd/tier"] == "full"
@@ -63,5 +76,5 @@ def test_loading_the_code_location_does_not_import_heavy_libraries():
 def test_dagster_cli_lists_the_jobs():
     dagster = [sys.executable, "-m", "dagster"]
     out = subprocess.run([*dagster, "job", "list", "-m", "mlcicd.definitions"], capture_output=True, text=True, check=True).stdout
-    for job in ("training_job", "promotion_job", "ci_job", "ingestion_job"):
+    for job in ("training_job", "promotion_job", "rollback_job", "ci_job", "ingestion_job"):
         assert job in out

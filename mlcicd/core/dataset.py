@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from collections.abc import Sequence
 
 import pandas as pd
@@ -13,6 +14,11 @@ from mlcicd.core.ingest import AcceptedBatch
 def window(batches: Sequence[AcceptedBatch], size: int) -> list[AcceptedBatch]:
     """The newest `size` accepted batches (by arrival), oldest first."""
     return list(batches)[-size:]
+
+
+def newest_ingestion(batches: Sequence[AcceptedBatch]) -> datetime | None:
+    """When the most recently ingested batch of the window was accepted (what data freshness measures)."""
+    return max((datetime.fromisoformat(b.ingested_at) for b in batches), default=None)
 
 
 def dataset_hash(batches: Sequence[AcceptedBatch], sample_rows: int | None) -> str:

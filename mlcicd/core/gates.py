@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,15 +59,90 @@ def data_contract_gate(verdicts: Sequence[BatchVerdict], accepted_batches: int) 
     )
 
 
-def min_metric_gate(metric: str, value: float | None, floor: float) -> GateVerdict:
-    numbers = {"metric": metric, "value": value, "floor": floor}
-    if not _finite(value):
+def _fmt(value) -> str:
+    return f"{value:.4f}" if _finite(value) else str(value)
+
+
+# ---- data gates (training_dataset, holdout_set) -------------------------------------------------
+
+
+def freshness_gate(newest_ingested_at: datetime | None, now: datetime, max_age_hours: float) -> GateVerdict:
+    if newest_ingested_at is None:
+        return GateVerdict("data_freshness", False, "No accepted batch exists, so the data cannot be fresh.", {"max_age_hours": max_age_hours})
+    age = (now - newest_ingested_at).total_seconds() / 3600
+    numbers = {"newest_batch_ingested_at": newest_ingested_at.isoformat(), "age_hours": round(age, 3), "max_age_hours": max_age_hours}
+    if age > max_age_hours:
         return GateVerdict(
-            "min_primary_metric", False, f"The candidate's {metric} could not be computed on the holdout (got {value}), so it cannot pass.", numbers
+            "data_freshness", False,
+            f"The newest accepted batch was ingested {age:.1f} hours ago, more than the allowed {max_age_hours:g}: "
+            "training now would quietly learn from old data.", numbers,
         )
-    if value < floor:
-        return GateVerdict("min_primary_metric", False, f"The candidate's {metric} is {value:.4f}, below the required {floor:.4f}.", numbers)
-    return GateVerdict("min_primary_metric", True, f"The candidate's {metric} is {value:.4f}, at or above the required {floor:.4f}.", numbers)
+    return GateVerdict("data_freshness", True, f"The newest accepted batch was ingested {age:.1f} hours ago (allowed: {max_age_hours:g}).", numbers)
+
+
+def min_rows_gate(rows: int, minimum: int) -> GateVerdict:
+    numbers = {"rows": rows, "min_rows": minimum}
+    if rows < minimum:
+        return GateVerdict("min_rows", False, f"The training dataset has {rows:,} rows; at least {minimum:,} are required.", numbers)
+    return GateVerdict("min_rows", True, f"The training dataset has {rows:,} rows (at least {minimum:,} required).", numbers)
+
+
+def label_balance_gate(positive_rate: float, bounds: tuple[float, float]) -> GateVerdict:
+    low, high = bounds
+    numbers = {"positive_rate": positive_rate, "min_positive_rate": low, "max_positive_rate": high}
+    if not _finite(positive_rate) or not low <= positive_rate <= high:
+        return GateVerdict(
+            "label_balance", False,
+            f"The positive rate is {_fmt(positive_rate)}, outside the expected [{low:g}, {high:g}]: the labels may be broken.", numbers,
+        )
+    return GateVerdict("label_balance", True, f"The positive rate is {positive_rate:.4f}, within [{low:g}, {high:g}].", numbers)
+
+
+def unique_ids_gate(duplicated: int, id_column: str, examples: Sequence = ()) -> GateVerdict:
+    numbers = {"duplicated_ids": duplicated, "id_column": id_column}
+    if duplicated:
+        shown = ", ".join(str(e) for e in list(examples)[:3])
+        return GateVerdict(
+            "unique_ids", False, f"{duplicated:,} value(s) of '{id_column}' appear more than once across batches (e.g. {shown}).", numbers
+        )
+    return GateVerdict("unique_ids", True, f"Every '{id_column}' appears once in the training dataset.", numbers)
+
+
+def leakage_gate(shared_ids: int, train_last: str, holdout_first: str, examples: Sequence = ()) -> GateVerdict:
+    numbers = {"ids_in_both": shared_ids, "train_last_time": train_last, "holdout_first_time": holdout_first}
+    if shared_ids:
+        shown = ", ".join(str(e) for e in list(examples)[:3])
+        return GateVerdict("no_leakage", False, f"{shared_ids:,} id(s) are in both the train set and the holdout (e.g. {shown}).", numbers)
+    if train_last > holdout_first:
+        return GateVerdict("no_leakage", False, f"The train set reaches {train_last}, after the holdout starts ({holdout_first}).", numbers)
+    return GateVerdict("no_leakage", True, f"No id is in both sets, and the train set ends ({train_last}) before the holdout begins.", numbers)
+
+
+# ---- model gates (candidate_evaluation) ---------------------------------------------------------
+
+
+def thresholds_gate(metrics: dict, minimums: dict[str, float], maximums: dict[str, float]) -> GateVerdict:
+    failures, numbers = [], {}
+    for name, floor in minimums.items():
+        value = metrics.get(name)
+        numbers[name], numbers[f"min_{name}"] = value, floor
+        if not _finite(value):
+            failures.append(f"{name} could not be computed (got {value})")
+        elif value < floor:
+            failures.append(f"{name} is {value:.4f}, below the required {floor:g}")
+    for name, ceiling in maximums.items():
+        value = metrics.get(name)
+        numbers[name], numbers[f"max_{name}"] = value, ceiling
+        if not _finite(value):
+            failures.append(f"{name} could not be computed (got {value})")
+        elif value > ceiling:
+            failures.append(f"{name} is {value:.4f}, above the allowed {ceiling:g}")
+    if not minimums and not maximums:
+        return GateVerdict("meets_thresholds", False, "No thresholds are configured (gates.min_metrics / max_metrics), so nothing vouches for the model.", numbers)
+    if failures:
+        return GateVerdict("meets_thresholds", False, "The candidate misses its thresholds: " + "; ".join(failures) + ".", numbers)
+    shown = ", ".join(f"{k} {_fmt(metrics.get(k))}" for k in [*minimums, *maximums])
+    return GateVerdict("meets_thresholds", True, f"The candidate meets every threshold ({shown}).", numbers)
 
 
 def no_regression_gate(
@@ -76,6 +152,8 @@ def no_regression_gate(
     *,
     champion_version: str | None,
     tolerance: float,
+    bootstrap: dict | None = None,
+    confidence: float = 0.95,
     champion_error: str | None = None,
 ) -> GateVerdict:
     numbers = {"metric": metric, "candidate": candidate, "champion": champion, "champion_version": champion_version, "tolerance": tolerance}
@@ -87,20 +165,73 @@ def no_regression_gate(
         return GateVerdict("no_regression", True, "There is no champion yet, so there is nothing to regress from.", numbers)
     if not _finite(champion):
         return GateVerdict("no_regression", False, f"The champion's {metric} on this holdout could not be computed (got {champion}).", numbers)
-    delta = candidate - champion
-    numbers["delta"] = delta
-    if delta < -tolerance:
+    lower = (bootstrap or {}).get("lower")
+    numbers.update({"delta": candidate - champion, "lower_bound": lower, "confidence": confidence})
+    if not _finite(lower):
+        return GateVerdict("no_regression", False, f"The bootstrap comparison with the champion could not be computed (lower bound {lower}).", numbers)
+    head = (
+        f"The candidate's {metric} is {candidate:.4f} against champion version {champion_version}'s {champion:.4f} on the same holdout "
+        f"({candidate - champion:+.4f}; {confidence:.0%} lower bound {lower:+.4f}"
+    )
+    if lower < -tolerance:
+        return GateVerdict("no_regression", False, head + f", below the allowed -{tolerance:g}): it may be worse than the champion.", numbers)
+    return GateVerdict("no_regression", True, head + f", within the allowed -{tolerance:g}).", numbers)
+
+
+def slice_gate(metric: str, candidate: dict, champion: dict | None, *, champion_version: str | None, tolerance: float) -> GateVerdict:
+    judged = [(col, val) for col, values in candidate.items() for val, entry in values.items() if entry.get("judged")]
+    numbers = {"slices_judged": len(judged), "tolerance": tolerance}
+    if champion_version is None:
+        return GateVerdict("no_slice_regression", True, f"There is no champion yet; {len(judged)} slice(s) were measured for the record.", numbers)
+    if champion is None:
+        return GateVerdict("no_slice_regression", False, "The champion's slice metrics are missing, so slices cannot be compared.", numbers)
+    worst, failures = None, []
+    for column, value in judged:
+        mine = candidate[column][value][metric]
+        theirs = (champion.get(column, {}).get(value) or {}).get(metric)
+        if not _finite(mine) or not _finite(theirs):
+            failures.append(f"{column}={value}: {metric} could not be compared ({_fmt(mine)} vs {_fmt(theirs)})")
+            continue
+        delta = mine - theirs
+        if worst is None or delta < worst[2]:
+            worst = (column, value, delta)
+        if delta < -tolerance:
+            failures.append(f"{column}={value}: {mine:.4f} vs {theirs:.4f} ({delta:+.4f})")
+    if worst:
+        numbers.update({"worst_slice": f"{worst[0]}={worst[1]}", "worst_delta": worst[2]})
+    if failures:
         return GateVerdict(
-            "no_regression",
-            False,
-            f"The candidate's {metric} is {candidate:.4f} against the champion (version {champion_version})'s {champion:.4f} "
-            f"on the same holdout: {delta:+.4f}, worse than the allowed -{tolerance:.4f}.",
+            "no_slice_regression", False,
+            f"{len(failures)} slice(s) fell further than {tolerance:g} below champion version {champion_version}: " + "; ".join(failures) + ".",
             numbers,
         )
-    return GateVerdict(
-        "no_regression",
-        True,
-        f"The candidate's {metric} is {candidate:.4f} against the champion (version {champion_version})'s {champion:.4f} "
-        f"on the same holdout ({delta:+.4f}, within the allowed -{tolerance:.4f}).",
-        numbers,
-    )
+    tail = f"; the worst is {worst[0]}={worst[1]} at {worst[2]:+.4f}" if worst else ""
+    return GateVerdict("no_slice_regression", True, f"None of {len(judged)} judged slice(s) fell more than {tolerance:g} below the champion{tail}.", numbers)
+
+
+def calibration_gate(error: float | None, bound: float) -> GateVerdict:
+    numbers = {"calibration_error": error, "max_calibration_error": bound}
+    if not _finite(error):
+        return GateVerdict("calibration", False, f"The calibration error could not be computed (got {error}).", numbers)
+    if error > bound:
+        return GateVerdict("calibration", False, f"The expected calibration error is {error:.4f}, above the allowed {bound:g}: its probabilities cannot be taken at face value.", numbers)
+    return GateVerdict("calibration", True, f"The expected calibration error is {error:.4f} (allowed: {bound:g}).", numbers)
+
+
+def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max_size_mb: float) -> GateVerdict:
+    failures, numbers = [], {"size_mb": None if size_bytes is None else size_bytes / 1e6, "max_size_mb": max_size_mb}
+    for name, budget in latency_budget.items():
+        value = (latency or {}).get(name)
+        numbers[name], numbers[f"max_{name}"] = value, budget
+        if not _finite(value):
+            failures.append(f"{name} was not measured")
+        elif value > budget:
+            failures.append(f"{name} is {value:.2f} ms, over the budget of {budget:g} ms")
+    if size_bytes is None:
+        failures.append("the model size was not measured")
+    elif size_bytes / 1e6 > max_size_mb:
+        failures.append(f"the model is {size_bytes / 1e6:.2f} MB, over the budget of {max_size_mb:g} MB")
+    if failures:
+        return GateVerdict("latency_and_size", False, "The candidate is over budget: " + "; ".join(failures) + ".", numbers)
+    shown = ", ".join(f"{k} {numbers[k]:.2f} ms" for k in latency_budget)
+    return GateVerdict("latency_and_size", True, f"Within budget: {shown}, {size_bytes / 1e6:.2f} MB.", numbers)

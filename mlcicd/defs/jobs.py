@@ -2,6 +2,7 @@
 
 - training_job: ingest, build the dataset, train, evaluate; the gates run as blocking checks.
 - promotion_job: the champion, re-verifying every gate for the exact candidate before moving the alias.
+- rollback_job: the champion back to the previous (or a named) version that passed its gates.
 - ci_job: the whole loop on a sample with few boosting rounds, under its own registered model name.
 """
 
@@ -37,6 +38,15 @@ ci_job = dg.define_asset_job(
     tags={TIER_TAG: "ci"},
     executor_def=dg.in_process_executor,
     description="The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone).",
+)
+
+rollback_job = dg.define_asset_job(
+    "rollback_job",
+    selection=dg.AssetSelection.assets(champion),
+    tags={TIER_TAG: "full"},
+    executor_def=dg.in_process_executor,
+    config={"ops": {"champion": {"config": {"action": "rollback"}}}},
+    description="Move `champion` back to the previous champion (or ops.champion.config.version); audited.",
 )
 
 ingestion_job = dg.define_asset_job(

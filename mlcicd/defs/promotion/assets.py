@@ -1,116 +1,165 @@
-"""champion: moves the MLflow `champion` alias, only when every gate passed for exactly this candidate."""
+"""champion: moves the MLflow `champion` alias (promotion or rollback), only on the evidence, always audited."""
+
+import os
+from datetime import datetime, timezone
+from typing import Literal
 
 import dagster as dg
+from pydantic import Field
 
 from mlcicd.core.audit import AuditRecord, append
+from mlcicd.core.dataset import newest_ingestion, window
+from mlcicd.core.gates import freshness_gate
+from mlcicd.core.ingest import list_accepted
+from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, decide_rollback, problems_from
 from mlcicd.resources import ProjectResource, run_tier
 
-from ..training.assets import candidate_evaluation
-from ..training.checks import PROMOTION_GATES
+from ..ingestion.checks import data_contract
+from ..training.assets import candidate_evaluation, train_holdout_split, training_dataset
+from ..training.checks import MODEL_GATES
+
+# Every gate, in pipeline order. Promotion needs the latest result of each to pass for the current evidence.
+GATE_KEYS = [
+    *data_contract.check_keys,
+    *training_dataset.check_keys,
+    *train_holdout_split.check_keys,
+    *[key for check in MODEL_GATES for key in check.check_keys],
+]
 
 
-def triggered_by(run: dg.DagsterRun) -> str:
+class ChampionConfig(dg.Config):
+    action: Literal["promote", "rollback"] = Field("promote", description="promote the evaluated candidate, or roll back.")
+    version: str = Field("", description="rollback: the version to go back to (default: the previous champion).")
+    override: bool = Field(False, description="Move the alias despite failed gates. Needs `reason`; recorded as an override.")
+    reason: str = Field("", description="Why: required with override, recorded in the audit trail either way.")
+    requested_by: str = Field("", description="Who asks for this (recorded in the audit trail).")
+
+
+def triggered_by(run: dg.DagsterRun, requested_by: str) -> tuple[str, bool]:
+    """Who or what started this run, and whether that was automation (a sensor or a schedule)."""
     tags = run.tags
-    for key, label in (("dagster/sensor_name", "sensor"), ("dagster/schedule_name", "schedule"), ("dagster/backfill", "backfill")):
+    for key, label in (("dagster/sensor_name", "sensor"), ("dagster/schedule_name", "schedule")):
         if key in tags:
-            return f"{label} {tags[key]}"
-    who = tags.get("dagster/user") or tags.get("user")
-    return f"{run.job_name} started by {who}" if who else f"{run.job_name} started by hand (UI or CLI)"
+            return f"{label} {tags[key]}", True
+    if requested_by:
+        return f"{requested_by} ({run.job_name})", False
+    if os.environ.get("CI"):
+        ref = os.environ.get("GITHUB_RUN_ID") or os.environ.get("CI_PIPELINE_ID") or ""
+        return f"CI {ref}".strip() + f" ({run.job_name})", False
+    who = tags.get("dagster/user") or os.environ.get("USER") or "unknown user"
+    return f"a person via the UI or CLI ({who}, {run.job_name})", False
 
 
-def gate_results(instance: dg.DagsterInstance) -> tuple[dict[str, dict], str | None]:
-    """The latest result of every promotion gate, and the run of candidate_evaluation's latest materialization."""
-    latest = instance.get_latest_materialization_event(candidate_evaluation.key)
-    evaluation_run = latest.run_id if latest else None
+def gate_results(instance: dg.DagsterInstance) -> dict[str, dict]:
+    """The latest result of every gate, and whether it judged the latest materialization of its asset."""
+    latest_runs = {
+        key.asset_key: (event.run_id if event else None)
+        for key in GATE_KEYS
+        for event in [instance.get_latest_materialization_event(key.asset_key)]
+    }
     results = {}
-    for check in PROMOTION_GATES:
-        (key,) = check.check_keys
+    for key in GATE_KEYS:
         record = instance.get_latest_asset_check_evaluation_record(key)
         evaluation = record.event.asset_check_evaluation if record and record.event else None
         if evaluation is None:
             results[key.name] = {"passed": False, "reason": "this gate has no result: it never ran (or is still running)"}
-            continue
-        target = evaluation.target_materialization_data
-        reason = evaluation.description or ""
-        if target is None or target.run_id != evaluation_run:
-            results[key.name] = {"passed": False, "reason": "its latest result is for an older evaluation, not the current one"}
+        elif evaluation.target_materialization_data is None or evaluation.target_materialization_data.run_id != latest_runs[key.asset_key]:
+            results[key.name] = {"passed": False, "reason": f"its latest result is for an older {key.asset_key.to_user_string()}, not the current one"}
         else:
-            results[key.name] = {"passed": bool(evaluation.passed), "reason": reason}
-    return results, evaluation_run
+            results[key.name] = {"passed": bool(evaluation.passed), "reason": evaluation.description or ""}
+    return results
+
+
+def current_dataset_version(instance: dg.DagsterInstance) -> str | None:
+    event = instance.get_latest_materialization_event(training_dataset.key)
+    return event.dagster_event.step_materialization_data.materialization.tags.get("dagster/data_version") if event else None
 
 
 @dg.asset(
     group_name="promotion",
     kinds={"mlflow"},
     description=(
-        "The production model: the MLflow alias `champion`. Materialized by promotion_job, which re-checks that every "
-        "gate passed for exactly the candidate being promoted, then moves the alias and writes the audit record."
+        "The production model: the MLflow alias `champion`. Materialized only by promotion_job (re-checks that every gate "
+        "passed for exactly this candidate on the current, fresh data) and rollback_job; every decision is audited."
     ),
 )
-def champion(context: dg.AssetExecutionContext, candidate_evaluation: dict, project: ProjectResource) -> dg.Output[dict]:
-    from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, move_champion, version_by_alias
+def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, project: ProjectResource) -> dg.Output[dict]:
+    from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, move_champion, version_by_alias
 
     proj = project.load()
-    tier = run_tier(context)
-    name = proj.model_name(tier)
-    candidate = candidate_evaluation["candidate"]
-    version = str(candidate["version"])
+    name = proj.model_name(run_tier(context))
     current = version_by_alias(proj, name, CHAMPION)
-    challenger = version_by_alias(proj, name, CHALLENGER)
-    gates, _ = gate_results(context.instance)
-    problems = [f"gate {gate} did not pass: {result['reason']}" for gate, result in gates.items() if not result["passed"]]
-    if candidate_evaluation["model_name"] != name:
-        problems.append(f"the latest evaluation is of {candidate_evaluation['model_name']} ({candidate_evaluation['tier']} tier), not {name}")
-    elif challenger is not None and str(challenger.version) != version and str(current.version if current else "") != version:
-        problems.append(f"the latest evaluation is of version {version} but the newest candidate is version {challenger.version}; evaluate it first")
-
-    record = dict(
-        model_name=name,
-        from_version=str(current.version) if current else None,
-        to_version=version,
-        triggered_by=triggered_by(context.run),
-        dagster_run_id=context.run.run_id,
-        dataset_hash=candidate_evaluation["dataset_hash"],
-        metrics={"candidate": candidate["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")},
-        gates=gates,
+    current_version = str(current.version) if current else None
+    who, automated = triggered_by(context.run, config.requested_by)
+    request = PromotionRequest(
+        mode=proj.config.promotion.mode, automated=automated, override=config.override, reason=config.reason,
+        min_reason_chars=proj.config.promotion.min_override_reason_chars,
     )
-    if problems:
-        reason = "Promotion refused: " + "; ".join(problems) + "."
-        append(proj.audit_log, AuditRecord(decision="refused", reason=reason, **record))
-        raise dg.Failure(description=reason, metadata={"candidate_version": version, "champion_version": record["from_version"] or "none"})
 
-    primary = candidate_evaluation["primary_metric"]
-    score = candidate["metrics"][primary]
-    if current is not None and str(current.version) == version:
-        decision, reason = "unchanged", f"Version {version} is already the champion; nothing to do."
+    if config.action == "rollback":
+        target = config.version or ((current.tags or {}).get("replaced_version") if current else None)
+        target = None if target in (None, "", "none") else target
+        passed = None
+        if target is not None:
+            try:
+                passed = (client(proj).get_model_version(name, target).tags or {}).get("gates_passed") == "true"
+            except Exception:  # the registry says the version does not exist
+                passed = None
+        verdict = decide_rollback(target, current_version, passed, request, config.reason)
+        gates, to_version, evidence = {}, target, {}
     else:
-        decision = "promoted"
-        reason = (
-            f"promoted because every gate passed for version {version}: "
-            + "; ".join(f"{g}: {r['reason']}" for g, r in gates.items())
-        )
-        move_champion(
-            proj,
-            name,
-            version,
-            tags={
-                "promoted_at_run": context.run.run_id,
-                "promotion_reason": reason,
-                f"holdout_{primary}": f"{score:.6f}",
-                "holdout_rows": candidate_evaluation["holdout_rows"],
-                "replaced_version": record["from_version"] or "none",
-            },
-        )
-    append(proj.audit_log, AuditRecord(decision=decision, reason=reason, **record))
-    context.log.info(reason)
-    value = {"model_name": name, "version": version, "previous_version": record["from_version"], "decision": decision, "reason": reason, primary: score}
+        to_version = str(candidate_evaluation["candidate"]["version"])
+        gates = gate_results(context.instance)
+        batches = window(list_accepted(proj.accepted_dir), proj.config.dataset.window_batches)
+        fresh_now = freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), proj.config.gates.max_data_age_hours)
+        gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
+        challenger = version_by_alias(proj, name, CHALLENGER)
+        identity = []
+        if candidate_evaluation["model_name"] != name:
+            identity.append(f"the latest evaluation is of {candidate_evaluation['model_name']} ({candidate_evaluation['tier']} tier), not {name}")
+        if challenger is not None and str(challenger.version) != to_version:
+            identity.append(f"the latest evaluation is of version {to_version}, but the candidate waiting is version {challenger.version}; evaluate it first")
+        dataset_now = current_dataset_version(context.instance)
+        if candidate_evaluation["dataset_hash"] != dataset_now:
+            identity.append(f"the evaluation used dataset {candidate_evaluation['dataset_hash'][:12]}, but the current dataset is {str(dataset_now)[:12]}")
+        verdict = decide_promotion(to_version, current_version, problems_from(gates, identity), request)
+        evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
+
+    record = AuditRecord(
+        decision=verdict.decision, model_name=name, from_version=current_version, to_version=to_version, reason=verdict.reason,
+        triggered_by=who, dagster_run_id=context.run.run_id,
+        dataset_hash=candidate_evaluation["dataset_hash"] if config.action == "promote" else None, metrics=evidence, gates=gates,
+    )
+    append(proj.audit_log, record)
+    context.log.info(f"{verdict.decision}: {verdict.reason}")
+    if verdict.decision == "refused":
+        raise dg.Failure(description=verdict.reason, metadata={"decision": "refused", "candidate_version": to_version or "none"})
+    if verdict.moves_alias:
+        primary = candidate_evaluation["primary_metric"]
+        tags = {"last_decision": verdict.decision, "decision_reason": verdict.reason[:4000], "decision_run": context.run.run_id}
+        if config.action == "promote":
+            tags.update(
+                {
+                    "promotion_reason": verdict.reason[:4000],
+                    "gates_passed": "true" if verdict.decision == "promoted" else "false",
+                    f"holdout_{primary}": f"{candidate_evaluation['candidate']['metrics'][primary]:.6f}",
+                    "holdout_rows": candidate_evaluation["holdout_rows"],
+                    "replaced_version": current_version or "none",
+                }
+            )
+        move_champion(proj, name, to_version, tags=tags)
+    return _output(verdict, name, to_version, current_version)
+
+
+def _output(verdict: Verdict, name: str, to_version: str | None, from_version: str | None) -> dg.Output[dict]:
+    champion_version = to_version if verdict.moves_alias or verdict.decision == "unchanged" else from_version
+    value = {"model_name": name, "version": champion_version, "previous_version": from_version, "decision": verdict.decision, "reason": verdict.reason}
     return dg.Output(
         value,
         metadata={
-            "decision": decision,
-            "champion_version": version,
-            "previous_version": record["from_version"] or "none",
-            primary: score,
-            "reason": dg.MetadataValue.text(reason),
+            "decision": verdict.decision,
+            "champion_version": champion_version or "none",
+            "previous_version": from_version or "none",
+            "reason": dg.MetadataValue.text(verdict.reason),
         },
     )

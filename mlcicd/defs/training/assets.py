@@ -1,10 +1,15 @@
 """training_dataset -> train_set / holdout_set -> candidate_model -> candidate_evaluation."""
 
+from datetime import datetime, timedelta, timezone
+
 import dagster as dg
 import pandas as pd
 
-from mlcicd.core.dataset import dataset_hash, load_batches, sample, split_by_time, window
+from mlcicd.config import ConfigError, GateSpec
+from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, sample, split_by_time, window
 from mlcicd.core.ingest import list_accepted
+from mlcicd.gate_checks import check_result
+from mlcicd.project import Project
 from mlcicd.resources import MlflowTracking, ProjectResource, run_tier
 
 from ..ingestion.assets import raw_batch
@@ -12,15 +17,33 @@ from ..ingestion.assets import raw_batch
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
 
 
+def _freshness_window() -> timedelta:
+    """gates.max_data_age_hours, for the UI's freshness policy (the blocking gate reads the config at run time)."""
+    try:
+        return timedelta(hours=Project.load().config.gates.max_data_age_hours)
+    except (ConfigError, ValueError):
+        return timedelta(hours=GateSpec().max_data_age_hours)
+
+
+DATA_GATES = ["data_freshness", "min_rows", "label_balance", "unique_ids"]
+
+
 @dg.asset(
     deps=[raw_batch],
     group_name="training",
     kinds={"pandas", "parquet"},
-    description="The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash.",
+    description=(
+        "The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash. "
+        "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
+    ),
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=_freshness_window()),
+    check_specs=[dg.AssetCheckSpec(name, asset="training_dataset", blocking=True) for name in DATA_GATES],
 )
-def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[pd.DataFrame]:
+def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
+    from mlcicd.core import gates
+
     proj = project.load()
-    spec = proj.config.dataset
+    spec, thresholds = proj.config.dataset, proj.config.gates
     tier = proj.tier(run_tier(context))
     batches = window(list_accepted(proj.accepted_dir), spec.window_batches)
     if not batches:
@@ -30,7 +53,8 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
         raise dg.Failure(f"The accepted batches have no target column '{spec.target}' (dataset.target in mlcicd.yaml).")
     digest = dataset_hash(batches, tier.sample_rows)
     frame.attrs[HASH_ATTR] = digest
-    return dg.Output(
+    positive_rate = float(frame[spec.target].mean())
+    yield dg.Output(
         frame,
         data_version=dg.DataVersion(digest),
         metadata={
@@ -40,20 +64,35 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
             "sampled_rows": tier.sample_rows or "all",
             "first_time": str(frame[spec.time_column].min()),
             "last_time": str(frame[spec.time_column].max()),
-            "positive_rate": float(frame[spec.target].mean()),
+            "positive_rate": positive_rate,
         },
     )
+    duplicated = frame[spec.id_column][frame[spec.id_column].duplicated()]
+    for verdict in (
+        gates.freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), thresholds.max_data_age_hours),
+        gates.min_rows_gate(len(frame), thresholds.min_rows),
+        gates.label_balance_gate(positive_rate, thresholds.positive_rate),
+        gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column, duplicated.unique()[:3]),
+    ):
+        yield check_result(verdict, asset_key="training_dataset")
 
 
 @dg.multi_asset(
     outs={
-        "train_set": dg.AssetOut(group_name="training", kinds={"pandas", "parquet"}, description="The older rows of training_dataset (everything before the holdout), for fitting the model."),
+        "train_set": dg.AssetOut(
+            group_name="training", kinds={"pandas", "parquet"},
+            description="The older rows of training_dataset (everything before the holdout), for fitting the model.",
+        ),
         "holdout_set": dg.AssetOut(
-            group_name="training", kinds={"pandas", "parquet"}, description="The newest rows of training_dataset (dataset.holdout_fraction), never trained on, for evaluating candidate and champion."
+            group_name="training", kinds={"pandas", "parquet"},
+            description="The newest rows of training_dataset (dataset.holdout_fraction), never trained on, for evaluating candidate and champion.",
         ),
     },
+    check_specs=[dg.AssetCheckSpec("no_leakage", asset="holdout_set", blocking=True)],
 )
 def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource):
+    from mlcicd.core.gates import leakage_gate
+
     spec = project.load().config.dataset
     train, holdout = split_by_time(training_dataset, spec.time_column, spec.holdout_fraction)
     digest = training_dataset.attrs[HASH_ATTR]
@@ -62,6 +101,10 @@ def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource
     cut = str(holdout[spec.time_column].min())
     yield dg.Output(train, output_name="train_set", metadata={"dagster/row_count": len(train), "dataset_hash": digest, "before": cut})
     yield dg.Output(holdout, output_name="holdout_set", metadata={"dagster/row_count": len(holdout), "dataset_hash": digest, "from": cut})
+    shared = pd.Index(train[spec.id_column]).intersection(pd.Index(holdout[spec.id_column]))
+    yield check_result(
+        leakage_gate(len(shared), str(train[spec.time_column].max()), cut, shared[:3].tolist()), asset_key="holdout_set"
+    )
 
 
 @dg.asset(
@@ -113,69 +156,80 @@ def candidate_model(
     )
 
 
-def _score(proj, model_name: str, version: str, holdout: pd.DataFrame, target: str) -> dict:
-    from mlcicd.core.metrics import binary_metrics
-    from mlcicd.core.train import predict
-    from mlcicd.mlflow_registry import load_model
-
-    booster, features = load_model(proj, model_name, version)
-    return binary_metrics(holdout[target], predict(booster, features, holdout))
-
-
-def _side_by_side(candidate: dict, champion: dict | None) -> str:
+def _table(candidate: dict, champion: dict | None) -> str:
+    """Candidate and champion side by side, for the UI's metadata panel."""
     rows = ["| metric | candidate | champion |", "|---|---|---|"]
+    theirs = (champion or {}).get("metrics") or {}
     for name, value in candidate["metrics"].items():
-        other = champion["metrics"].get(name) if champion and champion.get("metrics") else None
+        other = theirs.get(name)
         rows.append(f"| {name} | {value:.4f} | {'-' if other is None else f'{other:.4f}'} |")
+    rows.append(f"| calibration_error | {candidate['calibration_error']:.4f} | {(champion or {}).get('calibration_error', '-')} |")
     return "\n".join(rows)
 
 
 @dg.asset(
     group_name="training",
     kinds={"lightgbm", "mlflow"},
-    description="The registered candidate and the current champion, scored on the same holdout, side by side.",
+    description=(
+        "The registered candidate and the current champion, scored on the same holdout through the shared feature path: "
+        "metrics, per-slice metrics, calibration, latency, size, and a paired bootstrap of their difference."
+    ),
 )
 def candidate_evaluation(
     context: dg.AssetExecutionContext, candidate_model: dict, holdout_set: pd.DataFrame, project: ProjectResource, mlflow: MlflowTracking
 ) -> dg.Output[dict]:
-    from mlcicd.mlflow_registry import CHAMPION, version_by_alias
+    from mlcicd.core.evaluate import model_evidence, paired_bootstrap
+    from mlcicd.mlflow_registry import CHAMPION, load_model, version_by_alias
 
     proj = project.load()
-    target = proj.config.dataset.target
-    name = candidate_model["name"]
-    candidate = {"version": candidate_model["version"], "metrics": _score(proj, name, candidate_model["version"], holdout_set, target)}
-    champion, champion_error = None, None
+    spec, gates = proj.config.dataset, proj.config.gates
+    metric, name = gates.primary_metric, candidate_model["name"]
+
+    def evidence(version: str, with_latency: bool):
+        booster, features = load_model(proj, name, version)
+        return model_evidence(booster, features, holdout_set, spec.target, spec.slice_columns, metric, gates.slice_min_rows, with_latency)
+
+    candidate_evidence, candidate_probs = evidence(candidate_model["version"], with_latency=True)
+    candidate = {"version": candidate_model["version"], **candidate_evidence}
+    champion, champion_error, comparison = None, None, None
     current = version_by_alias(proj, name, CHAMPION)
     if current is not None:
-        champion = {"version": str(current.version), "metrics": None}
         try:
-            champion["metrics"] = _score(proj, name, str(current.version), holdout_set, target)
-        except Exception as exc:  # a champion that cannot be scored fails the regression gate, with this reason
+            champion_evidence, champion_probs = evidence(str(current.version), with_latency=False)
+            champion = {"version": str(current.version), **champion_evidence}
+            comparison = paired_bootstrap(
+                metric, holdout_set[spec.target], candidate_probs, champion_probs,
+                rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=proj.config.model.seed,
+            )
+        except Exception as exc:  # a champion that cannot be scored fails the regression gates, with this reason
+            champion = {"version": str(current.version)}
             champion_error = f"{type(exc).__name__}: {exc}"
             context.log.error(f"champion version {current.version} could not be scored: {champion_error}")
     mlflow.log_metrics({f"holdout_{k}": v for k, v in candidate["metrics"].items()})
-    if champion and champion["metrics"]:
+    mlflow.log_metrics({"holdout_calibration_error": candidate["calibration_error"], "model_size_bytes": candidate["size_bytes"]})
+    mlflow.log_metrics({f"latency_{k}": v for k, v in candidate["latency"].items()})
+    if champion and "metrics" in champion:
         mlflow.log_metrics({f"champion_holdout_{k}": v for k, v in champion["metrics"].items()})
     value = {
         "model_name": name,
         "tier": candidate_model["tier"],
         "dataset_hash": holdout_set.attrs[HASH_ATTR],
         "holdout_rows": len(holdout_set),
-        "primary_metric": proj.config.gates.primary_metric,
+        "primary_metric": metric,
         "candidate": candidate,
         "champion": champion,
         "champion_error": champion_error,
+        "comparison": comparison,
         "mlflow_run_id": mlflow.run_id,
     }
-    primary = proj.config.gates.primary_metric
-    return dg.Output(
-        value,
-        metadata={
-            "candidate_version": candidate["version"],
-            "champion_version": champion["version"] if champion else "none",
-            f"candidate_{primary}": candidate["metrics"][primary],
-            "holdout_rows": len(holdout_set),
-            "dataset_hash": value["dataset_hash"],
-            "comparison": dg.MetadataValue.md(_side_by_side(candidate, champion)),
-        },
-    )
+    metadata = {
+        "candidate_version": candidate["version"],
+        "champion_version": champion["version"] if champion else "none",
+        f"candidate_{metric}": candidate["metrics"][metric],
+        "holdout_rows": len(holdout_set),
+        "dataset_hash": value["dataset_hash"],
+        "comparison": dg.MetadataValue.md(_table(candidate, champion if not champion_error else None)),
+    }
+    if comparison:
+        metadata.update({f"delta_{metric}": comparison["delta"], f"delta_{metric}_lower_bound": comparison["lower"]})
+    return dg.Output(value, metadata=metadata)

@@ -1,37 +1,71 @@
-"""Model gates on candidate_evaluation. Blocking: a failure stops `champion` in the same run, and the
-promotion job refuses any candidate whose latest gate results are not all passes."""
+"""Model gates on candidate_evaluation: they judge the stored evaluation record (the evidence is computed
+once, in candidate_evaluation). Blocking: a failure stops `champion` in the same run, and promotion_job
+refuses any candidate whose latest gate results are not all passes for exactly its evaluation."""
 
 import dagster as dg
 
-from mlcicd.core.gates import min_metric_gate, no_regression_gate
+from mlcicd.core import gates
 from mlcicd.gate_checks import check_result
 from mlcicd.resources import ProjectResource
 
 from .assets import candidate_evaluation
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, description="The candidate reaches the absolute floor of the primary metric.")
-def min_primary_metric(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
-    gates = project.load().config.gates
-    value = candidate_evaluation["candidate"]["metrics"].get(gates.primary_metric)
-    return check_result(min_metric_gate(gates.primary_metric, value, gates.min_primary_metric))
+def _champion(evaluation: dict) -> tuple[dict | None, str | None]:
+    champion = evaluation["champion"]
+    return champion, champion["version"] if champion else None
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, description="The candidate is not worse than the champion on the same holdout.")
+@dg.asset_check(asset=candidate_evaluation, blocking=True, description="The candidate meets the absolute floors and ceilings (gates.min_metrics, gates.max_metrics).")
+def meets_thresholds(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
+    spec = project.load().config.gates
+    return check_result(gates.thresholds_gate(candidate_evaluation["candidate"]["metrics"], spec.min_metrics, spec.max_metrics))
+
+
+@dg.asset_check(asset=candidate_evaluation, blocking=True, description="With the noise in mind (paired bootstrap), the candidate is not worse than the champion.")
 def no_regression(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
-    gates = project.load().config.gates
-    metric = gates.primary_metric
-    champion = candidate_evaluation["champion"]
+    spec = project.load().config.gates
+    metric = candidate_evaluation["primary_metric"]
+    champion, version = _champion(candidate_evaluation)
     return check_result(
-        no_regression_gate(
+        gates.no_regression_gate(
             metric,
             candidate_evaluation["candidate"]["metrics"].get(metric),
-            (champion.get("metrics") or {}).get(metric) if champion else None,
-            champion_version=champion["version"] if champion else None,
-            tolerance=gates.max_regression,
+            ((champion or {}).get("metrics") or {}).get(metric),
+            champion_version=version,
+            tolerance=spec.max_regression,
+            bootstrap=candidate_evaluation["comparison"],
+            confidence=spec.regression_confidence,
             champion_error=candidate_evaluation["champion_error"],
         )
     )
 
 
-PROMOTION_GATES = [min_primary_metric, no_regression]
+@dg.asset_check(asset=candidate_evaluation, blocking=True, description="No slice (a value of a slice column with enough rows) regresses beyond its tolerance.")
+def no_slice_regression(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
+    spec = project.load().config.gates
+    champion, version = _champion(candidate_evaluation)
+    if candidate_evaluation["champion_error"]:
+        return check_result(gates.GateVerdict("no_slice_regression", False, f"The champion could not be scored: {candidate_evaluation['champion_error']}"))
+    return check_result(
+        gates.slice_gate(
+            candidate_evaluation["primary_metric"], candidate_evaluation["candidate"]["slices"], (champion or {}).get("slices"),
+            champion_version=version, tolerance=spec.max_slice_regression,
+        )
+    )
+
+
+@dg.asset_check(asset=candidate_evaluation, blocking=True, description="The candidate's probabilities are calibrated within gates.max_calibration_error.")
+def calibration(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
+    bound = project.load().config.gates.max_calibration_error
+    return check_result(gates.calibration_gate(candidate_evaluation["candidate"]["calibration_error"], bound))
+
+
+@dg.asset_check(asset=candidate_evaluation, blocking=True, description="Prediction latency (p95, 1 row and 1,000 rows) and model size are within budget.")
+def latency_and_size(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
+    spec = project.load().config.gates
+    candidate = candidate_evaluation["candidate"]
+    return check_result(gates.budget_gate(candidate["latency"], candidate["size_bytes"], spec.latency.model_dump(), spec.max_model_size_mb))
+
+
+MODEL_GATES = [meets_thresholds, no_regression, no_slice_regression, calibration, latency_and_size]

@@ -1,0 +1,81 @@
+"""The promotion decision as a pure function of the evidence: gate results, identity, mode, override."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Decision = Literal["promoted", "overridden", "refused", "unchanged", "rolled_back"]
+
+
+@dataclass(frozen=True)
+class PromotionRequest:
+    mode: Literal["auto", "manual"]
+    automated: bool  # started by a sensor or a schedule
+    override: bool = False
+    reason: str = ""
+    min_reason_chars: int = 20
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reason: str
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def moves_alias(self) -> bool:
+        return self.decision in ("promoted", "overridden", "rolled_back")
+
+
+def problems_from(gates: dict[str, dict], identity: list[str]) -> list[str]:
+    failed = [f"gate {name} did not pass: {result['reason']}" for name, result in gates.items() if not result["passed"]]
+    return failed + [f"identity: {problem}" for problem in identity]
+
+
+def decide_promotion(version: str, current: str | None, problems: list[str], request: PromotionRequest) -> Verdict:
+    if request.mode == "manual" and request.automated:
+        return Verdict(
+            "refused",
+            "Promotion refused: promotion.mode is manual, so only a person may promote (run promotion_job from the UI, the CLI or CI).",
+            ["mode: manual"],
+        )
+    if request.override and len(request.reason.strip()) < request.min_reason_chars:
+        return Verdict(
+            "refused",
+            f"Promotion refused: an override needs a written reason of at least {request.min_reason_chars} characters.",
+            ["override without a reason"],
+        )
+    if problems and not request.override:
+        return Verdict("refused", "Promotion refused: " + "; ".join(problems) + ".", problems)
+    if current == version:
+        return Verdict("unchanged", f"Version {version} is already the champion; nothing to do.", problems)
+    if problems:
+        return Verdict(
+            "overridden",
+            f"promoted version {version} by OVERRIDE despite {len(problems)} failed gate(s) ({'; '.join(problems)}); "
+            f"the reason given: {request.reason.strip()}",
+            problems,
+        )
+    return Verdict("promoted", f"promoted because every gate passed for version {version}", [])
+
+
+def decide_rollback(target: str | None, current: str | None, target_passed_gates: bool | None, request: PromotionRequest, note: str = "") -> Verdict:
+    if target is None:
+        return Verdict("refused", "Rollback refused: there is no previous champion to go back to; name a version.", ["no target"])
+    if target_passed_gates is None:
+        return Verdict("refused", f"Rollback refused: version {target} does not exist in the registry.", ["unknown version"])
+    if target == current:
+        return Verdict("unchanged", f"Version {target} is already the champion; nothing to do.")
+    if not target_passed_gates:
+        if not request.override:
+            return Verdict(
+                "refused",
+                f"Rollback refused: version {target} never passed its gates; roll back to it only with override and a written reason.",
+                ["target never passed its gates"],
+            )
+        if len(request.reason.strip()) < request.min_reason_chars:
+            return Verdict("refused", f"Rollback refused: an override needs a written reason of at least {request.min_reason_chars} characters.", ["override without a reason"])
+        return Verdict("rolled_back", f"rolled back from version {current} to version {target} by OVERRIDE (it never passed its gates); the reason given: {request.reason.strip()}", ["target never passed its gates"])
+    why = f"; the reason given: {note.strip()}" if note.strip() else ""
+    return Verdict("rolled_back", f"rolled back from version {current} to version {target}, which passed its gates when it was promoted{why}")

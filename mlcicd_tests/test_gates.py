@@ -1,0 +1,223 @@
+"""The scenario matrix: promotion happens if and only if every gate passes, and a refusal names the gate.
+Then overrides, modes and rollbacks: never silent, always audited."""
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mlcicd.cli import main
+from mlcicd.core.audit import read
+from mlcicd.core.simulate import simulate_batch, write_batches
+from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alias
+from mlcicd_tests.test_pipeline import ALL_GATES, DEGRADED
+
+
+def champion_of(project) -> str | None:
+    version = version_by_alias(project, project.model_name("full"), CHAMPION)
+    return None if version is None else str(version.version)
+
+
+def land(project, batches=4, rows=6000, scenario="baseline"):
+    from mlcicd.core.simulate import next_batch_index
+
+    start = next_batch_index([project.data_dir])
+    write_batches(project.landing_dir, batches=batches, rows_per_batch=rows, scenario=scenario, start_index=start)
+
+
+def failed_gates(result) -> set[str]:
+    return {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+
+
+def promote(run_job, **config):
+    return run_job("promotion_job", {"ops": {"champion": {"config": config}}} if config else None)
+
+
+def age_batches(project, days: float):
+    """Make every accepted batch look as if it had been ingested `days` ago (no new data since)."""
+    when = (datetime.now(timezone.utc) - timedelta(days=days)).isoformat(timespec="seconds")
+    for record_path in project.accepted_dir.glob("*.json"):
+        record = json.loads(record_path.read_text())
+        record_path.write_text(json.dumps({**record, "ingested_at": when}))
+
+
+@pytest.fixture
+def with_champion(make_project, run_job):
+    """A project whose champion (version 1) was trained and promoted on good data."""
+    project = make_project()
+    land(project)
+    assert run_job("training_job").success and promote(run_job).success
+    assert champion_of(project) == "1"
+    return project
+
+
+def assert_refused(project, run_job, gate: str, champion_before):
+    refused = promote(run_job)
+    assert not refused.success
+    assert champion_of(project) == champion_before, "the champion never moves on a failed gate"
+    last = read(project.audit_log)[-1]
+    assert last["decision"] == "refused" and gate in last["reason"], last["reason"]
+    return last
+
+
+# ---- the matrix -----------------------------------------------------------------------------------
+
+
+def test_good_data_promotes(make_project, run_job):
+    project = make_project()
+    land(project)
+    trained = run_job("training_job")
+    assert trained.success and failed_gates(trained) == set()
+    assert promote(run_job).success and champion_of(project) == "1"
+    record = read(project.audit_log)[-1]
+    assert record["decision"] == "promoted" and all(g["passed"] for g in record["gates"].values())
+    assert set(record["metrics"]) == {"candidate", "champion"} and record["dataset_hash"]
+
+
+def test_degraded_model_is_refused_by_no_regression(with_champion, make_project, run_job):
+    make_project(DEGRADED)
+    land(with_champion, batches=1)
+    assert "no_regression" in failed_gates(run_job("training_job"))
+    assert_refused(with_champion, run_job, "gate no_regression did not pass", "1")
+
+
+def test_one_class_holdout_fails_closed(make_project, run_job):
+    project = make_project()
+    land(project, batches=3, rows=5000)
+    quiet_day = simulate_batch(3, 6000).assign(is_fraud=0)  # the newest day: no fraud reported at all
+    quiet_day.to_parquet(project.landing_dir / "batch-00003-no-fraud.parquet", index=False)
+    trained = run_job("training_job")
+    assert "meets_thresholds" in failed_gates(trained)
+    (evaluation,) = [e for e in trained.get_asset_check_evaluations() if e.check_name == "meets_thresholds"]
+    assert "roc_auc could not be computed (got nan)" in evaluation.description
+    assert_refused(project, run_job, "gate meets_thresholds did not pass", None)
+
+
+def test_stale_data_is_refused_by_freshness(make_project, run_job):
+    project = make_project()
+    land(project)
+    assert run_job("training_job").success
+    age_batches(project, days=10)  # nothing new has landed for ten days
+    last = assert_refused(project, run_job, "gate data_freshness_now did not pass", None)
+    assert "ingested 240.0 hours ago" in last["reason"]
+    retrained = run_job("training_job")
+    assert failed_gates(retrained) == {"data_freshness"}, "a periodic retrain on old data stops at the gate"
+
+
+def test_schema_break_is_refused_by_the_contract(make_project, run_job):
+    project = make_project()
+    land(project)
+    assert run_job("training_job").success
+    land(project, batches=1, scenario="schema_break")
+    assert failed_gates(run_job("training_job")) == {"data_contract"}
+    assert_refused(project, run_job, "gate data_contract did not pass", None)
+
+
+def test_one_slice_regressed_is_refused_by_the_slice_gate(with_champion, make_project, run_job):
+    # dropping device risk hurts some segments much more than the whole
+    make_project({"dataset": {"drop_columns": ["device_risk_score"]}, "gates": {"max_regression": 0.1, "max_slice_regression": 0.05}})
+    assert run_job("training_job").success is False
+    last = assert_refused(with_champion, run_job, "gate no_slice_regression did not pass", "1")
+    failed = {name for name, result in last["gates"].items() if not result["passed"]}
+    assert failed == {"no_slice_regression"}, "the whole model is fine; one segment is not"
+    assert "channel=pos" in last["gates"]["no_slice_regression"]["reason"]
+
+
+def test_candidate_over_the_latency_budget_is_refused(make_project, run_job):
+    project = make_project({"gates": {"latency": {"one_row_p95_ms": 0.001}}})
+    land(project)
+    assert failed_gates(run_job("training_job")) == {"latency_and_size"}
+    last = assert_refused(project, run_job, "gate latency_and_size did not pass", None)
+    assert "over the budget of 0.001 ms" in last["reason"]
+
+
+def test_an_evaluation_of_an_older_candidate_is_refused(make_project, run_job, definitions, instance):
+    import dagster as dg
+
+    project = make_project()
+    land(project)
+    assert run_job("training_job").success
+    newer = dg.materialize(list(definitions.assets), selection=[dg.AssetKey("candidate_model")], resources=definitions.resources, instance=instance)
+    assert newer.success and str(version_by_alias(project, project.model_name("full"), CHALLENGER).version) == "2"
+    assert_refused(project, run_job, "the latest evaluation is of version 1, but the candidate waiting is version 2", None)
+
+
+# ---- overrides, modes, rollbacks -------------------------------------------------------------------
+
+
+def test_override_needs_a_reason_and_is_recorded_as_an_override(with_champion, make_project, run_job):
+    make_project(DEGRADED)
+    land(with_champion, batches=1)
+    run_job("training_job")
+    assert not promote(run_job, override=True, reason="because").success, "an override without a real reason is refused"
+    assert champion_of(with_champion) == "1"
+
+    reason = "Incident 42: the old model's feature feed is being switched off tonight."
+    assert promote(run_job, override=True, reason=reason, requested_by="alice").success
+    assert champion_of(with_champion) == "2"
+    last = read(with_champion.audit_log)[-1]
+    assert last["decision"] == "overridden" and reason in last["reason"] and "no_regression" in last["reason"]
+    assert last["triggered_by"].startswith("alice")
+    tags = client(with_champion).get_model_version(with_champion.model_name("full"), "2").tags
+    assert tags["gates_passed"] == "false" and tags["last_decision"] == "overridden"
+
+
+@pytest.mark.parametrize("mode, promoted", [("manual", False), ("auto", True)])
+def test_mode_decides_whether_automation_may_promote(make_project, run_job, mode, promoted):
+    project = make_project({"promotion": {"mode": mode}})
+    land(project)
+    assert run_job("training_job").success
+    result = run_job("promotion_job", tags={"dagster/sensor_name": "promote_after_training"})
+    assert result.success is promoted
+    last = read(project.audit_log)[-1]
+    assert last["triggered_by"] == "sensor promote_after_training"
+    if not promoted:
+        assert "promotion.mode is manual" in last["reason"] and champion_of(project) is None
+        assert promote(run_job).success, "a person may still promote in manual mode"
+    assert champion_of(project) == "1"
+
+
+def test_rollback_goes_back_to_the_previous_champion_and_is_audited(with_champion, run_job):
+    land(with_champion, batches=1)
+    assert run_job("training_job").success and promote(run_job).success
+    assert champion_of(with_champion) == "2"
+    result = run_job("rollback_job", {"ops": {"champion": {"config": {"action": "rollback", "reason": "version 2 misbehaves in production"}}}})
+    assert result.success and champion_of(with_champion) == "1"
+    last = read(with_champion.audit_log)[-1]
+    assert last["decision"] == "rolled_back" and last["from_version"] == "2" and last["to_version"] == "1"
+    assert "version 2 misbehaves" in last["reason"]
+
+
+def test_rollback_refuses_a_version_that_never_passed_its_gates_unless_overridden(with_champion, make_project, run_job):
+    make_project(DEGRADED)
+    land(with_champion, batches=1)
+    run_job("training_job")  # version 2: failed its gates, never promoted
+
+    def rollback(**config):
+        return run_job("rollback_job", {"ops": {"champion": {"config": {"action": "rollback", **config}}}})
+
+    assert not rollback(version="2").success and champion_of(with_champion) == "1"
+    assert "never passed its gates" in read(with_champion.audit_log)[-1]["reason"]
+    assert not rollback(version="99").success and "does not exist" in read(with_champion.audit_log)[-1]["reason"]
+    assert rollback(version="2", override=True, reason="forensics: reproduce last week's scores exactly").success
+    assert champion_of(with_champion) == "2" and "OVERRIDE" in read(with_champion.audit_log)[-1]["reason"]
+
+
+def test_status_and_history_show_champion_challenger_gates_and_trail(with_champion, make_project, run_job):
+    make_project(DEGRADED)
+    land(with_champion, batches=1)
+    run_job("training_job")
+    promote(run_job)  # refused
+    report = json.loads(CliRunner().invoke(main, ["status", "--json"]).output)
+    assert report["champion"]["version"] == "1" and report["challenger"]["version"] == "2"
+    assert report["gates"]["no_regression"]["passed"] is False and report["gates"]["min_rows"]["passed"] is True
+    text = CliRunner().invoke(main, ["status"]).output
+    assert "FAIL  no_regression" in text and "challenger: version 2" in text
+    trail = CliRunner().invoke(main, ["history"]).output.splitlines()
+    assert trail[0].split()[:3] == ["when", "(UTC)", "decision"]
+    assert [line.split()[1] for line in trail[1:]] == ["promoted", "refused"]
+    records = json.loads(CliRunner().invoke(main, ["history", "--json"]).output)
+    assert [r["decision"] for r in records] == ["promoted", "refused"]
+    assert set(records[-1]["gates"]) == ALL_GATES | {"data_freshness_now"}
