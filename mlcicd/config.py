@@ -163,7 +163,9 @@ def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
 
 def _describe(error: dict, source: Path) -> str:
     loc = tuple(error["loc"])
-    key = ".".join(str(p) for p in loc) or "(top level)"
+    key = ".".join(str(p) for p in loc if p != "[key]") or "(top level)"
+    if "[key]" in loc:
+        return f"{source}: bad key '{key}': {error['msg']}"
     if error["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), _field_names(Config, loc), n=1)
         hint = f" (did you mean '{'.'.join(str(p) for p in loc[:-1] + (close[0],))}'?)" if close else ""

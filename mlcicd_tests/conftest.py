@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 # Small and quick, but big enough that a good model clears the shipped gates.
 TEST_OVERRIDES = {
     "simulator": {"batches": 4, "rows_per_batch": 6000, "ci_rows": 24000},
-    "model": {"num_boost_round": 120},
+    "model": {"num_boost_round": 120, "num_threads": 1},
     "tiers": {"full": {}, "ci": {"sample_rows": 24000, "num_boost_round": 100, "model_name_suffix": "-ci"}},
 }
 

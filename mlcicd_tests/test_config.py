@@ -24,13 +24,16 @@ def test_shipped_config_is_valid_and_complete():
     assert path == REPO / "mlcicd.yaml"
     assert config.dataset.target == "is_fraud"
     assert config.dataset.slice_columns == ["region", "channel"]
-    assert 0 < config.gates.min_primary_metric < 1
+    assert 0 < config.gates.min_metrics["roc_auc"] < 1 and config.promotion.mode == "manual"
 
 
 @pytest.mark.parametrize(
     "override, expected",
     [
-        ({"gates": {"min_primary_metrc": 0.9}}, "unknown key 'gates.min_primary_metrc' (did you mean 'gates.min_primary_metric'?)"),
+        ({"gates": {"max_slice_regresion": 0.9}}, "unknown key 'gates.max_slice_regresion' (did you mean 'gates.max_slice_regression'?)"),
+        ({"gates": {"min_metrics": {"accuracy": 0.9}}}, "bad key 'gates.min_metrics.accuracy': Input should be 'roc_auc', 'pr_auc' or 'f1'"),
+        ({"gates": {"positive_rate": [0.5, 0.1]}}, "positive_rate must be [low, high]"),
+        ({"promotion": {"mode": "yolo"}}, "bad value for 'promotion.mode'"),
         ({"dataset": {"holdout_fraction": 2}}, "bad value for 'dataset.holdout_fraction'"),
         ({"dataset": {"task": "ranking"}}, "bad value for 'dataset.task'"),
         ({"model": {"num_boost_round": "many"}}, "bad value for 'model.num_boost_round'"),

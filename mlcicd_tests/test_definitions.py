@@ -46,7 +46,7 @@ def test_every_gate_is_a_blocking_check(definitions):
     assert set(checks) == EXPECTED_CHECKS
     assert all(spec.blocking for spec in checks.values())
     freshness = graph.get(dg.AssetKey("training_dataset")).freshness_policy
-    assert freshness is not None and freshness.fail_window.total_seconds() == 48 * 3600
+    assert freshness is not None and freshness.fail_window.to_timedelta().total_seconds() == 48 * 3600
 
 
 def test_jobs_and_what_they_select(definitions):
