@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test ci-job ui mlflow-ui lock bench clean
+.PHONY: demo test ci-job train promote rollback simulate-if-empty ui mlflow-ui lock bench clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,25 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 demo: $(VENV)/.installed
 	$(BIN)/mlcicd validate
 	$(BIN)/mlcicd simulate
-	$(BIN)/dagster job execute -m mlcicd.definitions -j training_job
-	$(BIN)/dagster job execute -m mlcicd.definitions -j promotion_job
+	$(MAKE) --no-print-directory train promote
 	@echo; $(BIN)/mlcicd status
+
+train: $(VENV)/.installed
+	$(BIN)/dagster job execute -m mlcicd.definitions -j training_job
+
+promote: $(VENV)/.installed
+	$(BIN)/dagster job execute -m mlcicd.definitions -j promotion_job
+
+# make rollback                 back to the previous champion
+# make rollback VERSION=3       back to version 3 (it must have passed its gates)
+# make rollback VERSION=3 OVERRIDE=true REASON="..."   even if it never passed (recorded as an override)
+rollback: $(VENV)/.installed
+	@mkdir -p data && printf 'ops:\n  champion:\n    config:\n      action: rollback\n      version: "%s"\n      override: %s\n      reason: "%s"\n' \
+	  "$(VERSION)" "$(or $(OVERRIDE),false)" "$(REASON)" > data/.rollback-config.yaml
+	$(BIN)/dagster job execute -m mlcicd.definitions -j rollback_job -c data/.rollback-config.yaml
+
+simulate-if-empty: $(VENV)/.installed
+	@if [ -z "$$(ls -A data/landing data/accepted 2>/dev/null)" ]; then $(BIN)/mlcicd simulate; else echo "data has landed; not simulating"; fi
 
 test: $(VENV)/.installed
 	$(BIN)/pytest -q
@@ -36,6 +52,7 @@ mlflow-ui: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/skeleton.py
+	$(BIN)/python benchmarks/gates.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
