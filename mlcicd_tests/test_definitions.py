@@ -28,6 +28,7 @@ EXPECTED_CHECKS = {
     ("candidate_evaluation", "no_slice_regression"),
     ("candidate_evaluation", "calibration"),
     ("candidate_evaluation", "latency_and_size"),
+    ("candidate_evaluation", "identity"),
 }
 
 

@@ -12,7 +12,7 @@ from mlcicd.cli import main
 from mlcicd.core.audit import read
 from mlcicd.core.simulate import simulate_batch, write_batches
 from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alias
-from mlcicd_tests.test_pipeline import ALL_GATES, DEGRADED
+from mlcicd_tests.test_pipeline import DEGRADED, PROMOTION_CHECKS
 
 
 def champion_of(project) -> str | None:
@@ -220,4 +220,4 @@ def test_status_and_history_show_champion_challenger_gates_and_trail(with_champi
     assert [line.split()[1] for line in trail[1:]] == ["promoted", "refused"]
     records = json.loads(CliRunner().invoke(main, ["history", "--json"]).output)
     assert [r["decision"] for r in records] == ["promoted", "refused"]
-    assert set(records[-1]["gates"]) == ALL_GATES | {"data_freshness_now"}
+    assert set(records[-1]["gates"]) == PROMOTION_CHECKS

@@ -13,8 +13,9 @@ from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alia
 
 ALL_GATES = {
     "data_contract", "data_freshness", "min_rows", "label_balance", "unique_ids", "no_leakage",
-    "meets_thresholds", "no_regression", "no_slice_regression", "calibration", "latency_and_size",
+    "meets_thresholds", "no_regression", "no_slice_regression", "calibration", "latency_and_size", "identity",
 }
+PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now"}
 
 # A code change that makes the model much worse: tiny trees, barely trained.
 DEGRADED = {"model": {"num_boost_round": 4, "params": {"num_leaves": 2, "learning_rate": 0.02, "feature_fraction": 0.3}}}
@@ -75,7 +76,7 @@ def test_training_then_promotion_promotes_a_good_candidate_and_says_why(project,
     report = json.loads(CliRunner().invoke(main, ["status", "--json"]).output)
     assert report["champion"]["version"] == "1" and report["challenger"] is None
     assert report["last_decision"]["decision"] == "promoted"
-    assert set(report["last_decision"]["gates"]) == ALL_GATES | {"data_freshness_now"}
+    assert set(report["last_decision"]["gates"]) == PROMOTION_CHECKS
     assert report["gates"]["no_regression"]["passed"] and set(report["gates"]) == ALL_GATES
 
 

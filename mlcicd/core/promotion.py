@@ -28,9 +28,8 @@ class Verdict:
         return self.decision in ("promoted", "overridden", "rolled_back")
 
 
-def problems_from(gates: dict[str, dict], identity: list[str]) -> list[str]:
-    failed = [f"gate {name} did not pass: {result['reason']}" for name, result in gates.items() if not result["passed"]]
-    return failed + [f"identity: {problem}" for problem in identity]
+def problems_from(gates: dict[str, dict]) -> list[str]:
+    return [f"gate {name} did not pass: {result['reason']}" for name, result in gates.items() if not result["passed"]]
 
 
 def decide_promotion(version: str, current: str | None, problems: list[str], request: PromotionRequest) -> Verdict:

@@ -16,7 +16,7 @@ from mlcicd.resources import ProjectResource, run_tier
 
 from ..ingestion.checks import data_contract
 from ..training.assets import candidate_evaluation, train_holdout_split, training_dataset
-from ..training.checks import MODEL_GATES
+from ..training.checks import MODEL_GATES, identity_problems
 
 # Every gate, in pipeline order. Promotion needs the latest result of each to pass for the current evidence.
 GATE_KEYS = [
@@ -70,11 +70,6 @@ def gate_results(instance: dg.DagsterInstance) -> dict[str, dict]:
     return results
 
 
-def current_dataset_version(instance: dg.DagsterInstance) -> str | None:
-    event = instance.get_latest_materialization_event(training_dataset.key)
-    return event.dagster_event.step_materialization_data.materialization.tags.get("dagster/data_version") if event else None
-
-
 @dg.asset(
     group_name="promotion",
     kinds={"mlflow"},
@@ -84,7 +79,7 @@ def current_dataset_version(instance: dg.DagsterInstance) -> str | None:
     ),
 )
 def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, project: ProjectResource) -> dg.Output[dict]:
-    from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, move_champion, version_by_alias
+    from mlcicd.mlflow_registry import CHAMPION, client, move_champion, version_by_alias
 
     proj = project.load()
     name = proj.model_name(run_tier(context))
@@ -113,16 +108,9 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
         batches = window(list_accepted(proj.accepted_dir), proj.config.dataset.window_batches)
         fresh_now = freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), proj.config.gates.max_data_age_hours)
         gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
-        challenger = version_by_alias(proj, name, CHALLENGER)
-        identity = []
-        if candidate_evaluation["model_name"] != name:
-            identity.append(f"the latest evaluation is of {candidate_evaluation['model_name']} ({candidate_evaluation['tier']} tier), not {name}")
-        if challenger is not None and str(challenger.version) != to_version:
-            identity.append(f"the latest evaluation is of version {to_version}, but the candidate waiting is version {challenger.version}; evaluate it first")
-        dataset_now = current_dataset_version(context.instance)
-        if candidate_evaluation["dataset_hash"] != dataset_now:
-            identity.append(f"the evaluation used dataset {candidate_evaluation['dataset_hash'][:12]}, but the current dataset is {str(dataset_now)[:12]}")
-        verdict = decide_promotion(to_version, current_version, problems_from(gates, identity), request)
+        live = identity_problems(context.instance, proj, candidate_evaluation, name)  # re-checked now, not just read
+        gates["identity_now"] = {"passed": not live, "reason": "; ".join(live) or "the evaluation is of the candidate waiting, on the current dataset"}
+        verdict = decide_promotion(to_version, current_version, problems_from(gates), request)
         evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
 
     record = AuditRecord(

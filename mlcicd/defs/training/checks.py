@@ -6,9 +6,9 @@ import dagster as dg
 
 from mlcicd.core import gates
 from mlcicd.gate_checks import check_result
-from mlcicd.resources import ProjectResource
+from mlcicd.resources import ProjectResource, run_tier
 
-from .assets import candidate_evaluation
+from .assets import candidate_evaluation, training_dataset
 
 
 def _champion(evaluation: dict) -> tuple[dict | None, str | None]:
@@ -68,4 +68,46 @@ def latency_and_size(candidate_evaluation: dict, project: ProjectResource) -> dg
     return check_result(gates.budget_gate(candidate["latency"], candidate["size_bytes"], spec.latency.model_dump(), spec.max_model_size_mb))
 
 
-MODEL_GATES = [meets_thresholds, no_regression, no_slice_regression, calibration, latency_and_size]
+def current_dataset_version(instance: dg.DagsterInstance) -> str | None:
+    """The data version of training_dataset's latest materialization."""
+    event = instance.get_latest_materialization_event(training_dataset.key)
+    return event.dagster_event.step_materialization_data.materialization.tags.get("dagster/data_version") if event else None
+
+
+def identity_problems(instance: dg.DagsterInstance, proj, evaluation: dict, model_name: str) -> list[str]:
+    """Why this evaluation is not evidence for the candidate waiting now (empty when it is)."""
+    from mlcicd.mlflow_registry import CHALLENGER, version_by_alias
+
+    problems = []
+    version = str(evaluation["candidate"]["version"])
+    if evaluation["model_name"] != model_name:
+        problems.append(f"the latest evaluation is of {evaluation['model_name']} ({evaluation['tier']} tier), not {model_name}")
+    challenger = version_by_alias(proj, model_name, CHALLENGER)
+    if challenger is not None and str(challenger.version) != version:
+        problems.append(f"the latest evaluation is of version {version}, but the candidate waiting is version {challenger.version}; evaluate it first")
+    dataset_now = current_dataset_version(instance)
+    if evaluation["dataset_hash"] != dataset_now:
+        problems.append(f"the evaluation used dataset {evaluation['dataset_hash'][:12]}, but the current dataset is {str(dataset_now)[:12]}")
+    return problems
+
+
+@dg.asset_check(
+    asset=candidate_evaluation, blocking=True,
+    description="The evaluation is of exactly the candidate waiting (`challenger`) and of the current training_dataset version.",
+)
+def identity(context: dg.AssetCheckExecutionContext, candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
+    proj = project.load()
+    problems = identity_problems(context.instance, proj, candidate_evaluation, proj.model_name(run_tier(context)))
+    if problems:
+        return check_result(gates.GateVerdict("identity", False, "The evaluation is not evidence for the candidate waiting: " + "; ".join(problems) + "."))
+    version = candidate_evaluation["candidate"]["version"]
+    return check_result(
+        gates.GateVerdict(
+            "identity", True,
+            f"The evaluation is of version {version}, the candidate waiting, on the current dataset {candidate_evaluation['dataset_hash'][:12]}.",
+            {"candidate_version": version, "dataset_hash": candidate_evaluation["dataset_hash"]},
+        )
+    )
+
+
+MODEL_GATES = [meets_thresholds, no_regression, no_slice_regression, calibration, latency_and_size, identity]
