@@ -127,6 +127,14 @@ class Tiers(_Strict):
     ci: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci")
 
 
+class AutomationSpec(_Strict):
+    """The loop that runs by itself (sensors and schedules, all RUNNING by default under the daemon)."""
+
+    landing_interval_seconds: int = Field(15, ge=1, description="How often landing_sensor looks for new files.")
+    settle_seconds: float = Field(2.0, ge=0, description="A file counts as complete when its size is unchanged for this long.")
+    retrain_cron: str = Field("0 2 * * *", description="Nightly retraining (training_job), in cron syntax, UTC.")
+
+
 class SimulatorSpec(_Strict):
     seed: int = 7
     batches: int = Field(4, ge=1)
@@ -139,6 +147,7 @@ class Config(_Strict):
     model: ModelSpec = ModelSpec()
     gates: GateSpec = GateSpec()
     promotion: PromotionSpec = PromotionSpec()
+    automation: AutomationSpec = AutomationSpec()
     tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
 

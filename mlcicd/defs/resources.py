@@ -9,6 +9,8 @@ from mlcicd.resources import MlflowTracking, ProjectIOManager, ProjectResource
 def resources() -> dg.Definitions:
     project = ProjectResource()
     return dg.Definitions(
+        # runs started by automation use this too: the graph is a chain, so more processes would only add start-up time
+        executor=dg.in_process_executor,
         resources={
             "project": project,
             "mlflow": MlflowTracking(project=project),

@@ -27,6 +27,10 @@ def _freshness_window() -> timedelta:
 
 DATA_GATES = ["data_freshness", "min_rows", "label_balance", "unique_ids"]
 
+# Every training asset: new accepted data retrains by itself (retrain_on_new_data sensor), but never past a
+# failed blocking gate upstream (eager() alone would ignore failed checks).
+RETRAIN_ON_NEW_DATA = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
 
 @dg.asset(
     deps=[raw_batch],
@@ -37,6 +41,7 @@ DATA_GATES = ["data_freshness", "min_rows", "label_balance", "unique_ids"]
         "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
     ),
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=_freshness_window()),
+    automation_condition=RETRAIN_ON_NEW_DATA,
     check_specs=[dg.AssetCheckSpec(name, asset="training_dataset", blocking=True) for name in DATA_GATES],
 )
 def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
@@ -80,11 +85,11 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
 @dg.multi_asset(
     outs={
         "train_set": dg.AssetOut(
-            group_name="training", kinds={"pandas", "parquet"},
+            group_name="training", kinds={"pandas", "parquet"}, automation_condition=RETRAIN_ON_NEW_DATA,
             description="The older rows of training_dataset (everything before the holdout), for fitting the model.",
         ),
         "holdout_set": dg.AssetOut(
-            group_name="training", kinds={"pandas", "parquet"},
+            group_name="training", kinds={"pandas", "parquet"}, automation_condition=RETRAIN_ON_NEW_DATA,
             description="The newest rows of training_dataset (dataset.holdout_fraction), never trained on, for evaluating candidate and champion.",
         ),
     },
@@ -110,6 +115,7 @@ def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource
 @dg.asset(
     group_name="training",
     kinds={"lightgbm", "mlflow"},
+    automation_condition=RETRAIN_ON_NEW_DATA,
     description="A LightGBM model trained on train_set through the shared feature code, registered in MLflow as `challenger`.",
 )
 def candidate_model(
@@ -170,6 +176,7 @@ def _table(candidate: dict, champion: dict | None) -> str:
 @dg.asset(
     group_name="training",
     kinds={"lightgbm", "mlflow"},
+    automation_condition=RETRAIN_ON_NEW_DATA,
     description=(
         "The registered candidate and the current champion, scored on the same holdout through the shared feature path: "
         "metrics, per-slice metrics, calibration, latency, size, and a paired bootstrap of their difference."

@@ -1,0 +1,80 @@
+"""The loop that runs by itself: new files are ingested, new data retrains, a good candidate is promoted (auto mode).
+
+- landing_sensor: one ingestion_job run per new, complete file (run key: name + content hash).
+- retrain_on_new_data: Dagster's declarative automation. The training assets carry
+  `eager() & all_deps_blocking_checks_passed()` (RETRAIN_ON_NEW_DATA in training/assets.py), so an accepted batch
+  re-materializes training_dataset and everything after it, and a failed blocking gate stops it.
+  Chosen over a hand-written sensor because Dagster then owns what to rerun, dedupes concurrent
+  triggers and shows the reason for every request in the UI.
+- promote_after_training: after a successful run that materialized candidate_evaluation, runs
+  promotion_job when promotion.mode is auto (the job still re-verifies every gate).
+"""
+
+import json
+import time
+
+import dagster as dg
+
+from mlcicd.core.landing import scan
+from mlcicd.resources import ProjectResource
+
+from ..jobs import ingestion_job, promotion_job
+from ..training.assets import candidate_evaluation
+
+TRAINING_ASSETS = dg.AssetSelection.groups("training")
+
+
+@dg.sensor(
+    job=ingestion_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="One ingestion run per new file in the landing folder, once the file is completely written.",
+)
+def landing_sensor(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SensorResult:
+    proj = project.load()
+    seen = json.loads(context.cursor) if context.cursor else {}
+    ready, state = scan(proj.landing_dir, seen, time.time(), proj.config.automation.settle_seconds)
+    requests = [
+        dg.RunRequest(
+            run_key=landed.run_key,
+            run_config={"ops": {"raw_batch": {"config": {"files": [landed.path.name]}}}},
+            tags={"mlcicd/trigger": "landing", "mlcicd/file": landed.path.name, "mlcicd/content_sha256": landed.content_hash},
+        )
+        for landed in ready
+    ]
+    waiting = len(state) - len(ready)
+    return dg.SensorResult(
+        run_requests=requests,
+        cursor=json.dumps(state),
+        skip_reason=None if requests else f"no new complete file in {proj.landing_dir}" + (f" ({waiting} still settling)" if waiting else ""),
+    )
+
+
+retrain_on_new_data = dg.AutomationConditionSensorDefinition(
+    "retrain_on_new_data",
+    target=TRAINING_ASSETS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=15,
+    description="Re-materializes the training assets when new data is accepted, never past a failed blocking gate.",
+)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    request_job=promotion_job,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="In auto mode, runs promotion_job after every successful run that produced a new candidate_evaluation.",
+)
+def promote_after_training(context: dg.RunStatusSensorContext, project: ProjectResource):
+    run = context.dagster_run
+    if run.tags.get("mlcicd/tier", "full") != "full":
+        return dg.SkipReason(f"run {run.run_id} is not a full-tier run")
+    latest = context.instance.get_latest_materialization_event(candidate_evaluation.key)
+    if latest is None or latest.run_id != run.run_id:
+        return dg.SkipReason(f"run {run.run_id} did not produce a new candidate_evaluation")
+    if project.load().config.promotion.mode != "auto":
+        return dg.SkipReason("promotion.mode is manual: a person decides (run promotion_job)")
+    return dg.RunRequest(
+        run_key=f"promote-after-{run.run_id}",
+        tags={"mlcicd/trigger": "training succeeded", "mlcicd/after_run": run.run_id},
+    )

@@ -1,0 +1,107 @@
+"""The loop, evaluated against a test instance (no clock): landing -> ingestion -> retraining -> promotion."""
+
+import os
+import time
+
+import dagster as dg
+import pytest
+
+from mlcicd.core.simulate import write_batches
+from mlcicd.defs.automation.sensors import landing_sensor, promote_after_training
+from mlcicd.mlflow_registry import CHAMPION, version_by_alias
+from mlcicd.resources import ProjectResource
+
+TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"}
+
+
+def tick(instance, cursor=None):
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
+    return landing_sensor(context)
+
+
+def settle(project, seconds=10):
+    """Pretend the landed files were written `seconds` ago."""
+    past = time.time() - seconds
+    for path in project.landing_dir.iterdir():
+        os.utime(path, (past, past))
+
+
+def test_landing_sensor_requests_one_ingestion_per_complete_file(project, instance):
+    (first,) = write_batches(project.landing_dir, batches=1, rows_per_batch=500)
+    partial = project.landing_dir / ".batch-00001-baseline.parquet.part"
+    partial.write_bytes(b"still being written")
+
+    seen_once = tick(instance)
+    assert seen_once.run_requests == [], "a file seen for the first time may still be growing"
+    settle(project)
+    ready = tick(instance, seen_once.cursor)
+    (request,) = ready.run_requests
+    assert request.run_key.startswith(f"{first.name}:")
+    assert request.run_config == {"ops": {"raw_batch": {"config": {"files": [first.name]}}}}
+    assert request.tags["mlcicd/trigger"] == "landing"
+
+    again = tick(instance, ready.cursor)
+    assert [r.run_key for r in again.run_requests] == [request.run_key], "same file, same run key: Dagster runs it once"
+
+
+def test_landing_sensor_waits_while_a_file_grows(project, instance):
+    (path,) = write_batches(project.landing_dir, batches=1, rows_per_batch=500)
+    settle(project)
+    first = tick(instance)
+    with open(path, "ab") as handle:
+        handle.write(b"more bytes arriving")
+    settle(project)
+    assert tick(instance, first.cursor).run_requests == [], "the size changed since the last look"
+
+
+def evaluate(definitions, instance, cursor=None):
+    return dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=cursor)
+
+
+def requested(result, definitions) -> set[str]:
+    keys = definitions.resolve_asset_graph().get_all_asset_keys()
+    return {key.to_user_string() for key in keys if result.get_requested_partitions(key)}
+
+
+def test_accepted_data_retrains_and_a_failed_gate_stops_it(project, instance, definitions, run_job):
+    idle = evaluate(definitions, instance)  # the sensor's earlier ticks: nothing has happened
+    assert requested(idle, definitions) == set()
+    write_batches(project.landing_dir, batches=4, rows_per_batch=6000)
+    assert run_job("ingestion_job").success
+    first = evaluate(definitions, instance, idle.cursor)
+    assert requested(first, definitions) == TRAINING
+
+    write_batches(project.landing_dir, batches=1, rows_per_batch=500, scenario="schema_break", start_index=9)
+    assert not run_job("ingestion_job").success  # data_contract failed
+    blocked = evaluate(definitions, instance, first.cursor)
+    assert requested(blocked, definitions) == set(), "never past a failed blocking check"
+
+
+@pytest.mark.parametrize("mode, expect_request", [("auto", True), ("manual", False)])
+def test_promotion_follows_successful_training_only_in_auto_mode(make_project, instance, run_job, mode, expect_request):
+    project = make_project({"promotion": {"mode": mode}})
+    write_batches(project.landing_dir, batches=4, rows_per_batch=6000)
+    trained = run_job("training_job")
+    assert trained.success
+    run = instance.get_run_by_id(trained.run_id)
+    (event,) = [e for e in instance.all_logs(trained.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="promote_after_training", dagster_instance=instance, dagster_run=run, dagster_event=event.dagster_event,
+        resources={"project": ProjectResource()},
+    )
+    result = promote_after_training(context)
+    if expect_request:
+        assert isinstance(result, dg.RunRequest) and result.run_key == f"promote-after-{trained.run_id}"
+        promoted = run_job("promotion_job", tags={"dagster/sensor_name": "promote_after_training", **result.tags})
+        assert promoted.success and str(version_by_alias(project, project.model_name("full"), CHAMPION).version) == "1"
+    else:
+        assert isinstance(result, dg.SkipReason) and "manual" in result.skip_message
+
+
+def test_everything_the_loop_needs_runs_by_default(definitions):
+    from mlcicd.defs.automation.schedules import nightly_retraining
+
+    for sensor in definitions.sensors:
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
+    assert nightly_retraining.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert nightly_retraining.cron_schedule == "0 2 * * *" and nightly_retraining.job_name == "training_job"
