@@ -135,6 +135,19 @@ class AutomationSpec(_Strict):
     retrain_cron: str = Field("0 2 * * *", description="Nightly retraining (training_job), in cron syntax, UTC.")
 
 
+class MonitoringSpec(_Strict):
+    """monitoring_job: drift of the newest batches against the champion's training reference, and decay."""
+
+    window_batches: int = Field(1, ge=1, description="The newest accepted batches that form one monitoring window.")
+    sample_rows: int = Field(100_000, ge=1_000, description="Rows sampled from each side for the drift report.")
+    reference_rows: int = Field(50_000, ge=1_000, description="Rows of the training data kept with each model as its reference.")
+    max_drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted feature columns that counts as data drift.")
+    max_decay: float = Field(0.05, ge=0, le=1, description="How far the champion's primary metric may fall below its holdout value.")
+    consecutive_windows: int = Field(2, ge=1, description="Windows in a row with drift or decay before retraining starts (K).")
+    cooldown_hours: float = Field(6.0, ge=0, description="No drift-triggered retraining within this long of the previous one.")
+    cron: str = Field("0 * * * *", description="hourly_monitoring, in cron syntax, UTC.")
+
+
 class SimulatorSpec(_Strict):
     seed: int = 7
     batches: int = Field(4, ge=1)
@@ -148,6 +161,7 @@ class Config(_Strict):
     gates: GateSpec = GateSpec()
     promotion: PromotionSpec = PromotionSpec()
     automation: AutomationSpec = AutomationSpec()
+    monitoring: MonitoringSpec = MonitoringSpec()
     tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
 

@@ -99,3 +99,30 @@ def move_champion(project: Project, model_name: str, version: str, tags: dict[st
     challenger = version_by_alias(project, model_name, CHALLENGER)
     if challenger is not None and str(challenger.version) == str(version):
         mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)
+
+
+REFERENCE_ARTIFACT = "reference/training_sample.parquet"
+
+
+def log_reference(frame, rows: int, seed: int) -> None:
+    """Keep a sample of the training rows with the active run: what drift is later measured against."""
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    sample = frame.sample(n=min(rows, len(frame)), random_state=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+        sample.to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+
+
+def load_reference(project: Project, model_name: str, version: str):
+    """The training reference logged with a registered version's run."""
+    import mlflow.artifacts
+    import pandas as pd
+
+    model_version = client(project).get_model_version(model_name, version)
+    local = mlflow.artifacts.download_artifacts(run_id=model_version.run_id, artifact_path=REFERENCE_ARTIFACT)
+    return pd.read_parquet(local)

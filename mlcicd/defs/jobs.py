@@ -11,6 +11,7 @@ import dagster as dg
 from mlcicd.project import TIER_TAG
 
 from .ingestion.assets import raw_batch
+from .monitoring.assets import drift_report
 from .promotion.assets import champion
 from .training.assets import candidate_evaluation
 
@@ -54,4 +55,11 @@ ingestion_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(raw_batch),
     executor_def=dg.in_process_executor,
     description="Validate landed files against the data contract: accept each whole, or quarantine it with a report.",
+)
+
+monitoring_job = dg.define_asset_job(
+    "monitoring_job",
+    selection=dg.AssetSelection.assets(drift_report),
+    executor_def=dg.in_process_executor,
+    description="Drift of the newest data against the champion's training reference, and the champion's decay.",
 )

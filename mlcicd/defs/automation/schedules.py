@@ -1,27 +1,37 @@
-"""Schedules (RUNNING by default): nightly retraining, so a model never silently ages."""
+"""Schedules (RUNNING by default): nightly retraining, so a model never silently ages; hourly monitoring."""
 
 import dagster as dg
 
-from mlcicd.config import AutomationSpec, ConfigError
+from mlcicd.config import Config, ConfigError, DatasetSpec
 from mlcicd.project import Project
 
-from ..jobs import training_job
+from ..jobs import monitoring_job, training_job
 
 
-def _automation() -> AutomationSpec:
+def _config() -> Config:
     """The cron strings are read when the code location loads (a schedule's cron is part of its definition)."""
     try:
-        return Project.load().config.automation
+        return Project.load().config
     except (ConfigError, ValueError):
-        return AutomationSpec()
+        return Config(dataset=DatasetSpec(contract="-", target="-", id_column="--", time_column="---"))
 
 
 nightly_retraining = dg.ScheduleDefinition(
     name="nightly_retraining",
     job=training_job,
-    cron_schedule=_automation().retrain_cron,
+    cron_schedule=_config().automation.retrain_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     tags={"mlcicd/trigger": "nightly schedule"},
     description="Retrains on the current window every night; the freshness gate stops it if no new data has landed.",
+)
+
+hourly_monitoring = dg.ScheduleDefinition(
+    name="hourly_monitoring",
+    job=monitoring_job,
+    cron_schedule=_config().monitoring.cron,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    tags={"mlcicd/trigger": "hourly schedule"},
+    description="Measures drift and decay of the newest data against the champion; drift_sensor acts on the results.",
 )

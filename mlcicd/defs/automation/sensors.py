@@ -8,6 +8,8 @@
   triggers and shows the reason for every request in the UI.
 - promote_after_training: after a successful run that materialized candidate_evaluation, runs
   promotion_job when promotion.mode is auto (the job still re-verifies every gate).
+- drift_sensor: retrains when monitoring_job's drift or decay checks fail in K windows in a row,
+  then waits out a cooldown; each run it starts carries its reason as tags.
 """
 
 import json
@@ -16,9 +18,11 @@ import time
 import dagster as dg
 
 from mlcicd.core.landing import scan
+from mlcicd.core.monitoring import RetrainState, retrain_decision
 from mlcicd.resources import ProjectResource
 
-from ..jobs import ingestion_job, promotion_job
+from ..jobs import ingestion_job, promotion_job, training_job
+from ..monitoring.checks import MONITORING_CHECKS
 from ..training.assets import candidate_evaluation
 
 TRAINING_ASSETS = dg.AssetSelection.groups("training")
@@ -78,3 +82,41 @@ def promote_after_training(context: dg.RunStatusSensorContext, project: ProjectR
         run_key=f"promote-after-{run.run_id}",
         tags={"mlcicd/trigger": "training succeeded", "mlcicd/after_run": run.run_id},
     )
+
+
+@dg.sensor(
+    job=training_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Retrains when monitoring confirms drift or decay: K bad windows in a row, then a cooldown.",
+)
+def drift_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
+    settings = project.load().config.monitoring
+    state = RetrainState(**json.loads(context.cursor)) if context.cursor else RetrainState()
+    windows = monitoring_windows(context.instance, state.last_seen_id)
+    decision = retrain_decision(windows, state, time.time(), settings.consecutive_windows, settings.cooldown_hours)
+    cursor = json.dumps(decision.state.to_dict())
+    if not decision.trigger:
+        return dg.SensorResult(skip_reason=decision.reason, cursor=cursor)
+    request = dg.RunRequest(
+        run_key=f"drift-{decision.state.last_seen_id}",
+        tags={"mlcicd/trigger": "drift", "mlcicd/reason": decision.reason[:1000]},
+    )
+    return dg.SensorResult(run_requests=[request], cursor=cursor)
+
+
+def monitoring_windows(instance: dg.DagsterInstance, after_id: int) -> list[tuple[int, bool, str]]:
+    """One entry per monitoring run since `after_id`, oldest first: (record id, drift or decay found, why)."""
+    by_run: dict[str, list] = {}
+    for check in MONITORING_CHECKS:
+        (key,) = check.check_keys
+        for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=100):
+            evaluation = record.event.asset_check_evaluation if record.event else None
+            if record.id <= after_id or evaluation is None:
+                continue
+            by_run.setdefault(record.run_id, []).append((record.id, evaluation.passed, evaluation.description or key.name))
+    windows = []
+    for results in by_run.values():
+        failed = [why for _, passed, why in results if not passed]
+        windows.append((max(i for i, _, _ in results), bool(failed), " ".join(failed)))
+    return sorted(windows)

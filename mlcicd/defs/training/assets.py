@@ -122,7 +122,7 @@ def candidate_model(
     context: dg.AssetExecutionContext, train_set: pd.DataFrame, project: ProjectResource, mlflow: MlflowTracking
 ) -> dg.Output[dict]:
     from mlcicd.core.train import train_model
-    from mlcicd.mlflow_registry import log_candidate
+    from mlcicd.mlflow_registry import log_candidate, log_reference
     from mlcicd.project import git_commit
 
     proj = project.load()
@@ -135,6 +135,7 @@ def candidate_model(
     mlflow.log_params({**trained.params, "num_boost_round": rounds, "train_rows": len(train_set), "tier": tier_name})
     mlflow.log_metrics({"best_iteration": trained.best_iteration})
     mlflow.set_tags({"dataset_hash": digest, "git_commit": commit})
+    log_reference(train_set, proj.config.monitoring.reference_rows, proj.config.model.seed)
     registered = log_candidate(
         proj,
         trained,

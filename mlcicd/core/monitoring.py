@@ -1,0 +1,95 @@
+"""Monitoring: data drift (Evidently) of the newest data against a model's training reference, performance
+decay, and the hysteresis that turns noisy windows into one retraining decision."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+def _drifted(method: str, value: float, threshold: float) -> bool:
+    """p-value tests drift below their threshold; distances (Wasserstein, Jensen-Shannon, PSI...) above it."""
+    return value < threshold if "p_value" in method.lower() else value > threshold
+
+
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], *,
+    sample_rows: int, seed: int, html_path: Path | None = None,
+) -> dict:
+    """Per-column drift of `current` against `reference` (both sampled to `sample_rows`), from Evidently's
+    DataDriftPreset; whether a column drifted is read from each metric's own method and threshold."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    columns = numeric + categorical
+    sides = [side[columns].sample(n=min(sample_rows, len(side)), random_state=seed) for side in (reference, current)]
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    ref_set, cur_set = (Dataset.from_pandas(side, data_definition=definition) for side in sides)
+    result = Report([DataDriftPreset(columns=columns)]).run(cur_set, ref_set)
+    per_column = {}
+    for metric in result.dict()["metrics"]:
+        config = metric.get("config", {})
+        if config.get("type", "").endswith(":ValueDrift") and config.get("column") in columns:
+            value, threshold, method = float(metric["value"]), float(config["threshold"]), str(config["method"])
+            per_column[config["column"]] = {"method": method, "threshold": threshold, "value": value, "drifted": _drifted(method, value, threshold)}
+    missing = sorted(set(columns) - set(per_column))
+    if missing:
+        raise ValueError(f"Evidently returned no drift result for column(s) {missing}")
+    if html_path is not None:
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        result.save_html(str(html_path))
+    drifted = sorted(c for c, v in per_column.items() if v["drifted"])
+    return {
+        "columns": per_column,
+        "drifted": drifted,
+        "drift_share": len(drifted) / len(per_column),
+        "reference_rows": len(sides[0]),
+        "current_rows": len(sides[1]),
+        "report_path": str(html_path) if html_path else None,
+    }
+
+
+@dataclass(frozen=True)
+class RetrainState:
+    consecutive: int = 0
+    last_trigger: float | None = None  # unix time
+    last_seen_id: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    trigger: bool
+    reason: str
+    state: RetrainState
+    windows: list[str] = field(default_factory=list)
+
+
+def retrain_decision(windows: list[tuple[int, bool, str]], state: RetrainState, now: float, k: int, cooldown_hours: float) -> RetrainDecision:
+    """Hysteresis and cooldown over monitoring windows, oldest first: (record id, failed, why).
+
+    Retrain only after `k` failed windows in a row, and never within `cooldown_hours` of the last trigger;
+    a passing window resets the count, so one noisy batch or a flapping metric starts nothing.
+    """
+    consecutive, last_seen, reasons = state.consecutive, state.last_seen_id, []
+    for record_id, failed, why in windows:
+        consecutive = consecutive + 1 if failed else 0
+        last_seen = max(last_seen, record_id)
+        if failed:
+            reasons.append(why)
+    cooling = state.last_trigger is not None and now - state.last_trigger < cooldown_hours * 3600
+    if consecutive >= k and not cooling:
+        reason = f"{consecutive} monitoring window(s) in a row found drift or decay (K={k}); latest: {reasons[-1]}"
+        return RetrainDecision(True, reason, RetrainState(0, now, last_seen), reasons)
+    if consecutive >= k:
+        wait = cooldown_hours - (now - state.last_trigger) / 3600
+        why = f"{consecutive} bad window(s) in a row, but the last drift retraining was less than {cooldown_hours:g} h ago ({wait:.1f} h to go)"
+    elif consecutive:
+        why = f"{consecutive} of {k} bad window(s) in a row so far; waiting for confirmation"
+    else:
+        why = "the latest monitoring window found no drift or decay"
+    return RetrainDecision(False, why, RetrainState(consecutive, state.last_trigger, last_seen), reasons)

@@ -1,0 +1,77 @@
+"""drift_report: the newest accepted data against the champion's training reference (Evidently, sampled),
+and the champion's performance on it where labels are present."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from mlcicd.core.dataset import load_batches, window
+from mlcicd.core.ingest import list_accepted
+from mlcicd.resources import ProjectResource
+
+
+def _drift_table(report: dict, limit: int = 10) -> str:
+    rows = ["| column | method | value | threshold | drifted |", "|---|---|---|---|---|"]
+    ordered = sorted(report["columns"].items(), key=lambda item: (not item[1]["drifted"], item[0]))
+    for column, entry in ordered[:limit]:
+        rows.append(f"| {column} | {entry['method']} | {entry['value']:.4f} | {entry['threshold']:g} | {'yes' if entry['drifted'] else 'no'} |")
+    return "\n".join(rows)
+
+
+@dg.asset(
+    group_name="monitoring",
+    kinds={"evidently", "mlflow"},
+    description=(
+        "Data drift of the newest accepted batches (monitoring.window_batches) against the champion's training "
+        "reference, from an Evidently report on samples (HTML under data/reports/), and the champion's "
+        "performance on those batches against its holdout value."
+    ),
+)
+def drift_report(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
+    from mlcicd.core.metrics import binary_metrics
+    from mlcicd.core.monitoring import drift_report as measure_drift
+    from mlcicd.core.train import predict
+    from mlcicd.mlflow_registry import CHAMPION, load_model, load_reference, version_by_alias
+
+    proj = project.load()
+    spec, settings = proj.config.dataset, proj.config.monitoring
+    name = proj.model_name("full")
+    champion = version_by_alias(proj, name, CHAMPION)
+    if champion is None:
+        raise dg.Failure(f"There is no champion of {name} to monitor yet; promote one first.")
+    version = str(champion.version)
+    batches = window(list_accepted(proj.accepted_dir), settings.window_batches)
+    if not batches:
+        raise dg.Failure(f"No accepted batches in {proj.accepted_dir} to monitor.")
+    current = load_batches(batches, spec.time_column)
+    booster, features = load_model(proj, name, version)
+    reference = load_reference(proj, name, version)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    report = measure_drift(
+        reference, current, features.numeric, features.categorical,
+        sample_rows=settings.sample_rows, seed=proj.config.model.seed,
+        html_path=proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html",
+    )
+    metric = proj.config.gates.primary_metric
+    performance = None
+    if spec.target in current.columns:
+        now_value = binary_metrics(current[spec.target], predict(booster, features, current))[metric]
+        tag = (champion.tags or {}).get(f"holdout_{metric}")
+        performance = {"metric": metric, "current": now_value, "holdout": float(tag) if tag else None, "rows": len(current)}
+    value = {
+        "champion_version": version,
+        "batches": [b.batch_id for b in batches],
+        **report,
+        "performance": performance,
+        "measured_at": stamp,
+    }
+    metadata = {
+        "champion_version": version,
+        "drift_share": report["drift_share"],
+        "drifted_columns": ", ".join(report["drifted"]) or "none",
+        "report": dg.MetadataValue.path(report["report_path"]),
+        "columns": dg.MetadataValue.md(_drift_table(report)),
+    }
+    if performance:
+        metadata[f"champion_{metric}_now"] = performance["current"]
+    return dg.Output(value, metadata=metadata)

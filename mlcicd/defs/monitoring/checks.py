@@ -1,0 +1,40 @@
+"""Monitoring gates on drift_report (severity ERROR; nothing is downstream, drift_sensor reads them)."""
+
+import dagster as dg
+
+from mlcicd.core.gates import GateVerdict
+from mlcicd.gate_checks import check_result
+from mlcicd.resources import ProjectResource
+
+from .assets import drift_report
+
+
+@dg.asset_check(asset=drift_report, description="At most monitoring.max_drift_share of the feature columns drifted.")
+def data_drift(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
+    limit = project.load().config.monitoring.max_drift_share
+    share, drifted = drift_report["drift_share"], drift_report["drifted"]
+    numbers = {"drift_share": share, "max_drift_share": limit, "drifted_columns": ", ".join(drifted) or "none"}
+    if share > limit:
+        reason = f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%} > {limit:.0%}): {', '.join(drifted)}."
+        return check_result(GateVerdict("data_drift", False, reason, numbers))
+    return check_result(GateVerdict("data_drift", True, f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%}, allowed {limit:.0%}).", numbers))
+
+
+@dg.asset_check(asset=drift_report, description="The champion's primary metric on the newest labeled data has not decayed beyond monitoring.max_decay.")
+def performance_decay(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
+    import math
+
+    limit = project.load().config.monitoring.max_decay
+    perf = drift_report["performance"]
+    if perf is None:
+        return check_result(GateVerdict("performance_decay", False, "The newest batches have no labels, so the champion's performance cannot be measured."))
+    now, before, metric = perf["current"], perf["holdout"], perf["metric"]
+    numbers = {"metric": metric, "now": now, "holdout": before, "max_decay": limit}
+    if before is None or not all(isinstance(v, float) and math.isfinite(v) for v in (now, before)):
+        return check_result(GateVerdict("performance_decay", False, f"The champion's {metric} could not be compared (now {now}, at promotion {before}).", numbers))
+    if before - now > limit:
+        return check_result(GateVerdict("performance_decay", False, f"The champion's {metric} fell from {before:.4f} at promotion to {now:.4f} on the newest data ({now - before:+.4f}, allowed -{limit:g}).", numbers))
+    return check_result(GateVerdict("performance_decay", True, f"The champion's {metric} is {now:.4f} on the newest data against {before:.4f} at promotion ({now - before:+.4f}).", numbers))
+
+
+MONITORING_CHECKS = [data_drift, performance_decay]

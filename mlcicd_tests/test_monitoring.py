@@ -1,0 +1,88 @@
+"""Monitoring finds drift and decay; drift_sensor turns confirmed findings (not noise) into one retraining."""
+
+import json
+
+import dagster as dg
+import pytest
+
+from mlcicd.core.monitoring import RetrainState, retrain_decision
+from mlcicd.core.simulate import next_batch_index, write_batches
+from mlcicd.defs.automation.sensors import drift_sensor
+from mlcicd.resources import ProjectResource
+
+
+def monitor_new_batch(project, run_job, scenario: str):
+    write_batches(project.landing_dir, batches=1, rows_per_batch=6000, scenario=scenario, start_index=next_batch_index([project.data_dir]))
+    assert run_job("ingestion_job").success
+    result = run_job("monitoring_job")
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def monitored(make_project, run_job):
+    project = make_project({"monitoring": {"consecutive_windows": 2, "cooldown_hours": 6}})
+    write_batches(project.landing_dir, batches=4, rows_per_batch=6000)
+    assert run_job("training_job").success and run_job("promotion_job").success
+    return project
+
+
+def test_monitoring_tells_covariate_drift_from_concept_drift(monitored, run_job):
+    calm = monitor_new_batch(monitored, run_job, "baseline")
+    assert calm["data_drift"].passed and calm["performance_decay"].passed
+
+    moved = monitor_new_batch(monitored, run_job, "covariate_drift")
+    assert not moved["data_drift"].passed
+    assert "channel" in moved["data_drift"].description and "amount" in moved["data_drift"].description
+
+    decayed = monitor_new_batch(monitored, run_job, "concept_drift")
+    assert decayed["data_drift"].passed, "the inputs look the same..."
+    assert not decayed["performance_decay"].passed, "...but the champion no longer works"
+    assert "fell from" in decayed["performance_decay"].description
+
+    reports = sorted((monitored.data_dir / "reports").glob("drift-*.html"))
+    assert len(reports) == 3 and reports[-1].stat().st_size > 10_000
+
+
+def test_drift_sensor_needs_k_bad_windows_then_cools_down(monitored, run_job, instance):
+    def tick(cursor):
+        return drift_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()}))
+
+    monitor_new_batch(monitored, run_job, "covariate_drift")
+    first = tick(None)
+    assert first.run_requests == [] and "1 of 2" in first.skip_reason.skip_message
+
+    monitor_new_batch(monitored, run_job, "covariate_drift")
+    second = tick(first.cursor)
+    (request,) = second.run_requests
+    assert request.tags["mlcicd/trigger"] == "drift" and "2 monitoring window(s) in a row" in request.tags["mlcicd/reason"]
+    assert "feature columns drifted" in request.tags["mlcicd/reason"]
+
+    monitor_new_batch(monitored, run_job, "covariate_drift")
+    monitor_new_batch(monitored, run_job, "covariate_drift")
+    cooling = tick(second.cursor)
+    assert cooling.run_requests == [] and "less than 6 h ago" in cooling.skip_reason.skip_message
+    assert json.loads(cooling.cursor)["consecutive"] == 2
+
+
+def windows(pattern: str) -> list[tuple[int, bool, str]]:
+    return [(i + 1, flag == "x", "drift" if flag == "x" else "") for i, flag in enumerate(pattern)]
+
+
+@pytest.mark.parametrize(
+    "pattern, k, triggers",
+    [("x", 2, False), ("xx", 2, True), ("x.x.x.x", 2, False), ("..xxx", 3, True), ("xx.", 2, False), ("", 1, False)],
+)
+def test_hysteresis_ignores_one_noisy_window_and_flapping(pattern, k, triggers):
+    decision = retrain_decision(windows(pattern), RetrainState(), now=1_000_000.0, k=k, cooldown_hours=6)
+    assert decision.trigger is triggers
+    if pattern:
+        assert decision.state.last_seen_id == len(pattern)
+
+
+def test_cooldown_blocks_a_retraining_storm():
+    fired = retrain_decision(windows("xx"), RetrainState(), now=0.0, k=2, cooldown_hours=6)
+    assert fired.trigger
+    soon = retrain_decision(windows("xxxx")[2:], fired.state, now=3600.0, k=2, cooldown_hours=6)
+    assert not soon.trigger and "5.0 h to go" in soon.reason
+    later = retrain_decision([(5, True, "drift"), (6, True, "drift")], soon.state, now=7 * 3600.0, k=2, cooldown_hours=6)
+    assert later.trigger
