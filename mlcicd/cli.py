@@ -46,17 +46,19 @@ def validate(config_path: str | None) -> None:
 @click.option("--rows", type=click.IntRange(min=1), default=None, help="Rows per batch (default: simulator.rows_per_batch).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: simulator.seed); same seed, same data.")
 @click.option("--format", "file_format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
-def simulate(config_path, scenario, batches, rows, seed, file_format) -> None:
-    """Write simulated labeled card-transaction batches into the landing folder, after any already there."""
+@click.option("--unlabeled", is_flag=True, help="Without the target column, into scoring.landing_dir (for scoring_job).")
+def simulate(config_path, scenario, batches, rows, seed, file_format, unlabeled) -> None:
+    """Write simulated card-transaction batches into the landing folder (labeled) or the scoring folder (--unlabeled)."""
     from mlcicd.core.simulate import next_batch_index, write_batches
 
     project = _project(config_path)
     sim = project.config.simulator
-    start = next_batch_index([project.data_dir, project.landing_dir])
+    start = next_batch_index([project.data_dir, project.landing_dir, project.scoring_dir])
     total = batches or sim.batches
+    folder = project.scoring_dir if unlabeled else project.landing_dir
     with click.progressbar(length=total, label=f"simulating {scenario}", file=sys.stderr) as bar:
         written = write_batches(
-            project.landing_dir,
+            folder,
             batches=total,
             rows_per_batch=rows or sim.rows_per_batch,
             scenario=scenario,
@@ -64,8 +66,10 @@ def simulate(config_path, scenario, batches, rows, seed, file_format) -> None:
             start_index=start,
             file_format=file_format,
             on_batch=lambda path, n: bar.update(1),
+            drop_columns=(project.config.dataset.target,) if unlabeled else (),
         )
-    click.echo(f"wrote {len(written)} {scenario} batch(es) of {rows or sim.rows_per_batch:,} rows to {project.landing_dir}")
+    kind = "unlabeled " if unlabeled else ""
+    click.echo(f"wrote {len(written)} {kind}{scenario} batch(es) of {rows or sim.rows_per_batch:,} rows to {folder}")
 
 
 def latest_gates() -> tuple[dict, str]:

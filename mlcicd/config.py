@@ -148,6 +148,11 @@ class MonitoringSpec(_Strict):
     cron: str = Field("0 * * * *", description="hourly_monitoring, in cron syntax, UTC.")
 
 
+class ScoringSpec(_Strict):
+    landing_dir: str = Field("data/to_score", description="Unlabeled batches to score land here.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="A probability at or above this is a positive decision.")
+
+
 class SimulatorSpec(_Strict):
     seed: int = 7
     batches: int = Field(4, ge=1)
@@ -162,6 +167,7 @@ class Config(_Strict):
     promotion: PromotionSpec = PromotionSpec()
     automation: AutomationSpec = AutomationSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
+    scoring: ScoringSpec = ScoringSpec()
     tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
 

@@ -65,6 +65,15 @@ class Project:
         return self.data_dir / "audit" / "promotions.jsonl"
 
     @property
+    def scoring_dir(self) -> Path:
+        """Unlabeled batches waiting to be scored."""
+        return (self.root / self.config.scoring.landing_dir).resolve()
+
+    @property
+    def predictions_dir(self) -> Path:
+        return self.data_dir / "predictions"
+
+    @property
     def contract_path(self) -> Path:
         return (self.root / self.config.dataset.contract).resolve()
 

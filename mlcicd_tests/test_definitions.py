@@ -15,6 +15,8 @@ EXPECTED_ASSETS = {
     "candidate_model": "training",
     "candidate_evaluation": "training",
     "champion": "promotion",
+    "drift_report": "monitoring",
+    "batch_predictions": "scoring",
 }
 EXPECTED_CHECKS = {
     ("raw_batch", "data_contract"),
@@ -29,6 +31,8 @@ EXPECTED_CHECKS = {
     ("candidate_evaluation", "calibration"),
     ("candidate_evaluation", "latency_and_size"),
     ("candidate_evaluation", "identity"),
+    ("drift_report", "data_drift"),
+    ("drift_report", "performance_decay"),
 }
 
 
@@ -45,7 +49,8 @@ def test_every_gate_is_a_blocking_check(definitions):
     graph = definitions.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
     assert set(checks) == EXPECTED_CHECKS
-    assert all(spec.blocking for spec in checks.values())
+    gates = {key: spec for key, spec in checks.items() if key[0] != "drift_report"}
+    assert all(spec.blocking for spec in gates.values()), "every gate blocks what comes after it"
     freshness = graph.get(dg.AssetKey("training_dataset")).freshness_policy
     assert freshness is not None and freshness.fail_window.to_timedelta().total_seconds() == 48 * 3600
 
@@ -61,6 +66,8 @@ def test_jobs_and_what_they_select(definitions):
     assert selected("promotion_job") == {"champion"}
     assert selected("rollback_job") == {"champion"}
     assert selected("ingestion_job") == {"raw_batch"}
+    assert selected("monitoring_job") == {"drift_report"}
+    assert selected("scoring_job") == {"batch_predictions"}
     assert definitions.resolve_job_def("ci_job").tags["mlcicd/tier"] == "ci"
     assert definitions.resolve_job_def("training_job").tags["mlcicd/tier"] == "full"
 
@@ -77,5 +84,5 @@ def test_loading_the_code_location_does_not_import_heavy_libraries():
 def test_dagster_cli_lists_the_jobs():
     dagster = [sys.executable, "-m", "dagster"]
     out = subprocess.run([*dagster, "job", "list", "-m", "mlcicd.definitions"], capture_output=True, text=True, check=True).stdout
-    for job in ("training_job", "promotion_job", "rollback_job", "ci_job", "ingestion_job"):
+    for job in ("training_job", "promotion_job", "rollback_job", "ci_job", "ingestion_job", "monitoring_job", "scoring_job"):
         assert job in out

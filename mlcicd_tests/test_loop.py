@@ -97,9 +97,16 @@ def test_promotion_follows_successful_training_only_in_auto_mode(make_project, i
 
 
 def test_everything_the_loop_needs_runs_by_default(definitions):
-    from mlcicd.defs.automation.schedules import nightly_retraining
-
-    for sensor in definitions.sensors:
-        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, sensor.name
-    assert nightly_retraining.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert nightly_retraining.cron_schedule == "0 2 * * *" and nightly_retraining.job_name == "training_job"
+    repository = definitions.get_repository_def()
+    sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
+    assert set(sensors) == {
+        "landing_sensor", "retrain_on_new_data", "promote_after_training", "monitor_after_ingestion", "drift_sensor",
+        "run_failure_alert", "gate_failure_alert",
+    }
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    schedules = {schedule.name: schedule for schedule in repository.schedule_defs}
+    assert {name: (s.cron_schedule, s.job_name) for name, s in schedules.items()} == {
+        "nightly_retraining": ("0 2 * * *", "training_job"),
+        "hourly_monitoring": ("0 * * * *", "monitoring_job"),
+    }
+    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())

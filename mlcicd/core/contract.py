@@ -45,6 +45,10 @@ class Contract:
     def column_names(self) -> list[str]:
         return list(self.columns)
 
+    def without(self, column: str) -> "Contract":
+        """The same contract minus one column (unlabeled batches: the contract without the target)."""
+        return Contract({k: v for k, v in self.columns.items() if k != column}, self.min_rows, self.source)
+
     def schema(self):
         """The pandera schema for this contract (built on demand; pandera is imported here)."""
         return _build_schema(self)

@@ -98,7 +98,7 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(partial, path)
 
 
-def _move_keeping_both(source: Path, folder: Path, content_hash: str) -> Path:
+def move_keeping_both(source: Path, folder: Path, content_hash: str) -> Path:
     """Move a file into a folder without overwriting anything already there."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / source.name
@@ -108,8 +108,8 @@ def _move_keeping_both(source: Path, folder: Path, content_hash: str) -> Path:
     return target
 
 
-def _quarantine(path: Path, quarantine_dir: Path, content_hash: str, rows: int, problems: list[str]) -> BatchVerdict:
-    moved = _move_keeping_both(path, quarantine_dir, content_hash)
+def quarantine(path: Path, quarantine_dir: Path, content_hash: str, rows: int, problems: list[str]) -> BatchVerdict:
+    moved = move_keeping_both(path, quarantine_dir, content_hash)
     report = {
         "file": path.name,
         "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -140,16 +140,16 @@ def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir:
     batch_id = content_hash[:16]
     record_path = accepted_dir / f"{batch_id}.json"
     if record_path.exists():
-        moved = _move_keeping_both(path, archive_dir, content_hash)
+        moved = move_keeping_both(path, archive_dir, content_hash)
         return BatchVerdict(path.name, content_hash, "duplicate", 0, str(moved), [f"same content as accepted batch {batch_id}"])
 
     try:
         frame = read_batch(path)
     except BatchReadError as exc:
-        return _quarantine(path, quarantine_dir, content_hash, 0, [str(exc)])
+        return quarantine(path, quarantine_dir, content_hash, 0, [str(exc)])
     result = validate(frame, contract)
     if not result.passed:
-        return _quarantine(path, quarantine_dir, content_hash, len(frame), result.problems)
+        return quarantine(path, quarantine_dir, content_hash, len(frame), result.problems)
 
     accepted_dir.mkdir(parents=True, exist_ok=True)
     data = result.validated
@@ -168,5 +168,5 @@ def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir:
     )
     _atomic_write(batch.path, lambda p: data.to_parquet(p, index=False))
     _atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
-    moved = _move_keeping_both(path, archive_dir, content_hash)
+    moved = move_keeping_both(path, archive_dir, content_hash)
     return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved))

@@ -206,12 +206,13 @@ def write_batches(
     start_index: int = 0,
     file_format: str = "parquet",
     on_batch=None,
+    drop_columns: tuple[str, ...] = (),
 ) -> list[Path]:
     """Write batches as `batch-NNNNN-<scenario>.<ext>`; each appears atomically (written, then renamed)."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for index in range(start_index, start_index + batches):
-        df = simulate_batch(index, rows_per_batch, scenario, seed)
+        df = simulate_batch(index, rows_per_batch, scenario, seed).drop(columns=list(drop_columns))
         final = landing_dir / f"batch-{index:05d}-{scenario}.{file_format}"
         partial = landing_dir / f".{final.name}.part"
         if file_format == "csv":

@@ -12,6 +12,7 @@ from mlcicd.project import TIER_TAG
 
 from .ingestion.assets import raw_batch
 from .monitoring.assets import drift_report
+from .scoring.assets import batch_predictions
 from .promotion.assets import champion
 from .training.assets import candidate_evaluation
 
@@ -62,4 +63,11 @@ monitoring_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(drift_report),
     executor_def=dg.in_process_executor,
     description="Drift of the newest data against the champion's training reference, and the champion's decay.",
+)
+
+scoring_job = dg.define_asset_job(
+    "scoring_job",
+    selection=dg.AssetSelection.assets(batch_predictions),
+    executor_def=dg.in_process_executor,
+    description="Score the batches waiting in scoring.landing_dir with the champion, and the challenger in shadow.",
 )

@@ -21,7 +21,8 @@ from mlcicd.core.landing import scan
 from mlcicd.core.monitoring import RetrainState, retrain_decision
 from mlcicd.resources import ProjectResource
 
-from ..jobs import ingestion_job, promotion_job, training_job
+from ..jobs import ingestion_job, monitoring_job, promotion_job, training_job
+from ..ingestion.assets import raw_batch
 from ..monitoring.checks import MONITORING_CHECKS
 from ..training.assets import candidate_evaluation
 
@@ -66,6 +67,7 @@ retrain_on_new_data = dg.AutomationConditionSensorDefinition(
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     request_job=promotion_job,
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="In auto mode, runs promotion_job after every successful run that produced a new candidate_evaluation.",
 )
@@ -120,3 +122,24 @@ def monitoring_windows(instance: dg.DagsterInstance, after_id: int) -> list[tupl
         failed = [why for _, passed, why in results if not passed]
         windows.append((max(i for i, _, _ in results), bool(failed), " ".join(failed)))
     return sorted(windows)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[ingestion_job],
+    request_job=monitoring_job,
+    minimum_interval_seconds=15,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Measures drift and decay as soon as a new batch has been accepted (hourly_monitoring covers the rest).",
+)
+def monitor_after_ingestion(context: dg.RunStatusSensorContext, project: ProjectResource):
+    from mlcicd.mlflow_registry import CHAMPION, version_by_alias
+
+    proj = project.load()
+    latest = context.instance.get_latest_materialization_event(raw_batch.key)
+    accepted = latest.asset_materialization.metadata.get("accepted") if latest and latest.run_id == context.dagster_run.run_id else None
+    if accepted is None or accepted.value == 0:
+        return dg.SkipReason("that ingestion accepted no new batch")
+    if version_by_alias(proj, proj.model_name("full"), CHAMPION) is None:
+        return dg.SkipReason("there is no champion to monitor yet")
+    return dg.RunRequest(run_key=f"monitor-after-{context.dagster_run.run_id}", tags={"mlcicd/trigger": "new batch accepted"})

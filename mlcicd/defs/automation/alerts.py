@@ -1,0 +1,44 @@
+"""Alerts (RUNNING by default): failed runs and failed gates become notices in data/alerts/alerts.jsonl,
+and are posted to $MLCICD_ALERT_WEBHOOK_URL where it is set."""
+
+import json
+
+import dagster as dg
+
+from mlcicd.core.alerts import notify
+from mlcicd.resources import ProjectResource
+
+from ..monitoring.checks import MONITORING_CHECKS
+from ..promotion.assets import GATE_KEYS
+
+
+def alerts_log(project: ProjectResource):
+    return project.load().data_dir / "alerts" / "alerts.jsonl"
+
+
+@dg.run_failure_sensor(default_status=dg.DefaultSensorStatus.RUNNING, description="A notice for every failed run, with its error.")
+def run_failure_alert(context: dg.RunFailureSensorContext, project: ProjectResource) -> None:
+    run = context.dagster_run
+    error = context.failure_event.message or "the run failed"
+    notify(alerts_log(project), "run_failure", f"{run.job_name} failed: {error}", job=run.job_name, run_id=run.run_id, tags=dict(run.tags))
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING, description="A notice for every failed gate (blocking or monitoring).")
+def gate_failure_alert(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SkipReason:
+    last_seen = int(context.cursor or 0)
+    keys = [*GATE_KEYS, *[k for check in MONITORING_CHECKS for k in check.check_keys]]
+    newest, sent = last_seen, 0
+    for key in keys:
+        for record in context.instance.event_log_storage.get_asset_check_execution_history(key, limit=50):
+            evaluation = record.event.asset_check_evaluation if record.event else None
+            if record.id <= last_seen or evaluation is None:
+                continue
+            newest = max(newest, record.id)
+            if not evaluation.passed:
+                notify(
+                    alerts_log(project), "gate_failure", f"gate {key.name} on {key.asset_key.to_user_string()} failed: {evaluation.description}",
+                    gate=key.name, asset=key.asset_key.to_user_string(), run_id=record.run_id,
+                )
+                sent += 1
+    context.update_cursor(json.dumps(newest))
+    return dg.SkipReason(f"{sent} gate failure notice(s) sent")

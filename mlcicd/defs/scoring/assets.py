@@ -1,0 +1,88 @@
+"""batch_predictions: unlabeled batches scored by the champion, and by the challenger in shadow."""
+
+import dagster as dg
+import pandas as pd
+
+from mlcicd.core.ingest import BatchReadError, file_sha256, move_keeping_both, pending_files, quarantine, read_batch
+from mlcicd.resources import ProjectResource
+
+
+@dg.asset(
+    group_name="scoring",
+    kinds={"lightgbm", "parquet"},
+    description=(
+        "Every batch waiting in scoring.landing_dir, scored by the champion through the same feature code as training "
+        "(data/predictions/), with the challenger's predictions beside them in shadow; their disagreement is recorded."
+    ),
+)
+def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
+    from mlcicd.core.contract import validate
+    from mlcicd.core.scoring import shadow_comparison
+    from mlcicd.core.train import predict
+    from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, load_model, version_by_alias
+
+    proj = project.load()
+    spec, threshold = proj.config.dataset, proj.config.scoring.threshold
+    name = proj.model_name("full")
+    champion = version_by_alias(proj, name, CHAMPION)
+    if champion is None:
+        raise dg.Failure(f"There is no champion of {name}; promote one before scoring.")
+    champion_model = load_model(proj, name, str(champion.version))
+    challenger = version_by_alias(proj, name, CHALLENGER)
+    shadow = load_model(proj, name, str(challenger.version)) if challenger and challenger.version != champion.version else None
+    contract = proj.contract.without(spec.target)
+
+    scored, rejected, comparisons = [], [], []
+    for path in pending_files(proj.scoring_dir):
+        digest = file_sha256(path)
+        try:
+            frame = read_batch(path)
+        except BatchReadError as exc:
+            rejected.append(quarantine(path, proj.quarantine_dir, digest, 0, [str(exc)]).to_dict())
+            continue
+        result = validate(frame.drop(columns=[spec.target], errors="ignore"), contract)
+        if not result.passed:
+            rejected.append(quarantine(path, proj.quarantine_dir, digest, len(frame), result.problems).to_dict())
+            continue
+        rows = result.validated
+        out = pd.DataFrame({spec.id_column: rows[spec.id_column], spec.time_column: rows[spec.time_column]})
+        out["champion_version"] = str(champion.version)
+        out["champion_probability"] = predict(*champion_model, rows)
+        out["decision"] = (out["champion_probability"] >= threshold).astype("int64")
+        if shadow is not None:
+            out["challenger_version"] = str(challenger.version)
+            out["challenger_probability"] = predict(*shadow, rows)
+            comparisons.append(shadow_comparison(out["champion_probability"], out["challenger_probability"], threshold))
+        proj.predictions_dir.mkdir(parents=True, exist_ok=True)
+        target = proj.predictions_dir / f"{path.stem}-{digest[:8]}.parquet"
+        partial = target.with_name(f".{target.name}.partial")
+        out.to_parquet(partial, index=False)
+        partial.replace(target)
+        move_keeping_both(path, proj.archive_dir / "scored", digest)
+        scored.append({"source": path.name, "rows": len(out), "predictions": str(target)})
+
+    total = sum(s["rows"] for s in scored)
+    summary = None
+    if comparisons:
+        weights = [c["rows"] for c in comparisons]
+        summary = {k: sum(c[k] * w for c, w in zip(comparisons, weights)) / sum(weights) for k in comparisons[0] if k != "rows"}
+    value = {
+        "champion_version": str(champion.version),
+        "challenger_version": str(challenger.version) if shadow is not None else None,
+        "scored": scored,
+        "rejected": rejected,
+        "rows": total,
+        "shadow": summary,
+    }
+    metadata = {
+        "files_scored": len(scored),
+        "files_rejected": len(rejected),
+        "dagster/row_count": total,
+        "champion_version": str(champion.version),
+        "challenger_version": value["challenger_version"] or "none (no shadow)",
+    }
+    if summary:
+        metadata.update({f"shadow_{k}": v for k, v in summary.items()})
+    for item in rejected:
+        context.log.warning(f"{item['source']}: quarantined ({'; '.join(item['problems'])})")
+    return dg.Output(value, metadata=metadata)
