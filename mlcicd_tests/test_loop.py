@@ -11,7 +11,12 @@ from mlcicd.defs.automation.sensors import landing_sensor, promote_after_trainin
 from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 from mlcicd.resources import ProjectResource
 
-TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"}
+TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"} | {
+    # the model gates are separate checks: each must be requested with the retrained evaluation, or promotion
+    # would refuse it (the data gates are check specs of their assets and always run with them)
+    f"candidate_evaluation:{check}"
+    for check in ("meets_thresholds", "no_regression", "no_slice_regression", "calibration", "latency_and_size", "identity")
+}
 
 
 def tick(instance, cursor=None):
@@ -59,8 +64,12 @@ def evaluate(definitions, instance, cursor=None):
 
 
 def requested(result, definitions) -> set[str]:
-    keys = definitions.resolve_asset_graph().get_all_asset_keys()
-    return {key.to_user_string() for key in keys if result.get_requested_partitions(key)}
+    """Asset keys and `asset:check` names that this evaluation requested."""
+
+    def name(key) -> str:
+        return f"{key.asset_key.to_user_string()}:{key.name}" if isinstance(key, dg.AssetCheckKey) else key.to_user_string()
+
+    return {name(r.key) for r in result.results if r.true_subset.size > 0}
 
 
 @pytest.mark.parametrize("with_bad_file, expected", [(False, TRAINING), (True, set())])

@@ -10,19 +10,23 @@ from mlcicd.resources import ProjectResource, run_tier
 
 from .assets import candidate_evaluation, training_dataset
 
+# Declarative automation runs a separate check only when the check has a condition of its own: without
+# this, a candidate retrained by retrain_on_new_data would carry no gate results (and never be promoted).
+RUN_WITH_EVALUATION = dg.AutomationCondition.eager()
+
 
 def _champion(evaluation: dict) -> tuple[dict | None, str | None]:
     champion = evaluation["champion"]
     return champion, champion["version"] if champion else None
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, description="The candidate meets the absolute floors and ceilings (gates.min_metrics, gates.max_metrics).")
+@dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="The candidate meets the absolute floors and ceilings (gates.min_metrics, gates.max_metrics).")
 def meets_thresholds(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
     spec = project.load().config.gates
     return check_result(gates.thresholds_gate(candidate_evaluation["candidate"]["metrics"], spec.min_metrics, spec.max_metrics))
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, description="With the noise in mind (paired bootstrap), the candidate is not worse than the champion.")
+@dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="With the noise in mind (paired bootstrap), the candidate is not worse than the champion.")
 def no_regression(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
     spec = project.load().config.gates
     metric = candidate_evaluation["primary_metric"]
@@ -41,7 +45,7 @@ def no_regression(candidate_evaluation: dict, project: ProjectResource) -> dg.As
     )
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, description="No slice (a value of a slice column with enough rows) regresses beyond its tolerance.")
+@dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="No slice (a value of a slice column with enough rows) regresses beyond its tolerance.")
 def no_slice_regression(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
     spec = project.load().config.gates
     champion, version = _champion(candidate_evaluation)
@@ -55,13 +59,13 @@ def no_slice_regression(candidate_evaluation: dict, project: ProjectResource) ->
     )
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, description="The candidate's probabilities are calibrated within gates.max_calibration_error.")
+@dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="The candidate's probabilities are calibrated within gates.max_calibration_error.")
 def calibration(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
     bound = project.load().config.gates.max_calibration_error
     return check_result(gates.calibration_gate(candidate_evaluation["candidate"]["calibration_error"], bound))
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, description="Prediction latency (p95, 1 row and 1,000 rows) and model size are within budget.")
+@dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="Prediction latency (p95, 1 row and 1,000 rows) and model size are within budget.")
 def latency_and_size(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
     spec = project.load().config.gates
     candidate = candidate_evaluation["candidate"]
@@ -92,7 +96,7 @@ def identity_problems(instance: dg.DagsterInstance, proj, evaluation: dict, mode
 
 
 @dg.asset_check(
-    asset=candidate_evaluation, blocking=True,
+    asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION,
     description="The evaluation is of exactly the candidate waiting (`challenger`) and of the current training_dataset version.",
 )
 def identity(context: dg.AssetCheckExecutionContext, candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:

@@ -1,0 +1,117 @@
+"""Loop figures: (a) monitoring_job on a 1M-row batch (target < 15 s); (b) with `dagster dev` running
+(webserver + daemon, 15 s sensor intervals), the time from a 100k-row file landing to the promotion
+decision in the audit trail (target < 60 s).
+
+Run: `.venv/bin/python benchmarks/loop.py [--skip-reaction]`. Writes benchmarks/results/loop.json.
+Everything happens in a throwaway copy of the project with promotion.mode: auto.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def make_project(tmp: Path) -> tuple[Path, dict]:
+    project = tmp / "project"
+    shutil.copytree(ROOT / "contracts", project / "contracts")
+    config = yaml.safe_load((ROOT / "mlcicd.yaml").read_text())
+    config["promotion"]["mode"] = "auto"
+    (project / "mlcicd.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    home = tmp / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "MLCICD_CONFIG": str(project / "mlcicd.yaml")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return project, env
+
+
+def cli(args: list[str], env: dict, cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(args, env=env, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def dagster_job(job: str, env: dict, cwd: Path) -> float:
+    return cli([str(BIN / "dagster"), "job", "execute", "-m", "mlcicd.definitions", "-j", job], env, cwd)
+
+
+def monitoring_1m() -> dict:
+    from mlcicd.core.simulate import write_batches
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project, env = make_project(Path(tmp))
+        write_batches(project / "data" / "landing", batches=4, rows_per_batch=25_000)
+        dagster_job("training_job", env, project)
+        dagster_job("promotion_job", env, project)
+        write_batches(project / "data" / "landing", batches=1, rows_per_batch=1_000_000, scenario="covariate_drift", start_index=4)
+        dagster_job("ingestion_job", env, project)
+        wall = dagster_job("monitoring_job", env, project)
+        return {"rows": 1_000_000, "monitoring_job_cli_wall_s": wall, "target_s": 15.0,
+                "note": "includes the CLI's start-up and imports (evidently, mlflow, lightgbm) and scoring all rows for decay"}
+
+
+def reaction_100k() -> dict:
+    from mlcicd.core.audit import read
+    from mlcicd.core.simulate import write_batches
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project, env = make_project(Path(tmp))
+        write_batches(project / "data" / "landing", batches=4, rows_per_batch=25_000)
+        dagster_job("training_job", env, project)
+        dagster_job("promotion_job", env, project)
+        audit = project / "data" / "audit" / "promotions.jsonl"
+        before = len(read(audit))
+        server = subprocess.Popen(
+            [str(BIN / "dagster"), "dev", "-m", "mlcicd.definitions", "-h", "127.0.0.1", "-p", "3917"],
+            env=env, cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        try:
+            time.sleep(20)  # webserver and daemon up, first sensor ticks done
+            landed = time.perf_counter()
+            write_batches(project / "data" / "landing", batches=1, rows_per_batch=100_000, start_index=4)
+            while time.perf_counter() - landed < 300:
+                records = read(audit)
+                print(f"{time.perf_counter() - landed:5.0f} s: {len(records) - before} new decision(s)", flush=True)
+                if len(records) > before:
+                    decision = records[-1]
+                    return {"rows": 100_000, "landing_to_decision_s": time.perf_counter() - landed, "decision": decision["decision"], "reason": decision["reason"][:500],
+                            "triggered_by": decision["triggered_by"], "target_s": 60.0}
+                time.sleep(2)
+            return {"rows": 100_000, "landing_to_decision_s": None, "note": "no decision within 300 s", "target_s": 60.0}
+        finally:
+            os.killpg(server.pid, signal.SIGINT)  # what Ctrl-C does; dagster dev then stops its children
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--skip-reaction", action="store_true")
+    args = parser.parse_args()
+    result = {"command": ".venv/bin/python benchmarks/loop.py", "monitoring_1m": monitoring_1m()}
+    print(json.dumps(result, indent=2), flush=True)
+    if not args.skip_reaction:
+        result["reaction_100k"] = reaction_100k()
+    out = ROOT / "benchmarks" / "results" / "loop.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
