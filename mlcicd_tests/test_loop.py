@@ -37,7 +37,7 @@ def test_landing_sensor_requests_one_ingestion_per_complete_file(project, instan
     partial.write_bytes(b"still being written")
 
     seen_once = tick(instance)
-    assert seen_once.run_requests == [], "a file seen for the first time may still be growing"
+    assert seen_once.run_requests == [], "a file written just now may still be growing"
     settle(project)
     ready = tick(instance, seen_once.cursor)
     (request,) = ready.run_requests

@@ -20,7 +20,7 @@ class LandedFile:
 
 
 def scan(landing_dir: Path, seen: dict[str, list], now: float, settle_seconds: float) -> tuple[list[LandedFile], dict[str, list]]:
-    """Files that are complete (size unchanged since the last scan and older than `settle_seconds`).
+    """Files that are complete: last written at least `settle_seconds` ago, and not grown since the last scan.
 
     `seen` maps file name -> [size, mtime, sha256 or None] from the previous scan (the sensor's cursor);
     the hash is computed once per (size, mtime), not on every tick.
@@ -30,7 +30,7 @@ def scan(landing_dir: Path, seen: dict[str, list], now: float, settle_seconds: f
         stat = path.stat()
         before = seen.get(path.name)
         digest = before[2] if before and before[0] == stat.st_size and before[1] == stat.st_mtime else None
-        settled = before is not None and before[0] == stat.st_size and now - stat.st_mtime >= settle_seconds
+        settled = now - stat.st_mtime >= settle_seconds and (before is None or before[0] == stat.st_size)
         if settled:
             digest = digest or file_sha256(path)
             ready.append(LandedFile(path, digest))

@@ -59,7 +59,7 @@ retrain_on_new_data = dg.AutomationConditionSensorDefinition(
     "retrain_on_new_data",
     target=TRAINING_ASSETS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=5,
     description="Re-materializes the training assets when new data is accepted, never past a failed blocking gate.",
 )
 
@@ -67,7 +67,7 @@ retrain_on_new_data = dg.AutomationConditionSensorDefinition(
 @dg.run_status_sensor(
     run_status=dg.DagsterRunStatus.SUCCESS,
     request_job=promotion_job,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="In auto mode, runs promotion_job after every successful run that produced a new candidate_evaluation.",
 )
