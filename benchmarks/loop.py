@@ -60,8 +60,32 @@ def monitoring_1m() -> dict:
         write_batches(project / "data" / "landing", batches=1, rows_per_batch=1_000_000, scenario="covariate_drift", start_index=4)
         dagster_job("ingestion_job", env, project)
         wall = dagster_job("monitoring_job", env, project)
-        return {"rows": 1_000_000, "monitoring_job_cli_wall_s": wall, "target_s": 15.0,
-                "note": "includes the CLI's start-up and imports (evidently, mlflow, lightgbm) and scoring all rows for decay"}
+        return {"rows": 1_000_000, "monitoring_job_cli_wall_s": wall, "drift_report_in_process_s": drift_in_process(project), "target_s": 15.0,
+                "note": "the CLI figure includes start-up and imports (evidently alone ~4 s); the in-process figure is the asset's work: "
+                        "read the 1M-row batch, Evidently on 100k-row samples, score all rows for decay"}
+
+
+def drift_in_process(project: Path) -> float:
+    """What the drift_report asset does, timed in a warm process (imports done)."""
+    from mlcicd.core.dataset import load_batches, window
+    from mlcicd.core.ingest import list_accepted
+    from mlcicd.core.metrics import binary_metrics
+    from mlcicd.core.monitoring import drift_report
+    from mlcicd.core.train import predict
+    from mlcicd.mlflow_registry import load_model, load_reference
+    from mlcicd.project import Project
+
+    proj = Project.load(project / "mlcicd.yaml")
+    name, settings = proj.model_name("full"), proj.config.monitoring
+    booster, features = load_model(proj, name, "1")
+    import evidently  # noqa: F401  (import cost is not the report's)
+
+    start = time.perf_counter()
+    current = load_batches(window(list_accepted(proj.accepted_dir), 1), proj.config.dataset.time_column)
+    reference = load_reference(proj, name, "1")
+    drift_report(reference, current, features.numeric, features.categorical, sample_rows=settings.sample_rows, seed=0)
+    binary_metrics(current[proj.config.dataset.target], predict(booster, features, current))
+    return time.perf_counter() - start
 
 
 def reaction_100k() -> dict:
@@ -103,11 +127,14 @@ def reaction_100k() -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--skip-reaction", action="store_true")
+    parser.add_argument("--reaction-runs", type=int, default=3)
     args = parser.parse_args()
     result = {"command": ".venv/bin/python benchmarks/loop.py", "monitoring_1m": monitoring_1m()}
     print(json.dumps(result, indent=2), flush=True)
     if not args.skip_reaction:
-        result["reaction_100k"] = reaction_100k()
+        runs = [reaction_100k() for _ in range(args.reaction_runs)]
+        seconds = sorted(r["landing_to_decision_s"] for r in runs if r["landing_to_decision_s"] is not None)
+        result["reaction_100k"] = {"median_s": seconds[len(seconds) // 2] if seconds else None, "runs": runs, "target_s": 60.0}
     out = ROOT / "benchmarks" / "results" / "loop.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

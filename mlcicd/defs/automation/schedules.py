@@ -2,24 +2,15 @@
 
 import dagster as dg
 
-from mlcicd.config import Config, ConfigError, DatasetSpec
-from mlcicd.project import Project
+from mlcicd.project import config_at_load
 
 from ..jobs import monitoring_job, training_job
-
-
-def _config() -> Config:
-    """The cron strings are read when the code location loads (a schedule's cron is part of its definition)."""
-    try:
-        return Project.load().config
-    except (ConfigError, ValueError):
-        return Config(dataset=DatasetSpec(contract="-", target="-", id_column="--", time_column="---"))
 
 
 nightly_retraining = dg.ScheduleDefinition(
     name="nightly_retraining",
     job=training_job,
-    cron_schedule=_config().automation.retrain_cron,
+    cron_schedule=config_at_load().automation.retrain_cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     tags={"mlcicd/trigger": "nightly schedule"},
@@ -29,7 +20,7 @@ nightly_retraining = dg.ScheduleDefinition(
 hourly_monitoring = dg.ScheduleDefinition(
     name="hourly_monitoring",
     job=monitoring_job,
-    cron_schedule=_config().monitoring.cron,
+    cron_schedule=config_at_load().monitoring.cron,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
     tags={"mlcicd/trigger": "hourly schedule"},

@@ -19,6 +19,7 @@ import dagster as dg
 
 from mlcicd.core.landing import scan
 from mlcicd.core.monitoring import RetrainState, retrain_decision
+from mlcicd.project import config_at_load
 from mlcicd.resources import ProjectResource
 
 from ..jobs import ingestion_job, monitoring_job, promotion_job, training_job
@@ -31,7 +32,7 @@ TRAINING_ASSETS = dg.AssetSelection.groups("training")
 
 @dg.sensor(
     job=ingestion_job,
-    minimum_interval_seconds=15,
+    minimum_interval_seconds=config_at_load().automation.landing_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="One ingestion run per new file in the landing folder, once the file is completely written.",
 )

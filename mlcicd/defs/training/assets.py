@@ -5,24 +5,15 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pandas as pd
 
-from mlcicd.config import ConfigError, GateSpec
 from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, sample, split_by_time, window
 from mlcicd.core.ingest import list_accepted
 from mlcicd.gate_checks import check_result
-from mlcicd.project import Project
+from mlcicd.project import config_at_load
 from mlcicd.resources import MlflowTracking, ProjectResource, run_tier
 
 from ..ingestion.assets import raw_batch
 
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
-
-
-def _freshness_window() -> timedelta:
-    """gates.max_data_age_hours, for the UI's freshness policy (the blocking gate reads the config at run time)."""
-    try:
-        return timedelta(hours=Project.load().config.gates.max_data_age_hours)
-    except (ConfigError, ValueError):
-        return timedelta(hours=GateSpec().max_data_age_hours)
 
 
 DATA_GATES = ["data_freshness", "min_rows", "label_balance", "unique_ids"]
@@ -40,7 +31,8 @@ RETRAIN_ON_NEW_DATA = dg.AutomationCondition.eager() & dg.AutomationCondition.al
         "The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash. "
         "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
     ),
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=_freshness_window()),
+    # the UI's view of freshness; the blocking gate (data_freshness) reads the config at run time
+    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=config_at_load().gates.max_data_age_hours)),
     automation_condition=RETRAIN_ON_NEW_DATA,
     check_specs=[dg.AssetCheckSpec(name, asset="training_dataset", blocking=True) for name in DATA_GATES],
 )
