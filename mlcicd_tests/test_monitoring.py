@@ -86,3 +86,25 @@ def test_cooldown_blocks_a_retraining_storm():
     assert not soon.trigger and "5.0 h to go" in soon.reason
     later = retrain_decision([(5, True, "drift"), (6, True, "drift")], soon.state, now=7 * 3600.0, k=2, cooldown_hours=6)
     assert later.trigger
+
+
+def test_every_ingestion_that_accepts_data_is_monitored(monitored, run_job, instance):
+    from mlcicd.defs.automation.sensors import monitor_after_ingestion
+
+    def after(result):
+        run = instance.get_run_by_id(result.run_id)
+        (event,) = [e.dagster_event for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"]
+        context = dg.build_run_status_sensor_context(
+            sensor_name="monitor_after_ingestion", dagster_instance=instance, dagster_run=run, dagster_event=event,
+            resources={"project": ProjectResource()},
+        )
+        return monitor_after_ingestion(context)
+
+    runs = []
+    for index in (20, 21):
+        write_batches(monitored.landing_dir, batches=1, rows_per_batch=2000, start_index=index)
+        runs.append(run_job("ingestion_job"))
+    nothing_new = run_job("ingestion_job")
+    requests = [after(result) for result in runs]  # evaluated after both finished, as a busy daemon would
+    assert [r.run_key for r in requests] == [f"monitor-after-{result.run_id}" for result in runs]
+    assert isinstance(after(nothing_new), dg.SkipReason)

@@ -137,9 +137,12 @@ def monitor_after_ingestion(context: dg.RunStatusSensorContext, project: Project
     from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 
     proj = project.load()
-    latest = context.instance.get_latest_materialization_event(raw_batch.key)
-    accepted = latest.asset_materialization.metadata.get("accepted") if latest and latest.run_id == context.dagster_run.run_id else None
-    if accepted is None or accepted.value == 0:
+    accepted = sum(
+        event.asset_materialization.metadata["accepted"].value
+        for event in context.instance.all_logs(context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        if event.asset_materialization.asset_key == raw_batch.key
+    )
+    if not accepted:
         return dg.SkipReason("that ingestion accepted no new batch")
     if version_by_alias(proj, proj.model_name("full"), CHAMPION) is None:
         return dg.SkipReason("there is no champion to monitor yet")
