@@ -7,7 +7,7 @@ import dagster as dg
 import pytest
 
 from mlcicd.core.simulate import write_batches
-from mlcicd.defs.automation.sensors import landing_sensor, promote_after_training
+from mlcicd.defs.automation.sensors import decide_after_failed_gates, landing_sensor, promote_after_training
 from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 from mlcicd.resources import ProjectResource
 
@@ -109,7 +109,8 @@ def test_everything_the_loop_needs_runs_by_default(definitions):
     repository = definitions.get_repository_def()
     sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
     assert set(sensors) == {
-        "landing_sensor", "retrain_on_new_data", "promote_after_training", "monitor_after_ingestion", "drift_sensor",
+        "landing_sensor", "retrain_on_new_data", "promote_after_training", "decide_after_failed_gates",
+        "monitor_after_ingestion", "drift_sensor",
         "run_failure_alert", "gate_failure_alert",
     }
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
@@ -119,3 +120,23 @@ def test_everything_the_loop_needs_runs_by_default(definitions):
         "hourly_monitoring": ("0 * * * *", "monitoring_job"),
     }
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
+
+
+def test_a_candidate_that_failed_a_gate_gets_an_audited_refusal_in_auto_mode(make_project, instance, run_job):
+    from mlcicd.core.audit import read
+
+    project = make_project({"promotion": {"mode": "auto"}, "gates": {"min_metrics": {"roc_auc": 0.99}}})
+    write_batches(project.landing_dir, batches=4, rows_per_batch=6000)
+    trained = run_job("training_job")
+    assert not trained.success
+    (event,) = [e for e in instance.all_logs(trained.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"]
+    context = dg.build_run_status_sensor_context(
+        sensor_name="decide_after_failed_gates", dagster_instance=instance, dagster_run=instance.get_run_by_id(trained.run_id),
+        dagster_event=event.dagster_event, resources={"project": ProjectResource()},
+    )
+    request = decide_after_failed_gates(context)
+    assert isinstance(request, dg.RunRequest)
+    assert not run_job("promotion_job", tags={"dagster/sensor_name": "decide_after_failed_gates", **request.tags}).success
+    last = read(project.audit_log)[-1]
+    assert last["decision"] == "refused" and "gate meets_thresholds did not pass" in last["reason"]
+    assert last["triggered_by"] == "sensor decide_after_failed_gates"

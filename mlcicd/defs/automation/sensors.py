@@ -6,8 +6,9 @@
   re-materializes training_dataset and everything after it, and a failed blocking gate stops it.
   Chosen over a hand-written sensor because Dagster then owns what to rerun, dedupes concurrent
   triggers and shows the reason for every request in the UI.
-- promote_after_training: after a successful run that materialized candidate_evaluation, runs
-  promotion_job when promotion.mode is auto (the job still re-verifies every gate).
+- promote_after_training / decide_after_failed_gates: after a run that materialized candidate_evaluation,
+  runs promotion_job when promotion.mode is auto; it re-verifies every gate, so it promotes, or refuses
+  and records why.
 - drift_sensor: retrains when monitoring_job's drift or decay checks fail in K windows in a row,
   then waits out a cooldown; each run it starts carries its reason as tags.
 """
@@ -65,14 +66,7 @@ retrain_on_new_data = dg.AutomationConditionSensorDefinition(
 )
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    request_job=promotion_job,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="In auto mode, runs promotion_job after every successful run that produced a new candidate_evaluation.",
-)
-def promote_after_training(context: dg.RunStatusSensorContext, project: ProjectResource):
+def _decide_after_training(context: dg.RunStatusSensorContext, project: ProjectResource, outcome: str):
     run = context.dagster_run
     if run.tags.get("mlcicd/tier", "full") != "full":
         return dg.SkipReason(f"run {run.run_id} is not a full-tier run")
@@ -83,8 +77,33 @@ def promote_after_training(context: dg.RunStatusSensorContext, project: ProjectR
         return dg.SkipReason("promotion.mode is manual: a person decides (run promotion_job)")
     return dg.RunRequest(
         run_key=f"promote-after-{run.run_id}",
-        tags={"mlcicd/trigger": "training succeeded", "mlcicd/after_run": run.run_id},
+        tags={"mlcicd/trigger": f"training {outcome}", "mlcicd/after_run": run.run_id},
     )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    request_job=promotion_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="In auto mode, runs promotion_job after every successful run that produced a new candidate_evaluation.",
+)
+def promote_after_training(context: dg.RunStatusSensorContext, project: ProjectResource):
+    return _decide_after_training(context, project, "succeeded")
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.FAILURE,
+    request_job=promotion_job,
+    minimum_interval_seconds=5,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "In auto mode, runs promotion_job after a run whose new candidate failed a gate, so that the refusal and "
+        "its reasons are recorded in the audit trail like every other decision."
+    ),
+)
+def decide_after_failed_gates(context: dg.RunStatusSensorContext, project: ProjectResource):
+    return _decide_after_training(context, project, "failed a gate")
 
 
 @dg.sensor(
