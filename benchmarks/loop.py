@@ -49,14 +49,22 @@ def dagster_job(job: str, env: dict, cwd: Path) -> float:
     return cli([str(BIN / "dagster"), "job", "execute", "-m", "mlcicd.definitions", "-j", job], env, cwd)
 
 
+def with_champion(tmp: Path) -> tuple[Path, dict]:
+    """A throwaway project whose champion (version 1) was trained on 100k rows and promoted."""
+    from mlcicd.core.simulate import write_batches
+
+    project, env = make_project(tmp)
+    write_batches(project / "data" / "landing", batches=4, rows_per_batch=25_000)
+    dagster_job("training_job", env, project)
+    dagster_job("promotion_job", env, project)
+    return project, env
+
+
 def monitoring_1m() -> dict:
     from mlcicd.core.simulate import write_batches
 
     with tempfile.TemporaryDirectory() as tmp:
-        project, env = make_project(Path(tmp))
-        write_batches(project / "data" / "landing", batches=4, rows_per_batch=25_000)
-        dagster_job("training_job", env, project)
-        dagster_job("promotion_job", env, project)
+        project, env = with_champion(Path(tmp))
         write_batches(project / "data" / "landing", batches=1, rows_per_batch=1_000_000, scenario="covariate_drift", start_index=4)
         dagster_job("ingestion_job", env, project)
         wall = dagster_job("monitoring_job", env, project)
@@ -93,10 +101,7 @@ def reaction_100k() -> dict:
     from mlcicd.core.simulate import write_batches
 
     with tempfile.TemporaryDirectory() as tmp:
-        project, env = make_project(Path(tmp))
-        write_batches(project / "data" / "landing", batches=4, rows_per_batch=25_000)
-        dagster_job("training_job", env, project)
-        dagster_job("promotion_job", env, project)
+        project, env = with_champion(Path(tmp))
         audit = project / "data" / "audit" / "promotions.jsonl"
         before = len(read(audit))
         server = subprocess.Popen(

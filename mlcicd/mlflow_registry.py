@@ -115,7 +115,7 @@ def log_reference(frame, rows: int, seed: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
         sample.to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), artifact_path=str(Path(REFERENCE_ARTIFACT).parent))
+        mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))  # (local file, folder in the run)
 
 
 def load_reference(project: Project, model_name: str, version: str):
@@ -124,5 +124,5 @@ def load_reference(project: Project, model_name: str, version: str):
     import pandas as pd
 
     model_version = client(project).get_model_version(model_name, version)
-    local = mlflow.artifacts.download_artifacts(run_id=model_version.run_id, artifact_path=REFERENCE_ARTIFACT)
+    local = mlflow.artifacts.download_artifacts(f"runs:/{model_version.run_id}/{REFERENCE_ARTIFACT}")
     return pd.read_parquet(local)
