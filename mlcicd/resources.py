@@ -81,6 +81,16 @@ class MlflowTracking(dg.ConfigurableResource):
     def set_tags(self, tags: dict[str, Any]) -> None:
         self._mlf.set_tags({k: str(v) for k, v in tags.items()})
 
+    def log_artifact(self, local_path: str, folder: str) -> None:
+        self._mlf.log_artifact(local_path, folder)
+
+    def ui_url(self, artifact: str = "") -> str:
+        """This run (and one of its artifacts) in the MLflow UI: $MLCICD_MLFLOW_UI_URL, else `make mlflow-ui`'s address."""
+        base = os.environ.get("MLCICD_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+        run = self._mlf.active_run()
+        url = f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+        return url + (f"/artifacts/{artifact}" if artifact else "")
+
 
 class ProjectIOManager(dg.ConfigurableIOManager):
     """Stores asset values under data/assets/: tables as Parquet, records (dicts) as JSON. No pickles."""

@@ -41,6 +41,13 @@ def test_monitoring_tells_covariate_drift_from_concept_drift(monitored, run_job)
 
     reports = sorted((monitored.data_dir / "reports").glob("drift-*.html"))
     assert len(reports) == 3 and reports[-1].stat().st_size > 10_000
+    from mlcicd.mlflow_registry import client
+
+    mlflow_client = client(monitored)
+    experiment = mlflow_client.get_experiment_by_name(monitored.config.model.experiment)
+    runs = mlflow_client.search_runs([experiment.experiment_id], "tags.mlcicd_kind = 'monitoring'")
+    assert len(runs) == 3, "one MLflow run per monitoring run, the report linked from the UI"
+    assert [a.path for a in mlflow_client.list_artifacts(runs[0].info.run_id, "drift")][0].endswith(".html")
 
 
 def test_drift_sensor_needs_k_bad_windows_then_cools_down(monitored, run_job, instance):

@@ -2,12 +2,13 @@
 and the champion's performance on it where labels are present."""
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import dagster as dg
 
 from mlcicd.core.dataset import load_batches, window
 from mlcicd.core.ingest import list_accepted
-from mlcicd.resources import ProjectResource
+from mlcicd.resources import MlflowTracking, ProjectResource
 
 
 def _drift_table(report: dict, limit: int = 10) -> str:
@@ -27,7 +28,7 @@ def _drift_table(report: dict, limit: int = 10) -> str:
         "performance on those batches against its holdout value."
     ),
 )
-def drift_report(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
+def drift_report(context: dg.AssetExecutionContext, project: ProjectResource, mlflow: MlflowTracking) -> dg.Output[dict]:
     from mlcicd.core.metrics import binary_metrics
     from mlcicd.core.monitoring import drift_report as measure_drift
     from mlcicd.core.train import predict
@@ -65,11 +66,16 @@ def drift_report(context: dg.AssetExecutionContext, project: ProjectResource) ->
         "performance": performance,
         "measured_at": stamp,
     }
+    # the HTML goes to MLflow too, so the UI can link to it (served by `make mlflow-ui`)
+    mlflow.set_tags({"mlcicd_kind": "monitoring", "champion_version": version})
+    mlflow.log_metrics({"drift_share": report["drift_share"], **({f"champion_{metric}_now": performance["current"]} if performance else {})})
+    mlflow.log_artifact(report["report_path"], "drift")
     metadata = {
         "champion_version": version,
         "drift_share": report["drift_share"],
         "drifted_columns": ", ".join(report["drifted"]) or "none",
         "report": dg.MetadataValue.path(report["report_path"]),
+        "report_in_mlflow": dg.MetadataValue.url(mlflow.ui_url(f"drift/{Path(report['report_path']).name}")),
         "columns": dg.MetadataValue.md(_drift_table(report)),
     }
     if performance:
