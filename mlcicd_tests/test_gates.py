@@ -221,3 +221,12 @@ def test_status_and_history_show_champion_challenger_gates_and_trail(with_champi
     records = json.loads(CliRunner().invoke(main, ["history", "--json"]).output)
     assert [r["decision"] for r in records] == ["promoted", "refused"]
     assert set(records[-1]["gates"]) == PROMOTION_CHECKS
+
+
+def test_slices_that_cannot_be_judged_fail_the_slice_gate(with_champion, make_project, run_job):
+    make_project({"gates": {"slice_min_rows": 1_000_000}})  # no slice of the holdout is that large
+    land(with_champion, batches=1)
+    trained = run_job("training_job")
+    assert failed_gates(trained) == {"no_slice_regression"}
+    (evaluation,) = [e for e in trained.get_asset_check_evaluations() if e.check_name == "no_slice_regression"]
+    assert "cannot be ruled out" in evaluation.description

@@ -185,6 +185,12 @@ def slice_gate(metric: str, candidate: dict, champion: dict | None, *, champion_
         return GateVerdict("no_slice_regression", True, f"There is no champion yet; {len(judged)} slice(s) were measured for the record.", numbers)
     if champion is None:
         return GateVerdict("no_slice_regression", False, "The champion's slice metrics are missing, so slices cannot be compared.", numbers)
+    if candidate and not judged:  # slices are configured, yet none could be judged: nothing vouches for them
+        return GateVerdict(
+            "no_slice_regression", False,
+            "No slice value had enough holdout rows with both classes to be judged (gates.slice_min_rows), so slice regressions cannot be ruled out.",
+            numbers,
+        )
     worst, failures = None, []
     for column, value in judged:
         mine = candidate[column][value][metric]
