@@ -66,10 +66,6 @@ class ModelSpec(_Strict):
     num_threads: int = Field(2, ge=1)
 
 
-HIGHER_IS_BETTER = ("roc_auc", "pr_auc", "f1")
-LOWER_IS_BETTER = ("log_loss", "brier")
-
-
 class LatencyBudget(_Strict):
     one_row_p95_ms: float = Field(50.0, gt=0, description="p95 time to score 1 row through the shared feature path.")
     batch_1000_p95_ms: float = Field(250.0, gt=0, description="p95 time to score 1,000 rows.")

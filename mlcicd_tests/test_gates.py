@@ -4,7 +4,6 @@ Then overrides, modes and rollbacks: never silent, always audited."""
 import json
 from datetime import datetime, timedelta, timezone
 
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 

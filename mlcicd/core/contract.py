@@ -41,10 +41,6 @@ class Contract:
     min_rows: int = 1
     source: str = ""
 
-    @property
-    def column_names(self) -> list[str]:
-        return list(self.columns)
-
     def without(self, column: str) -> "Contract":
         """The same contract minus one column (unlabeled batches: the contract without the target)."""
         return Contract({k: v for k, v in self.columns.items() if k != column}, self.min_rows, self.source)

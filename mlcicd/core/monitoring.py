@@ -3,7 +3,7 @@ decay, and the hysteresis that turns noisy windows into one retraining decision.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -66,7 +66,6 @@ class RetrainDecision:
     trigger: bool
     reason: str
     state: RetrainState
-    windows: list[str] = field(default_factory=list)
 
 
 def retrain_decision(windows: list[tuple[int, bool, str]], state: RetrainState, now: float, k: int, cooldown_hours: float) -> RetrainDecision:
@@ -84,7 +83,7 @@ def retrain_decision(windows: list[tuple[int, bool, str]], state: RetrainState, 
     cooling = state.last_trigger is not None and now - state.last_trigger < cooldown_hours * 3600
     if consecutive >= k and not cooling:
         reason = f"{consecutive} monitoring window(s) in a row found drift or decay (K={k}); latest: {reasons[-1]}"
-        return RetrainDecision(True, reason, RetrainState(0, now, last_seen), reasons)
+        return RetrainDecision(True, reason, RetrainState(0, now, last_seen))
     if consecutive >= k:
         wait = cooldown_hours - (now - state.last_trigger) / 3600
         why = f"{consecutive} bad window(s) in a row, but the last drift retraining was less than {cooldown_hours:g} h ago ({wait:.1f} h to go)"
@@ -92,4 +91,4 @@ def retrain_decision(windows: list[tuple[int, bool, str]], state: RetrainState, 
         why = f"{consecutive} of {k} bad window(s) in a row so far; waiting for confirmation"
     else:
         why = "the latest monitoring window found no drift or decay"
-    return RetrainDecision(False, why, RetrainState(consecutive, state.last_trigger, last_seen), reasons)
+    return RetrainDecision(False, why, RetrainState(consecutive, state.last_trigger, last_seen))

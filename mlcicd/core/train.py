@@ -18,7 +18,6 @@ class TrainedModel:
     features: FeatureState
     params: dict[str, Any]
     best_iteration: int
-    rounds_requested: int
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return predict(self.booster, self.features, frame)
@@ -71,4 +70,4 @@ def train_model(train: pd.DataFrame, dataset: DatasetSpec, model: ModelSpec, num
         valid_names=["validation"],
         callbacks=[lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False)],
     )
-    return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round), num_boost_round)
+    return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round))

@@ -15,7 +15,7 @@ from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, d
 from mlcicd.resources import ProjectResource, run_tier
 
 from ..ingestion.checks import data_contract
-from ..training.assets import candidate_evaluation, train_holdout_split, training_dataset
+from ..training.assets import train_holdout_split, training_dataset
 from ..training.checks import MODEL_GATES, identity_problems
 
 # Every gate, in pipeline order. Promotion needs the latest result of each to pass for the current evidence.
