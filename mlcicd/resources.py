@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, PrivateAttr
 
+from mlcicd.core.ingest import atomic_write
 from mlcicd.project import TIER_TAG, Project, git_commit
 
 
@@ -109,9 +110,7 @@ class ProjectIOManager(dg.ConfigurableIOManager):
             path, write = base.with_suffix(".json"), lambda p: p.write_text(json.dumps(obj, indent=2, default=str))
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}; return a DataFrame or a dict")
-        partial = path.with_name(f".{path.name}.partial")
-        write(partial)
-        os.replace(partial, path)
+        atomic_write(path, write)
 
     def load_input(self, context: dg.InputContext) -> Any:
         base = self._base(context)

@@ -92,7 +92,8 @@ def read_batch(path: Path) -> pd.DataFrame:
         raise BatchReadError(f"{path.name}: cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """`write(tmp)` to a hidden temporary name beside `path`, then rename: readers see all of it or nothing."""
     partial = path.with_name(f".{path.name}.partial")
     write(partial)
     os.replace(partial, path)
@@ -135,6 +136,19 @@ def list_accepted(accepted_dir: Path) -> list[AcceptedBatch]:
     return sorted(batches, key=lambda b: b.sequence)
 
 
+def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content_hash: str, ignore: tuple[str, ...] = ()) -> pd.DataFrame | BatchVerdict:
+    """The file's rows, coerced by the contract; or, when it cannot be read or breaks the contract, the
+    verdict of quarantining it with a report. Columns in `ignore` are dropped before validation."""
+    try:
+        frame = read_batch(path)
+    except BatchReadError as exc:
+        return quarantine(path, quarantine_dir, content_hash, 0, [str(exc)])
+    result = validate(frame.drop(columns=list(ignore), errors="ignore"), contract)
+    if not result.passed:
+        return quarantine(path, quarantine_dir, content_hash, len(frame), result.problems)
+    return result.validated
+
+
 def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Path, quarantine_dir: Path) -> BatchVerdict:
     content_hash = file_sha256(path)
     batch_id = content_hash[:16]
@@ -143,16 +157,12 @@ def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir:
         moved = move_keeping_both(path, archive_dir, content_hash)
         return BatchVerdict(path.name, content_hash, "duplicate", 0, str(moved), [f"same content as accepted batch {batch_id}"])
 
-    try:
-        frame = read_batch(path)
-    except BatchReadError as exc:
-        return quarantine(path, quarantine_dir, content_hash, 0, [str(exc)])
-    result = validate(frame, contract)
-    if not result.passed:
-        return quarantine(path, quarantine_dir, content_hash, len(frame), result.problems)
+    checked = read_validated(path, contract, quarantine_dir, content_hash)
+    if isinstance(checked, BatchVerdict):
+        return checked
 
     accepted_dir.mkdir(parents=True, exist_ok=True)
-    data = result.validated
+    data = checked
     time_columns = [c for c, rule in contract.columns.items() if rule.dtype == "datetime"]
     times = data[time_columns[0]] if time_columns else None
     batch = AcceptedBatch(
@@ -166,7 +176,7 @@ def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir:
         ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         path=accepted_dir / f"{batch_id}.parquet",
     )
-    _atomic_write(batch.path, lambda p: data.to_parquet(p, index=False))
-    _atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
+    atomic_write(batch.path, lambda p: data.to_parquet(p, index=False))
+    atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
     moved = move_keeping_both(path, archive_dir, content_hash)
     return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved))

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlcicd.core.ingest import atomic_write
+
 SCENARIOS = ("baseline", "covariate_drift", "concept_drift", "schema_break", "degraded_quality")
 START = np.datetime64("2026-01-01T00:00:00", "s")
 
@@ -214,12 +216,7 @@ def write_batches(
     for index in range(start_index, start_index + batches):
         df = simulate_batch(index, rows_per_batch, scenario, seed).drop(columns=list(drop_columns))
         final = landing_dir / f"batch-{index:05d}-{scenario}.{file_format}"
-        partial = landing_dir / f".{final.name}.part"
-        if file_format == "csv":
-            df.to_csv(partial, index=False)
-        else:
-            _write_parquet(df, partial)
-        partial.replace(final)
+        atomic_write(final, (lambda p: df.to_csv(p, index=False)) if file_format == "csv" else (lambda p: _write_parquet(df, p)))
         written.append(final)
         if on_batch:
             on_batch(final, len(df))

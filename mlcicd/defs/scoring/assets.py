@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from mlcicd.core.ingest import BatchReadError, file_sha256, move_keeping_both, pending_files, quarantine, read_batch
+from mlcicd.core.ingest import BatchVerdict, atomic_write, file_sha256, move_keeping_both, pending_files, read_validated
 from mlcicd.resources import ProjectResource
 
 
@@ -16,7 +16,6 @@ from mlcicd.resources import ProjectResource
     ),
 )
 def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
-    from mlcicd.core.contract import validate
     from mlcicd.core.scoring import shadow_comparison
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, load_model, version_by_alias
@@ -35,16 +34,10 @@ def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResourc
     scored, rejected, comparisons = [], [], []
     for path in pending_files(proj.scoring_dir):
         digest = file_sha256(path)
-        try:
-            frame = read_batch(path)
-        except BatchReadError as exc:
-            rejected.append(quarantine(path, proj.quarantine_dir, digest, 0, [str(exc)]).to_dict())
+        rows = read_validated(path, contract, proj.quarantine_dir, digest, ignore=(spec.target,))
+        if isinstance(rows, BatchVerdict):
+            rejected.append(rows.to_dict())
             continue
-        result = validate(frame.drop(columns=[spec.target], errors="ignore"), contract)
-        if not result.passed:
-            rejected.append(quarantine(path, proj.quarantine_dir, digest, len(frame), result.problems).to_dict())
-            continue
-        rows = result.validated
         out = pd.DataFrame({spec.id_column: rows[spec.id_column], spec.time_column: rows[spec.time_column]})
         out["champion_version"] = str(champion.version)
         out["champion_probability"] = predict(*champion_model, rows)
@@ -55,9 +48,7 @@ def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResourc
             comparisons.append(shadow_comparison(out["champion_probability"], out["challenger_probability"], threshold))
         proj.predictions_dir.mkdir(parents=True, exist_ok=True)
         target = proj.predictions_dir / f"{path.stem}-{digest[:8]}.parquet"
-        partial = target.with_name(f".{target.name}.partial")
-        out.to_parquet(partial, index=False)
-        partial.replace(target)
+        atomic_write(target, lambda p: out.to_parquet(p, index=False))
         move_keeping_both(path, proj.archive_dir / "scored", digest)
         scored.append({"source": path.name, "rows": len(out), "predictions": str(target)})
 
