@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -70,6 +72,142 @@ def simulate(config_path, scenario, batches, rows, seed, file_format, unlabeled)
         )
     kind = "unlabeled " if unlabeled else ""
     click.echo(f"wrote {len(written)} {kind}{scenario} batch(es) of {rows or sim.rows_per_batch:,} rows to {folder}")
+
+
+def _yaml_list(values: list[str]) -> str:
+    import json
+
+    return "[" + ", ".join(json.dumps(v) for v in values) + "]"
+
+
+def render_config(guess, *, target: str, landing_dir: str, contract: str, name: str) -> str:
+    """mlcicd.yaml for a user's dataset: what was inferred, the task's gate defaults, and what to review."""
+    from mlcicd.config import TASK_GATE_DEFAULTS
+
+    defaults = TASK_GATE_DEFAULTS[guess.task]
+    floors = ", ".join(f"{k}: {v}" for k, v in defaults["min_metrics"].items())
+    min_rows = max(50, min(5000, guess.rows // 2))
+    slice_min_rows = max(10, min(500, guess.rows // 20))
+    rate = guess.positive_rate or 0.0
+    task_gates = {  # binary: the positive rate may halve, or the negative rate halve, before the labels look broken
+        "binary": f"  positive_rate: [{rate / 2:.4f}, {1 - (1 - rate) / 2:.4f}]   # now {rate:.4f}; bounds on the positive class's share",
+        "multiclass": "  min_class_share: 0.01                 # every class needs at least this share of the training rows",
+        "regression": "",
+    }[guess.task]
+    optional = lambda v: "null" if v is None else v  # noqa: E731
+    return f"""# mlcicd configuration written by `mlcicd init` from {guess.rows:,} rows ({len(guess.columns)} columns).
+# Review it, then run `mlcicd schema freeze` to write the data contract, and commit both.
+dataset:
+  landing_dir: {landing_dir}           # new batches (.csv or .parquet) land here; ingested files move to data/archive/
+  contract: {contract}
+  target: {target}
+  task: {guess.task}                     # binary | multiclass | regression (inferred from the target)
+  id_column: {optional(guess.id_column)}                 # null: whole rows are compared for duplicates and leakage
+  time_column: {optional(guess.time_column)}               # null: rows are ordered by the arrival of their batch
+  categorical_columns: {_yaml_list(guess.categorical_columns)}
+  slice_columns: {_yaml_list(guess.slice_columns)}
+  drop_columns: []                    # columns never used as features
+  window_batches: 30
+  holdout_fraction: 0.2
+
+model:
+  registered_name: {name}
+  experiment: {name}
+  num_boost_round: 400
+  early_stopping_rounds: 30
+  params: {{learning_rate: 0.05, num_leaves: {7 if guess.rows < 2000 else 31}, min_data_in_leaf: {max(5, min(50, guess.rows // 50))}}}   # smaller trees for small data
+
+gates:                                # every gate is blocking; set the floors to what your use needs
+  primary_metric: {defaults["primary_metric"]}
+  min_metrics: {{{floors}}}
+  max_calibration_error: {defaults["max_calibration_error"]}
+  min_rows: {min_rows}
+  slice_min_rows: {slice_min_rows}
+{task_gates}
+tiers:
+  full: {{}}
+  ci: {{sample_rows: null, num_boost_round: 100, model_name_suffix: "-ci"}}
+"""
+
+
+@main.command()
+@click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path), help="A CSV or Parquet file, or a folder of them.")
+@click.option("--target", required=True, help="The column to predict.")
+@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Default: inferred from the target.")
+@click.option("--id-column", default=None, help="Default: a unique column named id, *_id, uuid or key, if any.")
+@click.option("--time-column", default=None, help="Default: a date/time column, if any; without one, batches are ordered by arrival.")
+@click.option("--name", default=None, help="Registered model and experiment name (default: the data folder's name).")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("mlcicd.yaml"), show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing config file.")
+def init(data_path: Path, target: str, task, id_column, time_column, name, output: Path, force: bool) -> None:
+    """Write an mlcicd.yaml for your own CSV or Parquet data: task, columns and gates inferred, for you to review."""
+    from mlcicd.core.infer import infer_dataset, read_reference
+
+    if output.exists() and not force:
+        raise click.ClickException(f"{output} exists; pass --force to overwrite it")
+    try:
+        frame = read_reference(data_path, max_rows=200_000)
+        guess = infer_dataset(frame, target, task, id_column, time_column)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    folder = data_path if data_path.is_dir() else data_path.parent
+    name = name or folder.resolve().name.replace(" ", "-").lower() or "mlcicd-model"
+    base = output.resolve().parent
+    landing = os.path.relpath(folder.resolve(), base)
+    contract = f"contracts/{name}.yaml"
+    output.write_text(render_config(guess, target=target, landing_dir=landing, contract=contract, name=name))
+    click.echo(
+        f"wrote {output}: {guess.task} task on '{target}', id {guess.id_column or 'none'}, time {guess.time_column or 'none (arrival order)'}, "
+        f"{len(guess.categorical_columns)} categorical column(s).\nnext: review it, then `mlcicd schema freeze --config {output}`"
+    )
+
+
+@main.group()
+def schema() -> None:
+    """The data contract: infer it from reference data (freeze), then review and version it like code."""
+
+
+@schema.command()
+@CONFIG_OPTION
+@click.option("--data", "data_path", type=click.Path(exists=True, path_type=Path), default=None, help="Reference data (default: dataset.landing_dir).")
+@click.option("--margin", type=click.FloatRange(0, 10), default=0.1, show_default=True, help="Ranges are widened by this share of the observed span.")
+@click.option("--force", is_flag=True, help="Replace an existing contract (its version goes up by one; the changes are listed).")
+def freeze(config_path, data_path, margin: float, force: bool) -> None:
+    """Infer the contract (types, ranges, categories, nullability, unique id) from reference data into dataset.contract."""
+    import yaml
+
+    from mlcicd.core.infer import contract_changes, data_files, freeze_contract, read_reference, require_column
+
+    project = _project(config_path)
+    spec = project.config.dataset
+    source = data_path or project.landing_dir
+    try:
+        with click.progressbar(length=len(data_files(source)), label=f"reading {source}", file=sys.stderr) as bar:
+            frame = read_reference(source, on_file=lambda _: bar.update(1))
+        for column, key in ((spec.target, "target"), (spec.id_column, "id_column"), (spec.time_column, "time_column")):
+            if column:
+                require_column(frame, column, f"dataset.{key}")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    contract = freeze_contract(frame, target=spec.target, id_column=spec.id_column, time_column=spec.time_column, task=spec.task, margin=margin)
+    path = project.contract_path
+    changes = []
+    if path.exists():
+        if not force:
+            raise click.ClickException(f"{path} exists; pass --force to replace it (the changes will be listed for review)")
+        old = yaml.safe_load(path.read_text()) or {}
+        contract["version"] = int(old.get("version", 1)) + 1
+        changes = contract_changes(old, contract)
+    header = (
+        f"# Data contract frozen by `mlcicd schema freeze` from {len(frame):,} rows of {source} (margin {margin:g}).\n"
+        "# Review it and commit it: a change here is a change to what production accepts.\n"
+    )
+    body = yaml.safe_dump(contract, sort_keys=False, default_flow_style=None, width=140)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + body)
+    click.echo(f"wrote {path} (version {contract['version']}, {len(contract['columns'])} columns)")
+    for line in changes:
+        click.echo(f"  {line}")
 
 
 def latest_gates() -> tuple[dict, str]:

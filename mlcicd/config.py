@@ -32,22 +32,22 @@ class DatasetSpec(_Strict):
     landing_dir: str = "data/landing"
     contract: str = Field(description="Path of the data contract (columns, types, ranges), relative to mlcicd.yaml.")
     target: str
-    task: Literal["binary"] = Field(
-        "binary", description="Only binary classification is implemented so far; multiclass and regression are planned."
+    task: Literal["binary", "multiclass", "regression"] = Field(
+        "binary", description="binary or multiclass classification, or regression; it picks the objective, the metrics and the gates."
     )
-    id_column: str
-    time_column: str
+    id_column: str | None = Field(None, description="A column that identifies a row; without one, whole rows are compared for duplicates and leakage.")
+    time_column: str | None = Field(None, description="When a row happened; without one, rows are ordered by the arrival of their batch.")
     categorical_columns: list[str] = []
     slice_columns: list[str] = []
     drop_columns: list[str] = Field([], description="Columns that are never used as features.")
     window_batches: int = Field(30, ge=1, description="How many of the newest accepted batches form the training dataset.")
-    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="Newest share of rows (by time) kept for evaluation.")
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="Newest share of rows (by time, else by arrival) kept for evaluation.")
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> "DatasetSpec":
-        special = {"target": self.target, "id_column": self.id_column, "time_column": self.time_column}
+        special = {k: v for k, v in {"target": self.target, "id_column": self.id_column, "time_column": self.time_column}.items() if v}
         if len(set(special.values())) != len(special):
-            raise ValueError(f"target, id_column and time_column must be three different columns, got {special}")
+            raise ValueError(f"target, id_column and time_column must be different columns, got {special}")
         for name in ("categorical_columns", "slice_columns"):
             clash = set(getattr(self, name)) & set(special.values())
             if clash:
@@ -71,30 +71,47 @@ class LatencyBudget(_Strict):
     batch_1000_p95_ms: float = Field(250.0, gt=0, description="p95 time to score 1,000 rows.")
 
 
-class GateSpec(_Strict):
-    """Every threshold the gates apply. Each gate is a blocking asset check of severity ERROR."""
+# Per task: the primary metric, default floors, and how calibration is bounded (see core/metrics.py)
+TASK_GATE_DEFAULTS = {
+    "binary": {"primary_metric": "roc_auc", "min_metrics": {"roc_auc": 0.70}, "max_calibration_error": 0.02},
+    "multiclass": {"primary_metric": "macro_f1", "min_metrics": {"macro_f1": 0.50}, "max_calibration_error": 0.05},
+    "regression": {"primary_metric": "r2", "min_metrics": {"r2": 0.20}, "max_calibration_error": 0.10},
+}
 
-    primary_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
-    min_metrics: dict[Literal["roc_auc", "pr_auc", "f1"], float] = Field(
-        default_factory=lambda: {"roc_auc": 0.80}, description="Absolute floors on the holdout (higher is better)."
+
+class GateSpec(_Strict):
+    """Every threshold the gates apply. Each gate is a blocking asset check of severity ERROR.
+
+    primary_metric, min_metrics and max_calibration_error default by dataset.task (TASK_GATE_DEFAULTS)."""
+
+    primary_metric: str = Field(
+        "roc_auc", description="The metric the regression and slice gates compare (binary: roc_auc, multiclass: macro_f1, regression: r2)."
     )
-    max_metrics: dict[Literal["log_loss", "brier"], float] = Field(
-        default_factory=dict, description="Absolute ceilings on the holdout (lower is better)."
+    min_metrics: dict[str, float] = Field(
+        default_factory=lambda: {"roc_auc": 0.70}, description="Absolute floors on the holdout (for metrics where higher is better)."
+    )
+    max_metrics: dict[str, float] = Field(
+        default_factory=dict, description="Absolute ceilings on the holdout (for metrics where lower is better: log_loss, brier, rmse, mae)."
     )
     max_regression: float = Field(
-        0.02, ge=0.0, le=1.0,
-        description="Promote only if the lower confidence bound of (candidate - champion) on the primary metric is above -max_regression.",
+        0.02, ge=0.0,
+        description="Promote only if the lower confidence bound of how much better the candidate is than the champion, on the primary metric, is above -max_regression.",
     )
     regression_confidence: float = Field(0.95, ge=0.5, lt=1.0, description="One-sided confidence of that lower bound.")
     bootstrap_rounds: int = Field(200, ge=50, le=5000)
-    slice_min_rows: int = Field(500, ge=10, description="A slice value with fewer holdout rows (or one class) is not judged.")
-    max_slice_regression: float = Field(0.05, ge=0.0, le=1.0, description="How far any judged slice may fall below the champion.")
-    max_calibration_error: float = Field(0.02, gt=0.0, le=1.0, description="Expected calibration error (10 equal-frequency bins).")
+    slice_min_rows: int = Field(500, ge=10, description="A slice value with fewer holdout rows (or whose metric is undefined there) is not judged.")
+    max_slice_regression: float = Field(0.05, ge=0.0, description="How far any judged slice may fall below the champion.")
+    max_calibration_error: float = Field(
+        0.02, gt=0.0,
+        description="binary: expected calibration error (10 equal-frequency bins); multiclass: the same for the top-class confidence; "
+        "regression: |mean residual| / standard deviation of the target.",
+    )
     latency: LatencyBudget = LatencyBudget()
     max_model_size_mb: float = Field(50.0, gt=0)
     max_data_age_hours: float = Field(48.0, gt=0, description="The newest accepted batch must have been ingested this recently.")
     min_rows: int = Field(5_000, ge=1, description="Rows the training dataset needs at least.")
-    positive_rate: tuple[float, float] = Field((0.002, 0.3), description="Bounds on the training dataset's positive rate.")
+    positive_rate: tuple[float, float] = Field((0.002, 0.3), description="binary: bounds on the training dataset's positive rate.")
+    min_class_share: float = Field(0.01, ge=0.0, lt=1.0, description="multiclass: every class needs at least this share of the training rows.")
 
     @model_validator(mode="after")
     def _sane(self) -> "GateSpec":
@@ -167,6 +184,37 @@ class Config(_Strict):
     tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _task_defaults(cls, raw: Any) -> Any:
+        """Gate settings left out of mlcicd.yaml take the defaults of the dataset's task."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("dataset"), dict):
+            return raw
+        defaults = TASK_GATE_DEFAULTS.get(raw["dataset"].get("task", "binary"))
+        gates = raw.get("gates", {})
+        if defaults is None or not isinstance(gates, dict):
+            return raw
+        return {**raw, "gates": {**defaults, **gates}}
+
+    @model_validator(mode="after")
+    def _metrics_fit_the_task(self) -> "Config":
+        from mlcicd.core.metrics import HIGHER_IS_BETTER, TASK_METRICS
+
+        task = self.dataset.task
+        known = TASK_METRICS[task]
+        named = {"gates.primary_metric": [self.gates.primary_metric], "gates.min_metrics": list(self.gates.min_metrics),
+                 "gates.max_metrics": list(self.gates.max_metrics)}
+        for key, metrics in named.items():
+            for metric in metrics:
+                if metric not in known:
+                    close = difflib.get_close_matches(metric, known, n=1)
+                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    raise ValueError(f"{key}: '{metric}' is not a {task} metric{hint}; {task} metrics are {', '.join(known)}")
+        wrong_way = [m for m in self.gates.min_metrics if m not in HIGHER_IS_BETTER] + [m for m in self.gates.max_metrics if m in HIGHER_IS_BETTER]
+        if wrong_way:
+            raise ValueError(f"gates: {wrong_way} point the wrong way: floors (min_metrics) are for higher-is-better metrics, ceilings (max_metrics) for lower-is-better ones")
+        return self
+
     @model_validator(mode="after")
     def _tiers_use_distinct_models(self) -> "Config":
         if self.tiers.full.model_name_suffix == self.tiers.ci.model_name_suffix:
@@ -197,6 +245,9 @@ def _describe(error: dict, source: Path) -> str:
         return f"{source}: unknown key '{key}'{hint}"
     if error["type"] == "missing":
         return f"{source}: missing required key '{key}'"
+    if error["type"] == "value_error":  # our own validators: the message already names the keys involved
+        where = f" in '{key}'" if loc else ""
+        return f"{source}: invalid{where}: {error['msg'].removeprefix('Value error, ')}"
     return f"{source}: bad value for '{key}': {error['msg']} (got {error.get('input')!r})"
 
 

@@ -31,7 +31,10 @@ def test_shipped_config_is_valid_and_complete():
     "override, expected",
     [
         ({"gates": {"max_slice_regresion": 0.9}}, "unknown key 'gates.max_slice_regresion' (did you mean 'gates.max_slice_regression'?)"),
-        ({"gates": {"min_metrics": {"accuracy": 0.9}}}, "bad key 'gates.min_metrics.accuracy': Input should be 'roc_auc', 'pr_auc' or 'f1'"),
+        ({"gates": {"min_metrics": {"accuracy": 0.9}}}, "gates.min_metrics: 'accuracy' is not a binary metric; binary metrics are roc_auc, pr_auc"),
+            ({"gates": {"primary_metric": "roc"}}, "gates.primary_metric: 'roc' is not a binary metric (did you mean 'roc_auc'?)"),
+            ({"gates": {"max_metrics": {"roc_auc": 0.9}}}, "point the wrong way"),
+            ({"dataset": {"task": "regression"}}, "gates.primary_metric: 'roc_auc' is not a regression metric"),
         ({"gates": {"positive_rate": [0.5, 0.1]}}, "positive_rate must be [low, high]"),
         ({"promotion": {"mode": "yolo"}}, "bad value for 'promotion.mode'"),
         ({"dataset": {"holdout_fraction": 2}}, "bad value for 'dataset.holdout_fraction'"),
@@ -39,7 +42,7 @@ def test_shipped_config_is_valid_and_complete():
         ({"model": {"num_boost_round": "many"}}, "bad value for 'model.num_boost_round'"),
         ({"tiers": {"nightly": {}}}, "unknown key 'tiers.nightly'"),
         ({"tiers": {"ci": {"model_name_suffix": ""}}}, "need different model_name_suffix values"),
-        ({"dataset": {"time_column": "is_fraud"}}, "target, id_column and time_column must be three different columns"),
+        ({"dataset": {"time_column": "is_fraud"}}, "target, id_column and time_column must be different columns"),
     ],
 )
 def test_bad_key_or_value_names_the_key(tmp_path, override, expected):

@@ -37,7 +37,7 @@ def test_monitoring_tells_covariate_drift_from_concept_drift(monitored, run_job)
     decayed = monitor_new_batch(monitored, run_job, "concept_drift")
     assert decayed["data_drift"].passed, "the inputs look the same..."
     assert not decayed["performance_decay"].passed, "...but the champion no longer works"
-    assert "fell from" in decayed["performance_decay"].description
+    assert "worse by" in decayed["performance_decay"].description
 
     reports = sorted((monitored.data_dir / "reports").glob("drift-*.html"))
     assert len(reports) == 3 and reports[-1].stat().st_size > 10_000

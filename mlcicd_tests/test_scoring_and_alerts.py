@@ -40,10 +40,10 @@ def test_scoring_uses_the_champion_and_shadows_the_challenger(make_project, run_
     predictions = sorted(project.predictions_dir.glob("*.parquet"))
     assert len(predictions) == 2
     scored = pd.read_parquet(predictions[0])
-    assert {"champion_probability", "challenger_probability", "decision"} <= set(scored.columns)
+    assert {"probability", "challenger_probability", "decision", "challenger_decision"} <= set(scored.columns)
     source = pd.read_parquet(project.archive_dir / "scored" / "batch-00005-baseline.parquet")
     booster, features = load_model(project, project.model_name("full"), "1")
-    np.testing.assert_allclose(scored["champion_probability"], predict(booster, features, source))  # the one feature path
+    np.testing.assert_allclose(scored["probability"], predict(booster, features, source))  # the one feature path
     assert (project.quarantine_dir / "batch-00020-schema_break.parquet.report.txt").exists()
 
 

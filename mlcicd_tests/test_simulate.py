@@ -8,7 +8,7 @@ from mlcicd.cli import main
 from mlcicd.config import load_config
 from mlcicd.core.contract import validate
 from mlcicd.core.dataset import split_by_time
-from mlcicd.core.metrics import binary_metrics
+from mlcicd.core.metrics import task_metrics
 from mlcicd.core.simulate import simulate_batch
 from mlcicd.core.train import train_model
 from mlcicd_tests.conftest import REPO
@@ -30,7 +30,7 @@ def baseline_model(config):
 
 
 def auc(model, frame) -> float:
-    return binary_metrics(frame["is_fraud"], model.predict(frame))["roc_auc"]
+    return task_metrics("binary", frame["is_fraud"], model.predict(frame))["roc_auc"]
 
 
 def test_same_seed_same_data_other_seed_other_data():

@@ -2,6 +2,7 @@
 
 Contract file format (see contracts/transactions.yaml):
 
+    version: 3            # optional; `mlcicd schema freeze --force` increments it
     columns:
       amount: {dtype: float, min: 0, max: 100000}
       channel: {dtype: str, allowed: [pos, online]}
@@ -53,9 +54,9 @@ class Contract:
 def parse_contract(raw: dict, source: str = "") -> Contract:
     if not isinstance(raw, dict) or not isinstance(raw.get("columns"), dict) or not raw["columns"]:
         raise ValueError(f"{source}: a contract needs a non-empty 'columns' mapping")
-    unknown = set(raw) - {"columns", "min_rows"}
+    unknown = set(raw) - {"columns", "min_rows", "version"}
     if unknown:
-        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: columns, min_rows")
+        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}; allowed: version, min_rows, columns")
     columns = {}
     for name, rule in raw["columns"].items():
         if not isinstance(rule, dict) or rule.get("dtype") not in DTYPES:

@@ -30,11 +30,12 @@ def dataset_hash(batches: Sequence[AcceptedBatch], sample_rows: int | None) -> s
     return digest.hexdigest()
 
 
-def load_batches(batches: Sequence[AcceptedBatch], time_column: str) -> pd.DataFrame:
+def load_batches(batches: Sequence[AcceptedBatch], time_column: str | None, columns: list[str] | None = None) -> pd.DataFrame:
+    """The batches' rows in time order, or in arrival order (batch by batch) without a time column."""
     if not batches:
         raise ValueError("there are no accepted batches to build a training dataset from")
-    frame = pd.concat([pd.read_parquet(b.path) for b in batches], ignore_index=True)
-    return frame.sort_values(time_column, kind="stable", ignore_index=True)
+    frame = pd.concat([pd.read_parquet(b.path, columns=columns) for b in batches], ignore_index=True)
+    return frame.sort_values(time_column, kind="stable", ignore_index=True) if time_column else frame
 
 
 def sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
@@ -44,9 +45,17 @@ def sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
     return frame.sample(n=rows, random_state=seed).sort_index().reset_index(drop=True)
 
 
-def split_by_time(frame: pd.DataFrame, time_column: str, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Older rows train, the newest `holdout_fraction` of rows are held out (no row is in both)."""
-    ordered = frame.sort_values(time_column, kind="stable", ignore_index=True)
+def row_keys(frame: pd.DataFrame, id_column: str | None, ignore: Sequence[str] = ()) -> pd.Series:
+    """What identifies a row: its id, or (without an id column) a hash of all its values but `ignore`."""
+    if id_column:
+        return frame[id_column]
+    return pd.util.hash_pandas_object(frame.drop(columns=[c for c in ignore if c in frame.columns]), index=False)
+
+
+def split_by_time(frame: pd.DataFrame, time_column: str | None, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Older rows train, the newest `holdout_fraction` of rows are held out (no row is in both).
+    Without a time column the frame's order (batch arrival) decides what is newest."""
+    ordered = frame.sort_values(time_column, kind="stable", ignore_index=True) if time_column else frame.reset_index(drop=True)
     cut = int(round(len(ordered) * (1 - holdout_fraction)))
     if cut <= 0 or cut >= len(ordered):
         raise ValueError(f"cannot split {len(ordered)} rows into a train set and a holdout of {holdout_fraction:.0%}")

@@ -1,7 +1,7 @@
 """The one feature path. Training, evaluation and scoring all call `featurize` with a fitted FeatureState.
 
-The state is plain data (column lists and category vocabularies), stored with the model, so a model
-scores exactly the way it was trained, in any process.
+The state is plain data (column lists, category vocabularies, the task and its classes), stored with the
+model, so a model scores exactly the way it was trained, in any process.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ class FeatureState:
     categorical: list[str]
     vocabularies: dict[str, list[str]]  # column -> values seen in training; code = position
     time_column: str | None
+    task: str = "binary"
+    classes: list[str] | None = None  # classification: the target's values as text; code = position (binary: [negative, positive])
 
     @property
     def feature_names(self) -> list[str]:
@@ -39,11 +41,41 @@ class FeatureState:
             categorical=list(raw["categorical"]),
             vocabularies={k: list(v) for k, v in raw["vocabularies"].items()},
             time_column=raw.get("time_column"),
+            task=raw.get("task", "binary"),
+            classes=None if raw.get("classes") is None else [str(c) for c in raw["classes"]],
         )
 
 
+def target_classes(values: pd.Series, task: str) -> list[str] | None:
+    """The classes of a classification target in their natural order (binary: the second is the positive class)."""
+    if task == "regression":
+        return None
+    distinct = values.dropna().unique()
+    try:
+        distinct = sorted(distinct)
+    except TypeError:  # mixed types: order by text
+        distinct = sorted(distinct, key=str)
+    classes = [str(v) for v in distinct]
+    if task == "binary" and len(classes) != 2:
+        raise ValueError(f"a binary target needs exactly 2 distinct values, found {len(classes)}: {classes[:5]}")
+    if task == "multiclass" and len(classes) < 2:
+        raise ValueError(f"a multiclass target needs at least 2 distinct values, found {classes}")
+    return classes
+
+
+def encode_target(values: pd.Series, state: FeatureState) -> np.ndarray:
+    """Labels as the model sees them: 0/1 (binary), class codes with -1 for a class never seen (multiclass), values (regression)."""
+    if state.task == "regression":
+        return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    codes = pd.Categorical(values.astype("string"), categories=state.classes).codes.astype("int64")
+    if state.task == "binary" and (codes < 0).any():
+        unseen = sorted(set(values.astype("string")[codes < 0].astype(str)))[:3]
+        raise ValueError(f"the binary target has value(s) {unseen} that are neither of the model's classes {state.classes}")
+    return codes.astype("float64") if state.task == "binary" else codes
+
+
 def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:
-    excluded = {spec.target, spec.id_column, spec.time_column, *spec.drop_columns}
+    excluded = {spec.target, spec.id_column, spec.time_column, *spec.drop_columns} - {None}
     missing = [c for c in spec.categorical_columns if c not in frame.columns]
     if missing:
         raise ValueError(f"categorical column(s) {missing} are not in the data (columns: {sorted(frame.columns)})")
@@ -53,7 +85,10 @@ def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:
     if non_numeric:
         raise ValueError(f"column(s) {non_numeric} are neither numeric nor listed in dataset.categorical_columns")
     vocabularies = {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
-    return FeatureState(numeric=numeric, categorical=categorical, vocabularies=vocabularies, time_column=spec.time_column)
+    return FeatureState(
+        numeric=numeric, categorical=categorical, vocabularies=vocabularies, time_column=spec.time_column,
+        task=spec.task, classes=target_classes(frame[spec.target], spec.task),
+    )
 
 
 def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:

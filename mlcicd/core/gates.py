@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mlcicd.core.ingest import BatchVerdict
+from mlcicd.core.metrics import better_by
 
 
 @dataclass(frozen=True)
@@ -87,35 +88,68 @@ def min_rows_gate(rows: int, minimum: int) -> GateVerdict:
     return GateVerdict("min_rows", True, f"The training dataset has {rows:,} rows (at least {minimum:,} required).", numbers)
 
 
-def label_balance_gate(positive_rate: float, bounds: tuple[float, float]) -> GateVerdict:
-    low, high = bounds
-    numbers = {"positive_rate": positive_rate, "min_positive_rate": low, "max_positive_rate": high}
-    if not _finite(positive_rate) or not low <= positive_rate <= high:
-        return GateVerdict(
-            "label_balance", False,
-            f"The positive rate is {_fmt(positive_rate)}, outside the expected [{low:g}, {high:g}]: the labels may be broken.", numbers,
-        )
-    return GateVerdict("label_balance", True, f"The positive rate is {positive_rate:.4f}, within [{low:g}, {high:g}].", numbers)
+def label_balance_gate(task: str, labels, *, positive_rate: tuple[float, float], min_class_share: float) -> GateVerdict:
+    """binary: the positive rate is within bounds; multiclass: every class has its minimum share;
+    regression: the target is finite and varies."""
+    import numpy as np
+    import pandas as pd
+
+    labels = pd.Series(labels)
+    if labels.isna().any():
+        return GateVerdict("label_balance", False, f"{int(labels.isna().sum()):,} row(s) have no label.", {"missing_labels": int(labels.isna().sum())})
+    if task == "regression":
+        values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
+        numbers = {"target_mean": float(np.mean(values)), "target_std": float(np.std(values)), "non_finite": int((~np.isfinite(values)).sum())}
+        if numbers["non_finite"]:
+            return GateVerdict("label_balance", False, f"{numbers['non_finite']:,} target value(s) are not finite numbers.", numbers)
+        if not numbers["target_std"] > 0:
+            return GateVerdict("label_balance", False, "The target has the same value in every row: there is nothing to learn.", numbers)
+        return GateVerdict("label_balance", True, f"The target varies (mean {numbers['target_mean']:.4g}, standard deviation {numbers['target_std']:.4g}).", numbers)
+    shares = labels.astype("string").value_counts(normalize=True).sort_index()
+    numbers = {f"share_{k}": float(v) for k, v in shares.items()}
+    if task == "binary":
+        low, high = positive_rate
+        if len(shares) != 2:
+            return GateVerdict("label_balance", False, f"A binary target needs 2 classes; the training dataset has {len(shares)}: {list(shares.index)[:5]}.", numbers)
+        rate = float(shares.iloc[1])  # the positive class is the second in natural order, as the model sees it
+        numbers.update({"positive_rate": rate, "min_positive_rate": low, "max_positive_rate": high})
+        if not low <= rate <= high:
+            return GateVerdict(
+                "label_balance", False, f"The positive rate is {rate:.4f}, outside the expected [{low:g}, {high:g}]: the labels may be broken.", numbers
+            )
+        return GateVerdict("label_balance", True, f"The positive rate is {rate:.4f}, within [{low:g}, {high:g}].", numbers)
+    numbers["min_class_share"] = min_class_share
+    if len(shares) < 2:
+        return GateVerdict("label_balance", False, f"The training dataset has a single class ({list(shares.index)}).", numbers)
+    rare = {k: v for k, v in shares.items() if v < min_class_share}
+    if rare:
+        shown = ", ".join(f"{k} ({v:.2%})" for k, v in rare.items())
+        return GateVerdict("label_balance", False, f"{len(rare)} class(es) fall below the minimum share of {min_class_share:.2%}: {shown}.", numbers)
+    return GateVerdict("label_balance", True, f"{len(shares)} classes, the rarest at {shares.min():.2%} (minimum {min_class_share:.2%}).", numbers)
 
 
-def unique_ids_gate(duplicated: int, id_column: str, examples: Sequence = ()) -> GateVerdict:
-    numbers = {"duplicated_ids": duplicated, "id_column": id_column}
+def unique_ids_gate(duplicated: int, id_column: str | None, examples: Sequence = ()) -> GateVerdict:
+    """Without an id column, a row counts as duplicated when every value repeats an earlier row."""
+    what = f"'{id_column}'" if id_column else "row (all values alike; dataset.id_column is not set)"
+    numbers = {"duplicated": duplicated, "id_column": id_column or "(whole rows)"}
     if duplicated:
         shown = ", ".join(str(e) for e in list(examples)[:3])
-        return GateVerdict(
-            "unique_ids", False, f"{duplicated:,} value(s) of '{id_column}' appear more than once across batches (e.g. {shown}).", numbers
-        )
-    return GateVerdict("unique_ids", True, f"Every '{id_column}' appears once in the training dataset.", numbers)
+        return GateVerdict("unique_ids", False, f"{duplicated:,} {what} value(s) appear more than once across batches (e.g. {shown}).", numbers)
+    return GateVerdict("unique_ids", True, f"Every {what} appears once in the training dataset.", numbers)
 
 
-def leakage_gate(shared_ids: int, train_last: str, holdout_first: str, examples: Sequence = ()) -> GateVerdict:
-    numbers = {"ids_in_both": shared_ids, "train_last_time": train_last, "holdout_first_time": holdout_first}
-    if shared_ids:
+def leakage_gate(shared: int, train_last: str | None, holdout_first: str | None, examples: Sequence = ()) -> GateVerdict:
+    """No row (by id, else by all its values) is in both sets, and the train set ends before the holdout
+    begins (by time; without a time column the holdout is the newest batches by arrival)."""
+    numbers = {"rows_in_both": shared, "train_last_time": train_last or "(by arrival)", "holdout_first_time": holdout_first or "(by arrival)"}
+    if shared:
         shown = ", ".join(str(e) for e in list(examples)[:3])
-        return GateVerdict("no_leakage", False, f"{shared_ids:,} id(s) are in both the train set and the holdout (e.g. {shown}).", numbers)
+        return GateVerdict("no_leakage", False, f"{shared:,} row(s) are in both the train set and the holdout (e.g. {shown}).", numbers)
+    if train_last is None or holdout_first is None:
+        return GateVerdict("no_leakage", True, "No row is in both sets, and the holdout holds the newest rows by arrival.", numbers)
     if train_last > holdout_first:
         return GateVerdict("no_leakage", False, f"The train set reaches {train_last}, after the holdout starts ({holdout_first}).", numbers)
-    return GateVerdict("no_leakage", True, f"No id is in both sets, and the train set ends ({train_last}) before the holdout begins.", numbers)
+    return GateVerdict("no_leakage", True, f"No row is in both sets, and the train set ends ({train_last}) before the holdout begins.", numbers)
 
 
 # ---- model gates (candidate_evaluation) ---------------------------------------------------------
@@ -165,13 +199,13 @@ def no_regression_gate(
         return GateVerdict("no_regression", True, "There is no champion yet, so there is nothing to regress from.", numbers)
     if not _finite(champion):
         return GateVerdict("no_regression", False, f"The champion's {metric} on this holdout could not be computed (got {champion}).", numbers)
-    lower = (bootstrap or {}).get("lower")
-    numbers.update({"delta": candidate - champion, "lower_bound": lower, "confidence": confidence})
-    if not _finite(lower):
+    lower, gain = (bootstrap or {}).get("lower"), (bootstrap or {}).get("delta")
+    numbers.update({"better_by": gain, "lower_bound": lower, "confidence": confidence})
+    if not _finite(lower) or not _finite(gain):
         return GateVerdict("no_regression", False, f"The bootstrap comparison with the champion could not be computed (lower bound {lower}).", numbers)
     head = (
         f"The candidate's {metric} is {candidate:.4f} against champion version {champion_version}'s {champion:.4f} on the same holdout "
-        f"({candidate - champion:+.4f}; {confidence:.0%} lower bound {lower:+.4f}"
+        f"(better by {gain:+.4f}; {confidence:.0%} lower bound {lower:+.4f}"
     )
     if lower < -tolerance:
         return GateVerdict("no_regression", False, head + f", below the allowed -{tolerance:g}): it may be worse than the champion.", numbers)
@@ -188,7 +222,7 @@ def slice_gate(metric: str, candidate: dict, champion: dict | None, *, champion_
     if candidate and not judged:  # slices are configured, yet none could be judged: nothing vouches for them
         return GateVerdict(
             "no_slice_regression", False,
-            "No slice value had enough holdout rows with both classes to be judged (gates.slice_min_rows), so slice regressions cannot be ruled out.",
+            "No slice value had enough holdout rows (gates.slice_min_rows) with a defined metric to be judged, so slice regressions cannot be ruled out.",
             numbers,
         )
     worst, failures = None, []
@@ -198,11 +232,11 @@ def slice_gate(metric: str, candidate: dict, champion: dict | None, *, champion_
         if not _finite(mine) or not _finite(theirs):
             failures.append(f"{column}={value}: {metric} could not be compared ({_fmt(mine)} vs {_fmt(theirs)})")
             continue
-        delta = mine - theirs
+        delta = better_by(metric, mine, theirs)
         if worst is None or delta < worst[2]:
             worst = (column, value, delta)
         if delta < -tolerance:
-            failures.append(f"{column}={value}: {mine:.4f} vs {theirs:.4f} ({delta:+.4f})")
+            failures.append(f"{column}={value}: {metric} {mine:.4f} vs {theirs:.4f} (better by {delta:+.4f})")
     if worst:
         numbers.update({"worst_slice": f"{worst[0]}={worst[1]}", "worst_delta": worst[2]})
     if failures:
@@ -215,13 +249,21 @@ def slice_gate(metric: str, candidate: dict, champion: dict | None, *, champion_
     return GateVerdict("no_slice_regression", True, f"None of {len(judged)} judged slice(s) fell more than {tolerance:g} below the champion{tail}.", numbers)
 
 
-def calibration_gate(error: float | None, bound: float) -> GateVerdict:
-    numbers = {"calibration_error": error, "max_calibration_error": bound}
+CALIBRATION_MEANING = {
+    "binary": ("expected calibration error", "its probabilities cannot be taken at face value"),
+    "multiclass": ("expected calibration error of the top-class confidence", "its confidence cannot be taken at face value"),
+    "regression": ("mean residual as a share of the target's standard deviation", "its predictions are biased"),
+}
+
+
+def calibration_gate(error: float | None, bound: float, task: str = "binary") -> GateVerdict:
+    what, consequence = CALIBRATION_MEANING[task]
+    numbers = {"calibration_error": error, "max_calibration_error": bound, "measure": what}
     if not _finite(error):
-        return GateVerdict("calibration", False, f"The calibration error could not be computed (got {error}).", numbers)
+        return GateVerdict("calibration", False, f"The {what} could not be computed (got {error}).", numbers)
     if error > bound:
-        return GateVerdict("calibration", False, f"The expected calibration error is {error:.4f}, above the allowed {bound:g}: its probabilities cannot be taken at face value.", numbers)
-    return GateVerdict("calibration", True, f"The expected calibration error is {error:.4f} (allowed: {bound:g}).", numbers)
+        return GateVerdict("calibration", False, f"The {what} is {error:.4f}, above the allowed {bound:g}: {consequence}.", numbers)
+    return GateVerdict("calibration", True, f"The {what} is {error:.4f} (allowed: {bound:g}).", numbers)
 
 
 def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max_size_mb: float) -> GateVerdict:

@@ -1,24 +1,125 @@
-"""Evaluation metrics. A metric that is undefined (one class in the labels) is NaN, never a guess."""
+"""Evaluation metrics for the three tasks, each computed with per-row weights.
+
+One implementation serves both the point estimate (weights of 1) and the paired bootstrap (Poisson
+weights per round), so the gate compares exactly the number it reports. A metric that is undefined
+(one class in the labels, a constant target) is NaN, never a guess.
+
+Predictions by task: binary, the probability of the positive class (n,); multiclass, a probability
+matrix (n, classes); regression, the predicted value (n,). Labels: binary 0/1, multiclass the class
+code (-1 for a class the model never saw), regression the value.
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("roc_auc", "pr_auc", "log_loss", "brier", "f1"),
+    "multiclass": ("accuracy", "macro_f1", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+HIGHER_IS_BETTER = frozenset({"roc_auc", "pr_auc", "f1", "accuracy", "macro_f1", "r2"})
+DEFAULT_PRIMARY = {"binary": "roc_auc", "multiclass": "macro_f1", "regression": "r2"}
+EPS = 1e-7
 
-def binary_metrics(y_true, y_prob, threshold: float = 0.5) -> dict[str, float]:
-    from sklearn.metrics import average_precision_score, brier_score_loss, f1_score, log_loss, roc_auc_score
 
-    y_true = np.asarray(y_true).astype(int)
-    y_prob = np.clip(np.asarray(y_prob, dtype=float), 1e-7, 1 - 1e-7)
-    both_classes = len(np.unique(y_true)) == 2
-    return {
-        "roc_auc": float(roc_auc_score(y_true, y_prob)) if both_classes else math.nan,
-        "pr_auc": float(average_precision_score(y_true, y_prob)) if both_classes else math.nan,
-        "log_loss": float(log_loss(y_true, y_prob, labels=[0, 1])),
-        "brier": float(brier_score_loss(y_true, y_prob)),
-        "f1": float(f1_score(y_true, (y_prob >= threshold).astype(int), zero_division=0)),
-        "rows": float(len(y_true)),
-        "positive_rate": float(y_true.mean()) if len(y_true) else math.nan,
-    }
+def better_by(metric: str, candidate: float, reference: float) -> float:
+    """How much better `candidate` is than `reference` (positive = better), whichever way the metric points."""
+    return candidate - reference if metric in HIGHER_IS_BETTER else reference - candidate
+
+
+def _ranking(metric: str, scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """ROC AUC or average precision per row of `weights`, ties handled as scikit-learn does."""
+    unique, inverse = np.unique(scores, return_inverse=True)
+    rounds, groups = weights.shape[0], len(unique)
+    index = (np.arange(rounds)[:, None] * groups + inverse[None, :]).ravel()
+    pos = np.bincount(index, weights=(weights * labels).ravel(), minlength=rounds * groups).reshape(rounds, groups)
+    neg = np.bincount(index, weights=(weights * (1 - labels)).ravel(), minlength=rounds * groups).reshape(rounds, groups)
+    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
+    if metric == "roc_auc":
+        below = np.cumsum(neg, axis=1) - neg
+        return (pos * (below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
+    pos_desc, all_desc = pos[:, ::-1], (pos + neg)[:, ::-1]  # thresholds from the highest score down
+    precision = np.cumsum(pos_desc, axis=1) / np.cumsum(all_desc, axis=1)
+    return np.nansum(pos_desc * precision, axis=1) / total_pos
+
+
+def _f1(weights: np.ndarray, truth: np.ndarray, predicted: np.ndarray, undefined: float) -> np.ndarray:
+    tp = weights @ (truth & predicted).astype(float)
+    fp = weights @ (~truth & predicted).astype(float)
+    fn = weights @ (truth & ~predicted).astype(float)
+    denominator = 2 * tp + fp + fn
+    return np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), undefined)
+
+
+def weighted_metric(metric: str, labels, predictions, weights, threshold: float = 0.5) -> np.ndarray:
+    """The metric once per row of `weights` (shape rounds x rows)."""
+    y = np.asarray(labels, dtype=float)
+    pred = np.asarray(predictions, dtype=float)
+    w = np.atleast_2d(np.asarray(weights, dtype=float))
+    total = w.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if metric in ("roc_auc", "pr_auc"):
+            return _ranking(metric, pred, y, w)
+        if metric == "log_loss":
+            if pred.ndim == 2:
+                codes = np.clip(y, 0, None).astype(int)
+                p = np.where(y >= 0, pred[np.arange(len(y)), codes], 0.0)
+            else:
+                p = np.where(y == 1, pred, 1 - pred)
+            return w @ -np.log(np.clip(p, EPS, 1.0)) / total
+        if metric == "brier":
+            return w @ (pred - y) ** 2 / total
+        if metric == "f1":
+            return _f1(w, y == 1, pred >= threshold, undefined=0.0)
+        if metric == "accuracy":
+            return w @ (pred.argmax(axis=1) == y).astype(float) / total
+        if metric == "macro_f1":  # classes absent from both labels and predictions are left out, as scikit-learn does
+            predicted = pred.argmax(axis=1)
+            per_class = np.vstack([_f1(w, y == k, predicted == k, undefined=np.nan) for k in range(pred.shape[1])])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                return np.nanmean(per_class, axis=0)
+        if metric == "rmse":
+            return np.sqrt(w @ (pred - y) ** 2 / total)
+        if metric == "mae":
+            return w @ np.abs(pred - y) / total
+        if metric == "r2":
+            mean = (w @ y) / total
+            total_squares = (w * (y[None, :] - mean[:, None]) ** 2).sum(axis=1)
+            residual = w @ (pred - y) ** 2
+            return np.where(total_squares > 0, 1 - residual / np.where(total_squares > 0, total_squares, 1), np.nan)
+    raise ValueError(f"unknown metric {metric!r}; known: {sorted({m for ms in TASK_METRICS.values() for m in ms})}")
+
+
+def task_metrics(task: str, labels, predictions, threshold: float = 0.5) -> dict[str, float]:
+    """Every metric of the task on all rows, plus the row count (and the positive rate for binary)."""
+    y = np.asarray(labels, dtype=float)
+    ones = np.ones((1, len(y)))
+    out = {}
+    for metric in TASK_METRICS[task]:
+        value = float(weighted_metric(metric, y, predictions, ones, threshold)[0]) if len(y) else math.nan
+        out[metric] = value if math.isfinite(value) else math.nan
+    out["rows"] = float(len(y))
+    if task == "binary":
+        out["positive_rate"] = float(y.mean()) if len(y) else math.nan
+    return out
+
+
+def calibration_error(task: str, labels, predictions, bins: int = 10) -> float:
+    """binary: expected calibration error of the probabilities; multiclass: of the top-class confidence;
+    regression: |mean residual| / standard deviation of the target (calibration in the large)."""
+    y, pred = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
+    if len(y) == 0:
+        return math.nan
+    if task == "regression":
+        spread = float(np.std(y))
+        return abs(float(np.mean(pred - y))) / spread if spread > 0 else math.nan
+    if task == "multiclass":
+        y, pred = (pred.argmax(axis=1) == y).astype(float), pred.max(axis=1)
+    order = np.argsort(pred, kind="stable")
+    error = sum(len(part) * abs(pred[part].mean() - y[part].mean()) for part in np.array_split(order, min(bins, len(order))))
+    return float(error / len(y))

@@ -1,4 +1,5 @@
-"""Batch scoring with the champion and, in shadow, the challenger: how often would they decide differently?"""
+"""Batch scoring with the champion and, in shadow, the challenger: what each prediction means, and how often
+the two would decide differently."""
 
 from __future__ import annotations
 
@@ -18,14 +19,35 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def shadow_comparison(champion: np.ndarray, challenger: np.ndarray, threshold: float) -> dict[str, float]:
-    """Disagreement of decisions and the shift between the two prediction distributions on the same rows."""
-    champion, challenger = np.asarray(champion, dtype=float), np.asarray(challenger, dtype=float)
+def decisions(task: str, predictions: np.ndarray, classes: list[str] | None, threshold: float) -> dict[str, np.ndarray]:
+    """What a prediction means for the business, per task. Binary: the probability and the decision at the
+    threshold; multiclass: the most likely class and its probability; regression: the value."""
+    predictions = np.asarray(predictions, dtype=float)
+    if task == "binary":
+        return {"probability": predictions, "decision": (predictions >= threshold).astype("int64")}
+    if task == "multiclass":
+        return {"predicted_class": np.asarray(classes, dtype=object)[predictions.argmax(axis=1)], "probability": predictions.max(axis=1)}
+    return {"prediction": predictions}
+
+
+REGRESSION_DISAGREEMENT = 0.1  # regression: two predictions disagree when they differ by more than this share of the champion's spread
+
+
+def shadow_comparison(task: str, champion: dict[str, np.ndarray], challenger: dict[str, np.ndarray]) -> dict[str, float]:
+    """How often champion and challenger would decide differently on the same rows, and how far apart their
+    score distributions are (PSI). Takes the outputs of `decisions` for each."""
+    score = "prediction" if task == "regression" else "probability"
+    a, b = np.asarray(champion[score], dtype=float), np.asarray(challenger[score], dtype=float)
+    if not len(a):
+        return {"rows": 0.0, "disagreement_rate": 0.0, "mean_abs_difference": 0.0, "psi": 0.0}
+    if task == "regression":
+        differ = np.abs(a - b) > REGRESSION_DISAGREEMENT * (np.std(a) or 1.0)
+    else:
+        decision = "decision" if task == "binary" else "predicted_class"
+        differ = champion[decision] != challenger[decision]
     return {
-        "rows": float(len(champion)),
-        "disagreement_rate": float(np.mean((champion >= threshold) != (challenger >= threshold))) if len(champion) else 0.0,
-        "mean_abs_difference": float(np.mean(np.abs(champion - challenger))) if len(champion) else 0.0,
-        "psi": psi(champion, challenger),
-        "champion_positive_rate": float(np.mean(champion >= threshold)) if len(champion) else 0.0,
-        "challenger_positive_rate": float(np.mean(challenger >= threshold)) if len(champion) else 0.0,
+        "rows": float(len(a)),
+        "disagreement_rate": float(np.mean(differ)),
+        "mean_abs_difference": float(np.mean(np.abs(a - b))),
+        "psi": psi(a, b),
     }

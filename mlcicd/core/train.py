@@ -1,7 +1,8 @@
-"""LightGBM training through the shared feature path; deterministic for a seed."""
+"""LightGBM training through the shared feature path, for binary, multiclass and regression; deterministic for a seed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from mlcicd.config import DatasetSpec, ModelSpec
-from mlcicd.core.features import FeatureState, featurize, fit_features
+from mlcicd.core.features import FeatureState, encode_target, featurize, fit_features
+
+# LightGBM objective and validation metrics (the first one drives early stopping) per task
+OBJECTIVES = {
+    "binary": {"objective": "binary", "metric": ["binary_logloss", "auc"]},
+    "multiclass": {"objective": "multiclass", "metric": ["multi_logloss", "multi_error"]},
+    "regression": {"objective": "regression", "metric": ["l2", "l1"]},
+}
 
 
 @dataclass
@@ -24,7 +32,8 @@ class TrainedModel:
 
 
 def predict(booster, features: FeatureState, frame: pd.DataFrame) -> np.ndarray:
-    """Probability of the positive class for raw rows: the scoring path shared by every caller."""
+    """Raw rows in, predictions out: the scoring path shared by every caller. Binary: probability of the
+    positive class; multiclass: one probability per class (columns in `features.classes` order); regression: values."""
     inputs = featurize(frame, features)
     if list(inputs.columns) != booster.feature_name():
         raise ValueError(
@@ -33,10 +42,10 @@ def predict(booster, features: FeatureState, frame: pd.DataFrame) -> np.ndarray:
     return booster.predict(inputs, num_iteration=booster.best_iteration if booster.best_iteration > 0 else None)
 
 
-def lightgbm_params(model: ModelSpec) -> dict[str, Any]:
+def lightgbm_params(model: ModelSpec, task: str = "binary", classes: list[str] | None = None) -> dict[str, Any]:
     params = {
-        "objective": "binary",
-        "metric": ["binary_logloss", "auc"],
+        **OBJECTIVES[task],
+        **({"num_class": len(classes or [])} if task == "multiclass" else {}),
         "verbosity": -1,
         "seed": model.seed,
         "deterministic": True,
@@ -47,27 +56,36 @@ def lightgbm_params(model: ModelSpec) -> dict[str, Any]:
     return params
 
 
-def train_model(train: pd.DataFrame, dataset: DatasetSpec, model: ModelSpec, num_boost_round: int) -> TrainedModel:
+def train_model(
+    train: pd.DataFrame, dataset: DatasetSpec, model: ModelSpec, num_boost_round: int, on_round: Callable[[int, int], None] | None = None
+) -> TrainedModel:
+    """Fit on the older rows, stop early on the newest `validation_fraction` (rows are in time or arrival order).
+    `on_round(done, total)` is told the progress every few rounds."""
     import lightgbm as lgb
 
     if train[dataset.target].nunique() < 2:
-        raise ValueError(f"the train set has a single value of '{dataset.target}'; a classifier needs both classes")
-    ordered = train.sort_values(dataset.time_column, kind="stable")
+        raise ValueError(f"the train set has a single value of '{dataset.target}'; there is nothing to learn")
+    ordered = train.sort_values(dataset.time_column, kind="stable") if dataset.time_column else train
     cut = int(len(ordered) * (1 - model.validation_fraction))
     fit_rows, valid_rows = ordered.iloc[:cut], ordered.iloc[cut:]
     features = fit_features(fit_rows, dataset)
-    params = lightgbm_params(model)
-    fit_set = lgb.Dataset(
-        featurize(fit_rows, features), fit_rows[dataset.target], categorical_feature=features.categorical,
-        free_raw_data=True,
-    )
-    valid_set = fit_set.create_valid(featurize(valid_rows, features), valid_rows[dataset.target])
+    params = lightgbm_params(model, features.task, features.classes)
+    fit_labels, valid_labels = encode_target(fit_rows[dataset.target], features), encode_target(valid_rows[dataset.target], features)
+    if features.task == "multiclass":  # a class that appears only in the validation rows cannot be scored by LightGBM
+        keep = valid_labels >= 0
+        valid_rows, valid_labels = valid_rows[keep], valid_labels[keep]
+    fit_set = lgb.Dataset(featurize(fit_rows, features), fit_labels, categorical_feature=features.categorical, free_raw_data=True)
+    valid_set = fit_set.create_valid(featurize(valid_rows, features), valid_labels)
+    callbacks = [lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False)]
+    if on_round is not None:
+        step = max(1, num_boost_round // 50)
+        callbacks.append(lambda env: on_round(env.iteration + 1, num_boost_round) if (env.iteration + 1) % step == 0 else None)
     booster = lgb.train(
         params,
         fit_set,
         num_boost_round=num_boost_round,
         valid_sets=[valid_set],
         valid_names=["validation"],
-        callbacks=[lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False)],
+        callbacks=callbacks,
     )
     return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round))

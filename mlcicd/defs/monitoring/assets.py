@@ -29,7 +29,8 @@ def _drift_table(report: dict, limit: int = 10) -> str:
     ),
 )
 def drift_report(context: dg.AssetExecutionContext, project: ProjectResource, mlflow: MlflowTracking) -> dg.Output[dict]:
-    from mlcicd.core.metrics import binary_metrics
+    from mlcicd.core.features import encode_target
+    from mlcicd.core.metrics import task_metrics
     from mlcicd.core.monitoring import drift_report as measure_drift
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import CHAMPION, load_model, load_reference, version_by_alias
@@ -56,7 +57,7 @@ def drift_report(context: dg.AssetExecutionContext, project: ProjectResource, ml
     metric = proj.config.gates.primary_metric
     performance = None
     if spec.target in current.columns:
-        now_value = binary_metrics(current[spec.target], predict(booster, features, current))[metric]
+        now_value = task_metrics(features.task, encode_target(current[spec.target], features), predict(booster, features, current))[metric]
         tag = (champion.tags or {}).get(f"holdout_{metric}")
         performance = {"metric": metric, "current": now_value, "holdout": float(tag) if tag else None, "rows": len(current)}
     value = {

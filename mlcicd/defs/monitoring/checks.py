@@ -3,6 +3,7 @@
 import dagster as dg
 
 from mlcicd.core.gates import GateVerdict
+from mlcicd.core.metrics import better_by
 from mlcicd.gate_checks import check_result
 from mlcicd.resources import ProjectResource
 
@@ -32,9 +33,10 @@ def performance_decay(drift_report: dict, project: ProjectResource) -> dg.AssetC
     numbers = {"metric": metric, "now": now, "holdout": before, "max_decay": limit}
     if before is None or not all(isinstance(v, float) and math.isfinite(v) for v in (now, before)):
         return check_result(GateVerdict("performance_decay", False, f"The champion's {metric} could not be compared (now {now}, at promotion {before}).", numbers))
-    if before - now > limit:
-        return check_result(GateVerdict("performance_decay", False, f"The champion's {metric} fell from {before:.4f} at promotion to {now:.4f} on the newest data ({now - before:+.4f}, allowed -{limit:g}).", numbers))
-    return check_result(GateVerdict("performance_decay", True, f"The champion's {metric} is {now:.4f} on the newest data against {before:.4f} at promotion ({now - before:+.4f}).", numbers))
+    change = better_by(metric, now, before)  # negative: worse now than at promotion
+    if change < -limit:
+        return check_result(GateVerdict("performance_decay", False, f"The champion's {metric} went from {before:.4f} at promotion to {now:.4f} on the newest data (worse by {-change:.4f}, allowed {limit:g}).", numbers))
+    return check_result(GateVerdict("performance_decay", True, f"The champion's {metric} is {now:.4f} on the newest data against {before:.4f} at promotion (better by {change:+.4f}).", numbers))
 
 
 MONITORING_CHECKS = [data_drift, performance_decay]

@@ -136,18 +136,44 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
                 }
             )
         move_champion(proj, name, to_version, tags=tags)
-    return _output(verdict, name, to_version, current_version)
+    card = write_model_card(proj, name, to_version, record, candidate_evaluation) if verdict.moves_alias and config.action == "promote" else None
+    return _output(verdict, name, to_version, current_version, card)
 
 
-def _output(verdict: Verdict, name: str, to_version: str | None, from_version: str | None) -> dg.Output[dict]:
-    champion_version = to_version if verdict.moves_alias or verdict.decision == "unchanged" else from_version
-    value = {"model_name": name, "version": champion_version, "previous_version": from_version, "decision": verdict.decision, "reason": verdict.reason}
-    return dg.Output(
-        value,
-        metadata={
-            "decision": verdict.decision,
-            "champion_version": champion_version or "none",
-            "previous_version": from_version or "none",
-            "reason": dg.MetadataValue.text(verdict.reason),
-        },
+def write_model_card(proj, name: str, version: str, record: AuditRecord, evaluation: dict) -> str:
+    """The promoted version's model card: under data/reports/model_cards/ and with the version's MLflow run."""
+    from dataclasses import asdict
+
+    from mlcicd.core.ingest import atomic_write
+    from mlcicd.core.report import model_card
+    from mlcicd.mlflow_registry import client
+
+    registry = client(proj)
+    model_version = registry.get_model_version(name, version)
+    decision = {**asdict(record), "git_commit": (model_version.tags or {}).get("git_commit")}
+    text = model_card(
+        model_name=name, version=version, task=evaluation["candidate"].get("task", "binary"), evaluation=evaluation,
+        gates=record.gates, decision=decision, features=evaluation.get("features", {}),
     )
+    path = proj.data_dir / "reports" / "model_cards" / f"{name}-v{version}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    registry.log_artifact(model_version.run_id, str(path), "model_card")
+    return str(path)
+
+
+def _output(verdict: Verdict, name: str, to_version: str | None, from_version: str | None, card: str | None = None) -> dg.Output[dict]:
+    champion_version = to_version if verdict.moves_alias or verdict.decision == "unchanged" else from_version
+    value = {
+        "model_name": name, "version": champion_version, "previous_version": from_version, "decision": verdict.decision,
+        "reason": verdict.reason, "model_card": card,
+    }
+    metadata = {
+        "decision": verdict.decision,
+        "champion_version": champion_version or "none",
+        "previous_version": from_version or "none",
+        "reason": dg.MetadataValue.text(verdict.reason),
+    }
+    if card:
+        metadata["model_card"] = dg.MetadataValue.path(card)
+    return dg.Output(value, metadata=metadata)

@@ -16,7 +16,7 @@ from mlcicd.resources import ProjectResource
     ),
 )
 def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
-    from mlcicd.core.scoring import shadow_comparison
+    from mlcicd.core.scoring import decisions, shadow_comparison
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, load_model, version_by_alias
 
@@ -38,14 +38,15 @@ def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResourc
         if isinstance(rows, BatchVerdict):
             rejected.append(rows.to_dict())
             continue
-        out = pd.DataFrame({spec.id_column: rows[spec.id_column], spec.time_column: rows[spec.time_column]})
+        out = rows[[c for c in (spec.id_column, spec.time_column) if c]].copy()
         out["champion_version"] = str(champion.version)
-        out["champion_probability"] = predict(*champion_model, rows)
-        out["decision"] = (out["champion_probability"] >= threshold).astype("int64")
+        mine = decisions(spec.task, predict(*champion_model, rows), champion_model[1].classes, threshold)
+        out = out.assign(**mine)
         if shadow is not None:
+            theirs = decisions(spec.task, predict(*shadow, rows), shadow[1].classes, threshold)
             out["challenger_version"] = str(challenger.version)
-            out["challenger_probability"] = predict(*shadow, rows)
-            comparisons.append(shadow_comparison(out["champion_probability"], out["challenger_probability"], threshold))
+            out = out.assign(**{f"challenger_{k}": v for k, v in theirs.items()})
+            comparisons.append(shadow_comparison(spec.task, mine, theirs))
         proj.predictions_dir.mkdir(parents=True, exist_ok=True)
         target = proj.predictions_dir / f"{path.stem}-{digest[:8]}.parquet"
         atomic_write(target, lambda p: out.to_parquet(p, index=False))

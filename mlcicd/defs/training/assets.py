@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pandas as pd
 
-from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, sample, split_by_time, window
+from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, row_keys, sample, split_by_time, window
 from mlcicd.core.ingest import list_accepted
 from mlcicd.gate_checks import check_result
 from mlcicd.project import config_at_load
@@ -50,7 +50,10 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
         raise dg.Failure(f"The accepted batches have no target column '{spec.target}' (dataset.target in mlcicd.yaml).")
     digest = dataset_hash(batches, tier.sample_rows)
     frame.attrs[HASH_ATTR] = digest
-    positive_rate = float(frame[spec.target].mean())
+    time_range = {"first_time": str(frame[spec.time_column].min()), "last_time": str(frame[spec.time_column].max())} if spec.time_column else {}
+    balance = gates.label_balance_gate(
+        spec.task, frame[spec.target], positive_rate=thresholds.positive_rate, min_class_share=thresholds.min_class_share
+    )
     yield dg.Output(
         frame,
         data_version=dg.DataVersion(digest),
@@ -59,16 +62,17 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
             "dagster/row_count": len(frame),
             "batches": len(batches),
             "sampled_rows": tier.sample_rows or "all",
-            "first_time": str(frame[spec.time_column].min()),
-            "last_time": str(frame[spec.time_column].max()),
-            "positive_rate": positive_rate,
+            "task": spec.task,
+            **time_range,
+            **{k: v for k, v in balance.numbers.items() if k.startswith(("share_", "positive_rate", "target_"))},
         },
     )
-    duplicated = frame[spec.id_column][frame[spec.id_column].duplicated()]
+    keys = row_keys(frame, spec.id_column)
+    duplicated = keys[keys.duplicated()]
     for verdict in (
         gates.freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), thresholds.max_data_age_hours),
         gates.min_rows_gate(len(frame), thresholds.min_rows),
-        gates.label_balance_gate(positive_rate, thresholds.positive_rate),
+        balance,
         gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column, duplicated.unique()[:3]),
     ):
         yield check_result(verdict, asset_key="training_dataset")
@@ -95,13 +99,12 @@ def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource
     digest = training_dataset.attrs[HASH_ATTR]
     for part in (train, holdout):
         part.attrs[HASH_ATTR] = digest
-    cut = str(holdout[spec.time_column].min())
-    yield dg.Output(train, output_name="train_set", metadata={"dagster/row_count": len(train), "dataset_hash": digest, "before": cut})
-    yield dg.Output(holdout, output_name="holdout_set", metadata={"dagster/row_count": len(holdout), "dataset_hash": digest, "from": cut})
-    shared = pd.Index(train[spec.id_column]).intersection(pd.Index(holdout[spec.id_column]))
-    yield check_result(
-        leakage_gate(len(shared), str(train[spec.time_column].max()), cut, shared[:3].tolist()), asset_key="holdout_set"
-    )
+    cut = str(holdout[spec.time_column].min()) if spec.time_column else None
+    train_last = str(train[spec.time_column].max()) if spec.time_column else None
+    yield dg.Output(train, output_name="train_set", metadata={"dagster/row_count": len(train), "dataset_hash": digest, "before": cut or "(by arrival)"})
+    yield dg.Output(holdout, output_name="holdout_set", metadata={"dagster/row_count": len(holdout), "dataset_hash": digest, "from": cut or "(by arrival)"})
+    shared = pd.Index(row_keys(train, spec.id_column)).intersection(pd.Index(row_keys(holdout, spec.id_column)))
+    yield check_result(leakage_gate(len(shared), train_last, cut, shared[:3].tolist()), asset_key="holdout_set")
 
 
 @dg.asset(
@@ -121,7 +124,10 @@ def candidate_model(
     tier_name = run_tier(context)
     tier = proj.tier(tier_name)
     rounds = tier.num_boost_round or proj.config.model.num_boost_round
-    trained = train_model(train_set, proj.config.dataset, proj.config.model, rounds)
+    trained = train_model(
+        train_set, proj.config.dataset, proj.config.model, rounds,
+        on_round=lambda done, total: context.log.debug(f"boosting round {done} of at most {total}") if done % max(1, total // 5) == 0 else None,
+    )
     digest = train_set.attrs[HASH_ATTR]
     commit = git_commit(proj.root)
     mlflow.log_params({**trained.params, "num_boost_round": rounds, "train_rows": len(train_set), "tier": tier_name})
@@ -155,15 +161,26 @@ def candidate_model(
     )
 
 
-def _table(candidate: dict, champion: dict | None) -> str:
-    """Candidate and champion side by side, for the UI's metadata panel."""
-    rows = ["| metric | candidate | champion |", "|---|---|---|"]
-    theirs = (champion or {}).get("metrics") or {}
-    for name, value in candidate["metrics"].items():
-        other = theirs.get(name)
-        rows.append(f"| {name} | {value:.4f} | {'-' if other is None else f'{other:.4f}'} |")
-    rows.append(f"| calibration_error | {candidate['calibration_error']:.4f} | {(champion or {}).get('calibration_error', '-')} |")
-    return "\n".join(rows)
+def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster, features, candidate: tuple, champion: tuple | None) -> dict:
+    """Write the candidate's HTML evaluation report, log it to MLflow, and return the metadata that links it
+    (plus the markdown summary). The report is evidence for people, not a gate: if it cannot be made, the
+    metadata says why and the gates still judge the evaluation."""
+    from mlcicd.core import report
+
+    images = {}
+    try:
+        importance = dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist()))
+        images = report.plots(features.task, candidate, champion, importance, features.classes)
+        evidently = report.evidently_html(features.task, candidate, champion, features.classes, proj.config.model.seed)
+        name = f"evaluation-{value['model_name']}-v{value['candidate']['version']}.html"
+        path = report.write_report(proj.data_dir / "reports" / name, value, images, evidently)
+        mlflow.log_artifact(str(path), "evaluation")
+        url = mlflow.ui_url(f"evaluation/{name}")
+        links = {"report": dg.MetadataValue.path(str(path)), "report_in_mlflow": dg.MetadataValue.url(url)}
+    except Exception as exc:  # noqa: BLE001 - reported in the metadata and the log, never hidden
+        context.log.error(f"the evaluation report could not be written: {type(exc).__name__}: {exc}")
+        url, links = None, {"report": dg.MetadataValue.text(f"not written: {type(exc).__name__}: {exc}")}
+    return {**links, "summary": dg.MetadataValue.md(report.summary_markdown(value, images, url))}
 
 
 @dg.asset(
@@ -185,24 +202,24 @@ def candidate_evaluation(
     spec, gates = proj.config.dataset, proj.config.gates
     metric, name = gates.primary_metric, candidate_model["name"]
 
-    def evidence(version: str, with_latency: bool):
-        booster, features = load_model(proj, name, version)
-        return model_evidence(booster, features, holdout_set, spec.target, spec.slice_columns, metric, gates.slice_min_rows, with_latency)
+    def evidence(model, with_latency: bool):
+        return model_evidence(*model, holdout_set, spec.target, spec.slice_columns, metric, gates.slice_min_rows, with_latency)
 
-    candidate_evidence, candidate_probs = evidence(candidate_model["version"], with_latency=True)
+    booster, features = load_model(proj, name, candidate_model["version"])
+    candidate_evidence, candidate_predictions = evidence((booster, features), with_latency=True)
     candidate = {"version": candidate_model["version"], **candidate_evidence}
-    champion, champion_error, comparison = None, None, None
+    champion, champion_error, comparison, champion_predictions = None, None, None, None
     current = version_by_alias(proj, name, CHAMPION)
     if current is not None:
         try:
-            champion_evidence, champion_probs = evidence(str(current.version), with_latency=False)
+            champion_evidence, champion_predictions = evidence(load_model(proj, name, str(current.version)), with_latency=False)
             champion = {"version": str(current.version), **champion_evidence}
             comparison = paired_bootstrap(
-                metric, holdout_set[spec.target], candidate_probs, champion_probs,
+                metric, candidate_predictions, champion_predictions,
                 rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=proj.config.model.seed,
             )
         except Exception as exc:  # a champion that cannot be scored fails the regression gates, with this reason
-            champion = {"version": str(current.version)}
+            champion, champion_predictions = {"version": str(current.version)}, None
             champion_error = f"{type(exc).__name__}: {exc}"
             context.log.error(f"champion version {current.version} could not be scored: {champion_error}")
     mlflow.log_metrics({f"holdout_{k}": v for k, v in candidate["metrics"].items()})
@@ -220,6 +237,7 @@ def candidate_evaluation(
         "champion": champion,
         "champion_error": champion_error,
         "comparison": comparison,
+        "features": {"numeric": features.numeric, "categorical": features.categorical},
         "mlflow_run_id": mlflow.run_id,
     }
     metadata = {
@@ -228,8 +246,8 @@ def candidate_evaluation(
         f"candidate_{metric}": candidate["metrics"][metric],
         "holdout_rows": len(holdout_set),
         "dataset_hash": value["dataset_hash"],
-        "comparison": dg.MetadataValue.md(_table(candidate, champion if not champion_error else None)),
     }
     if comparison:
-        metadata.update({f"delta_{metric}": comparison["delta"], f"delta_{metric}_lower_bound": comparison["lower"]})
+        metadata.update({f"better_by_{metric}": comparison["delta"], f"better_by_{metric}_lower_bound": comparison["lower"]})
+    metadata.update(report_metadata(context, proj, mlflow, value, booster, features, candidate_predictions, champion_predictions))
     return dg.Output(value, metadata=metadata)

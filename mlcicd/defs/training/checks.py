@@ -59,10 +59,11 @@ def no_slice_regression(candidate_evaluation: dict, project: ProjectResource) ->
     )
 
 
-@dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="The candidate's probabilities are calibrated within gates.max_calibration_error.")
+@dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="The candidate is calibrated within gates.max_calibration_error (probabilities for classifiers, no bias for regression).")
 def calibration(candidate_evaluation: dict, project: ProjectResource) -> dg.AssetCheckResult:
     bound = project.load().config.gates.max_calibration_error
-    return check_result(gates.calibration_gate(candidate_evaluation["candidate"]["calibration_error"], bound))
+    candidate = candidate_evaluation["candidate"]
+    return check_result(gates.calibration_gate(candidate["calibration_error"], bound, candidate.get("task", "binary")))
 
 
 @dg.asset_check(asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description="Prediction latency (p95, 1 row and 1,000 rows) and model size are within budget.")

@@ -1,0 +1,179 @@
+"""Bring your own data, for each task: `mlcicd init` and `mlcicd schema freeze` on public datasets that ship
+with scikit-learn, cut into batches, then the whole pipeline through its jobs to a promoted champion."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlcicd.cli import main
+from mlcicd.core.audit import read
+from mlcicd.core.metrics import TASK_METRICS
+from mlcicd.mlflow_registry import CHAMPION, client, version_by_alias
+from mlcicd.project import Project
+
+from .test_pipeline import checks
+
+
+def bundled(name: str) -> pd.DataFrame:
+    from sklearn import datasets
+
+    frame = getattr(datasets, f"load_{name}")(as_frame=True).frame
+    frame.columns = [c.replace(" ", "_").replace("/", "_") for c in frame.columns]
+    return frame.sample(frac=1.0, random_state=0).reset_index(drop=True)  # batches without a time order
+
+
+def land(folder, frame: pd.DataFrame, parts: int, start: int = 0, file_format: str = "csv") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    bounds = np.linspace(0, len(frame), parts + 1).astype(int)
+    for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]), start=start):
+        part = frame.iloc[lo:hi]
+        path = folder / f"batch-{i:02d}.{file_format}"
+        part.to_csv(path, index=False) if file_format == "csv" else part.to_parquet(path, index=False)
+
+
+def cli(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture
+def own_data(tmp_path, mlflow_template, monkeypatch):
+    """A project for a user's dataset: batches landed in ./incoming, the config written by `mlcicd init`."""
+
+    def setup(frame: pd.DataFrame, target: str, parts: int, file_format: str = "csv", init_args=()) -> Project:
+        root = tmp_path / "own"
+        land(root / "incoming", frame, parts, file_format=file_format)
+        config = root / "mlcicd.yaml"
+        cli("init", "--data", str(root / "incoming"), "--target", target, "--output", str(config), "--name", "own-model", *init_args)
+        raw = yaml.safe_load(config.read_text())
+        raw["model"].update({"num_threads": 1, "num_boost_round": 150})  # quick and single-threaded, as every test
+        config.write_text(yaml.safe_dump(raw, sort_keys=False))
+        (root / "data" / "mlflow").mkdir(parents=True)
+        shutil.copy(mlflow_template, root / "data" / "mlflow" / "mlflow.db")
+        monkeypatch.setenv("MLCICD_CONFIG", str(config))
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        cli("schema", "freeze")
+        return Project.load(config)
+
+    return setup
+
+
+def run_to_champion(project: Project, run_job) -> dict:
+    for job in ("ingestion_job", "training_job"):
+        result = run_job(job)
+        assert result.success, job
+    verdicts = checks(result)
+    failed = {name: v.metadata["verdict"].value for name, v in verdicts.items() if not v.passed}
+    assert not failed, failed
+    evaluation = result.output_for_node("candidate_evaluation")
+    assert_report(project, evaluation, result.asset_materializations_for_node("candidate_evaluation")[0].metadata)
+    promotion = run_job("promotion_job")
+    assert promotion.success
+    assert_model_card(project, evaluation, promotion.output_for_node("champion"))
+    return evaluation
+
+
+def assert_report(project: Project, evaluation: dict, metadata: dict) -> None:
+    """A self-contained HTML report (Evidently + our plots), in MLflow, linked and summarised in the metadata."""
+    version = evaluation["candidate"]["version"]
+    path = project.data_dir / "reports" / f"evaluation-{evaluation['model_name']}-v{version}.html"
+    assert metadata["report"].value == str(path)
+    page = path.read_text()
+    assert 'title="Evidently report" srcdoc=' in page and "&lt;script" in page  # Evidently's widgets, their code embedded
+    assert "src=\"http" not in page and "href=\"http" not in page  # self-contained: nothing is fetched
+    plots = {"binary": ["roc", "precision_recall", "calibration", "confusion_matrix"], "multiclass": ["calibration", "confusion_matrix"],
+             "regression": ["predicted_vs_actual", "residuals"]}[evaluation["candidate"]["task"]]
+    for name in [*plots, "feature_importance"]:
+        assert f'alt="{name}" title="{name}" src="data:image/png;base64,' in page, name
+    assert evaluation["primary_metric"] in page
+    assert "/artifacts/evaluation/" in metadata["report_in_mlflow"].value
+    artifacts = client(project).list_artifacts(evaluation["mlflow_run_id"], "evaluation")
+    assert [a.path for a in artifacts] == [f"evaluation/{path.name}"]
+    summary = metadata["summary"].value
+    assert f"version {version}" in summary and "](data:image/png;base64," in summary and "| candidate | champion |" in summary
+
+
+def assert_model_card(project: Project, evaluation: dict, champion: dict) -> None:
+    version = evaluation["candidate"]["version"]
+    card = champion["model_card"]
+    text = open(card).read()
+    assert text.startswith(f"# Model card: {evaluation['model_name']} version {version}")
+    assert "| meets_thresholds | pass |" in text and evaluation["primary_metric"] in text
+    run_id = client(project).get_model_version(evaluation["model_name"], version).run_id
+    assert [a.path for a in client(project).list_artifacts(run_id, "model_card")] == [f"model_card/{Path(card).name}"]
+
+
+@pytest.mark.parametrize(
+    "dataset, target, task, metric, file_format",
+    [("breast_cancer", "target", "binary", "roc_auc", "csv"), ("wine", "target", "multiclass", "macro_f1", "parquet")],
+)
+def test_init_freeze_and_promote_a_classifier(own_data, run_job, dataset, target, task, metric, file_format):
+    frame = bundled(dataset)
+    frame.insert(0, "sample_id", np.arange(len(frame)))
+    project = own_data(frame, target, parts=4, file_format=file_format)
+    spec = project.config.dataset
+    assert (spec.task, spec.id_column, spec.time_column) == (task, "sample_id", None)
+    assert project.config.gates.primary_metric == metric
+
+    contract = yaml.safe_load(project.contract_path.read_text())
+    assert contract["columns"]["sample_id"]["unique"] is True
+    assert contract["columns"][target]["allowed"] == sorted(frame[target].unique().tolist())
+
+    evaluation = run_to_champion(project, run_job)
+    metrics = evaluation["candidate"]["metrics"]
+    assert set(TASK_METRICS[task]) <= set(metrics)
+    assert metrics[metric] > 0.85, metrics  # both sets are easy: a real model, not a constant
+    assert version_by_alias(project, project.model_name("full"), CHAMPION).version == 1
+    assert read(project.audit_log)[-1]["decision"] == "promoted"
+
+
+def test_regression_retrains_and_compares_with_its_champion(own_data, run_job):
+    frame = bundled("diabetes")
+    first, later = frame.iloc[:360], frame.iloc[360:]
+    project = own_data(first, "target", parts=4)
+    assert project.config.dataset.task == "regression" and project.config.dataset.id_column is None
+    assert project.config.gates.primary_metric == "r2"
+
+    evaluation = run_to_champion(project, run_job)
+    assert set(TASK_METRICS["regression"]) <= set(evaluation["candidate"]["metrics"])
+    assert evaluation["candidate"]["metrics"]["r2"] > 0.2
+    assert evaluation["champion"] is None
+
+    land(project.landing_dir, later, parts=1, start=10)
+    result = run_job("training_job")
+    evaluation = result.output_for_node("candidate_evaluation")
+    assert evaluation["champion"]["version"] == "1"
+    comparison = evaluation["comparison"]  # r2 is higher-is-better: the bootstrap measures "better by"
+    assert np.isfinite(comparison["lower"]) and comparison["lower"] <= comparison["delta"] <= comparison["upper"]
+    verdict = checks(result)["no_regression"]
+    assert "r2" in verdict.metadata["verdict"].value and "version 1" in verdict.metadata["verdict"].value
+
+
+def test_wrong_target_names_the_closest_column(tmp_path):
+    land(tmp_path / "incoming", bundled("wine"), parts=1)
+    result = CliRunner().invoke(main, ["init", "--data", str(tmp_path / "incoming"), "--target", "targte", "--output", str(tmp_path / "m.yaml")])
+    assert result.exit_code != 0
+    assert "no target column 'targte' (did you mean 'target'?)" in result.output
+    assert not (tmp_path / "m.yaml").exists()
+
+
+def test_frozen_contract_is_enforced_and_a_refreeze_lists_its_changes(own_data, run_job):
+    frame = bundled("breast_cancer")
+    project = own_data(frame.iloc[:400], "target", parts=2)
+    broken = frame.iloc[400:450].copy()
+    broken.loc[broken.index[0], "mean_radius"] = 1e6  # far outside the frozen range
+    broken.to_csv(project.landing_dir / "broken.csv", index=False)
+    result = run_job("ingestion_job")
+    (verdict,) = [v for v in checks(result).values()]
+    assert not verdict.passed and "mean_radius" in verdict.metadata["verdict"].value
+    assert list(project.quarantine_dir.glob("broken*.report.txt"))
+
+    output = cli("schema", "freeze", "--data", str(project.quarantine_dir), "--force")
+    assert "version 2" in output and "~ column 'mean_radius'" in output
+    assert yaml.safe_load(project.contract_path.read_text())["version"] == 2
