@@ -33,11 +33,21 @@ def main() -> None:
 @CONFIG_OPTION
 def validate(config_path: str | None) -> None:
     """Check mlcicd.yaml and the data contract it names; exit non-zero with the bad key if invalid."""
+    from mlcicd.core.contract import unknown_columns
+
     project = _project(config_path)
     try:
         contract = project.contract
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    spec = project.config.dataset
+    problems = unknown_columns(contract, {
+        "dataset.target": [spec.target], "dataset.id_column": [spec.id_column], "dataset.time_column": [spec.time_column],
+        "dataset.categorical_columns": spec.categorical_columns, "dataset.slice_columns": spec.slice_columns,
+        "dataset.drop_columns": spec.drop_columns,
+    })
+    if problems:
+        raise click.ClickException(f"{project.config_path}:\n  " + "\n  ".join(problems))
     click.echo(f"{project.config_path} is valid; the contract {project.contract_path.name} has {len(contract.columns)} columns.")
 
 
@@ -45,7 +55,7 @@ def validate(config_path: str | None) -> None:
 @CONFIG_OPTION
 @click.option("--scenario", type=click.Choice(["baseline", "covariate_drift", "concept_drift", "schema_break", "degraded_quality"]), default="baseline", show_default=True)
 @click.option("--batches", type=click.IntRange(min=1), default=None, help="Number of daily batches (default: simulator.batches).")
-@click.option("--rows", type=click.IntRange(min=1), default=None, help="Rows per batch (default: simulator.rows_per_batch).")
+@click.option("--rows", type=click.IntRange(min=1, max=10_000_000), default=None, help="Rows per batch (default: simulator.rows_per_batch).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: simulator.seed); same seed, same data.")
 @click.option("--format", "file_format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
 @click.option("--unlabeled", is_flag=True, help="Without the target column, into scoring.landing_dir (for scoring_job).")
@@ -58,20 +68,21 @@ def simulate(config_path, scenario, batches, rows, seed, file_format, unlabeled)
     start = next_batch_index([project.data_dir, project.landing_dir, project.scoring_dir])
     total = batches or sim.batches
     folder = project.scoring_dir if unlabeled else project.landing_dir
-    with click.progressbar(length=total, label=f"simulating {scenario}", file=sys.stderr) as bar:
+    per_batch = rows or sim.rows_per_batch
+    with click.progressbar(length=total * per_batch, label=f"simulating {scenario} (rows)", file=sys.stderr, show_pos=True) as bar:
         written = write_batches(
             folder,
             batches=total,
-            rows_per_batch=rows or sim.rows_per_batch,
+            rows_per_batch=per_batch,
             scenario=scenario,
             seed=sim.seed if seed is None else seed,
             start_index=start,
             file_format=file_format,
-            on_batch=lambda path, n: bar.update(1),
+            on_rows=bar.update,
             drop_columns=(project.config.dataset.target,) if unlabeled else (),
         )
     kind = "unlabeled " if unlabeled else ""
-    click.echo(f"wrote {len(written)} {kind}{scenario} batch(es) of {rows or sim.rows_per_batch:,} rows to {folder}")
+    click.echo(f"wrote {len(written)} {kind}{scenario} batch(es) of {per_batch:,} rows to {folder}")
 
 
 def _yaml_list(values: list[str]) -> str:
@@ -126,7 +137,7 @@ gates:                                # every gate is blocking; set the floors t
 {task_gates}
 tiers:
   full: {{}}
-  ci: {{sample_rows: null, num_boost_round: 100, model_name_suffix: "-ci"}}
+  ci: {{sample_rows: null, num_boost_round: 100, model_name_suffix: "-ci", evaluation_report: false}}
 """
 
 
@@ -208,6 +219,104 @@ def freeze(config_path, data_path, margin: float, force: bool) -> None:
     click.echo(f"wrote {path} (version {contract['version']}, {len(contract['columns'])} columns)")
     for line in changes:
         click.echo(f"  {line}")
+
+
+def run_job_with_progress(job: str, run_config: dict | None = None) -> None:
+    """Run a job exactly as CI does (`dagster job execute`, same instance), with a progress bar over its steps,
+    then say what passed and what failed (each failed step and gate in words). Exits non-zero on failure."""
+    import subprocess
+    import tempfile
+    import time
+    from datetime import datetime, timezone
+
+    import yaml
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise click.ClickException("DAGSTER_HOME is not set: run it through `make` (which sets it to the project folder) or export it")
+    import dagster as dg
+
+    command = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "mlcicd.definitions", "-j", job]
+    with tempfile.TemporaryDirectory() as tmp:
+        if run_config:
+            config_file = Path(tmp) / "run_config.yaml"
+            config_file.write_text(yaml.safe_dump(run_config))
+            command += ["-c", str(config_file)]
+        log_path = Path(tmp) / "run.log"
+        started = datetime.now(timezone.utc)
+        with dg.DagsterInstance.get() as instance, open(log_path, "w") as log:
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            run, total, done = None, 0, set()
+            with click.progressbar(length=1, label=job, file=sys.stderr, show_pos=True, item_show_func=lambda s: s) as bar:
+                while True:
+                    finished = process.poll() is not None
+                    if run is None:
+                        runs = instance.get_runs(dg.RunsFilter(job_name=job, created_after=started), limit=1)
+                        if runs:
+                            run = runs[0]
+                            total = len(instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id).steps)
+                            bar.length = total
+                    if run is not None:
+                        for record in instance.get_records_for_run(run.run_id, of_type={dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}).records:
+                            step = record.event_log_entry.step_key
+                            if step not in done:
+                                done.add(step)
+                                bar.update(1, step)
+                    if finished:
+                        break
+                    time.sleep(0.5)
+        if process.returncode != 0 or run is None:
+            click.echo(_failure_summary(run, log_path), err=True)
+            raise SystemExit(process.returncode or 1)
+    click.echo(f"{job}: succeeded ({len(done)} of {total} steps)")
+
+
+def _failure_summary(run, log_path: Path) -> str:
+    """The failed steps and gates of a run, in words (or the tail of its log when the run never started)."""
+    import dagster as dg
+
+    if run is None:
+        return "the run did not start:\n" + "\n".join(log_path.read_text().splitlines()[-15:])
+    lines = [f"{run.job_name} failed (run {run.run_id}):"]
+    with dg.DagsterInstance.get() as instance:
+        for entry in instance.all_logs(run.run_id):
+            event = entry.dagster_event
+            if event is None:
+                continue
+            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                error = event.step_failure_data.error
+                lines.append(f"  step {event.step_key}: {error.message.strip().splitlines()[0] if error else 'failed'}")
+            elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
+                check = event.event_specific_data
+                lines.append(f"  gate {check.check_name}: {check.description}")
+    return "\n".join(lines)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--tier", type=click.Choice(["full", "ci"]), default="full", show_default=True, help="full: training_job; ci: ci_job (a sample, few rounds).")
+def train(config_path, tier: str) -> None:
+    """Ingest what has landed, train a candidate and run every gate, with progress; the same run as `make train`."""
+    _project(config_path)
+    run_job_with_progress("training_job" if tier == "full" else "ci_job")
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--override", is_flag=True, help="Promote despite failed gates (needs --reason; recorded as an override).")
+@click.option("--reason", default="", help="Why; required with --override, recorded in the audit trail either way.")
+def promote(config_path, override: bool, reason: str) -> None:
+    """Move `champion` to the evaluated candidate if every gate passed for it (promotion_job), with progress."""
+    _project(config_path)
+    config = {"ops": {"champion": {"config": {"action": "promote", "override": override, "reason": reason}}}} if override or reason else None
+    run_job_with_progress("promotion_job", config)
+
+
+@main.command()
+@CONFIG_OPTION
+def score(config_path) -> None:
+    """Score every batch waiting in scoring.landing_dir with the champion (challenger in shadow), with progress."""
+    _project(config_path)
+    run_job_with_progress("scoring_job")
 
 
 def latest_gates() -> tuple[dict, str]:

@@ -133,11 +133,14 @@ class TierSpec(_Strict):
     sample_rows: int | None = Field(None, ge=100, description="Rows sampled from the training dataset; null means all rows.")
     num_boost_round: int | None = Field(None, ge=1, description="Overrides model.num_boost_round for this tier.")
     model_name_suffix: str = Field("", description="Appended to model.registered_name so a tier never moves another's champion.")
+    evaluation_report: bool = Field(
+        True, description="Write the HTML evaluation report (Evidently + plots) for each candidate; the markdown summary is always made."
+    )
 
 
 class Tiers(_Strict):
     full: TierSpec = TierSpec()
-    ci: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci")
+    ci: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci", evaluation_report=False)
 
 
 class AutomationSpec(_Strict):

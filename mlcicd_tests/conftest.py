@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_OVERRIDES = {
     "simulator": {"batches": 4, "rows_per_batch": 6000, "ci_rows": 24000},
     "model": {"num_boost_round": 120, "num_threads": 1},
-    "tiers": {"full": {}, "ci": {"sample_rows": 24000, "num_boost_round": 100, "model_name_suffix": "-ci"}},
+    # The HTML evaluation report (Evidently) is tested in test_tasks.py; elsewhere it would only cost seconds per run.
+    "tiers": {"full": {"evaluation_report": False}, "ci": {"sample_rows": 24000, "num_boost_round": 100, "model_name_suffix": "-ci", "evaluation_report": False}},
 }
 
 

@@ -15,6 +15,7 @@ Validation is lazy: every failure is collected and summarised in sentences, not 
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,9 +142,27 @@ def _problems(cases: pd.DataFrame) -> list[str]:
     uncoercible = set(cases.loc[cases["check"].str.startswith("coerce_dtype("), "column"])
     cases = cases[~(cases["check"].str.startswith("dtype(") & cases["column"].isin(uncoercible))]
     problems = []
+    extra = cases.loc[cases["check"] == "column_in_schema", "column"].astype(str).tolist()
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         examples = group["failure_case"].dropna().unique().tolist()[:3]
-        problems.append(_sentence(str(column), str(check), len(group), examples))
+        sentence = _sentence(str(column), str(check), len(group), examples)
+        if check == "column_in_dataframe":  # a missing column next to an unexpected one: probably renamed
+            close = difflib.get_close_matches(str(column), extra, n=1, cutoff=0.5)
+            sentence += f" (the batch has '{close[0]}' instead: renamed upstream?)" if close else ""
+        problems.append(sentence)
+    return problems
+
+
+def unknown_columns(contract: Contract, named: dict[str, list[str]]) -> list[str]:
+    """Config keys (dotted name -> columns) that name a column the contract does not have, with the closest one."""
+    known = list(contract.columns)
+    problems = []
+    for key, columns in named.items():
+        for column in columns:
+            if column and column not in contract.columns:
+                close = difflib.get_close_matches(column, known, n=1, cutoff=0.5)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                problems.append(f"{key}: '{column}' is not a column of the contract {contract.source}{hint}")
     return problems
 
 

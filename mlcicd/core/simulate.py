@@ -74,7 +74,7 @@ def _hours(rng: np.random.Generator, n: int, night_share: float) -> np.ndarray:
     return np.where(night, night_seconds, day_seconds).astype(np.int64)
 
 
-def _features(rng: np.random.Generator, n: int, mix: Mix, batch_index: int) -> pd.DataFrame:
+def _features(rng: np.random.Generator, n: int, mix: Mix, batch_index: int, first_row: int = 0) -> pd.DataFrame:
     region = rng.choice(len(REGIONS), n, p=mix.region)
     channel = rng.choice(len(CHANNELS), n, p=mix.channel)
     category = rng.choice(len(CATEGORIES), n, p=mix.category)
@@ -87,7 +87,7 @@ def _features(rng: np.random.Generator, n: int, mix: Mix, batch_index: int) -> p
     # text columns as categoricals built from codes: no Python string per row (written as plain strings)
     return pd.DataFrame(
         {
-            "transaction_id": np.int64(batch_index) * 10_000_000 + np.arange(n, dtype=np.int64),
+            "transaction_id": np.int64(batch_index) * 10_000_000 + first_row + np.arange(n, dtype=np.int64),
             "event_time": (START + np.timedelta64(batch_index, "D") + seconds.astype("timedelta64[s]")).astype(
                 "datetime64[ns]"
             ),
@@ -149,15 +149,31 @@ def fraud_logit(df: pd.DataFrame, concept: str, rng: np.random.Generator) -> np.
     return z + rng.normal(0.0, 0.6, len(df))  # what no feature explains
 
 
-def simulate_batch(batch_index: int, rows: int, scenario: str = "baseline", seed: int = 7) -> pd.DataFrame:
-    """One day of labeled transactions; deterministic for (seed, batch_index, scenario, rows)."""
+CHUNK_ROWS = 1_000_000  # a bigger batch is made in chunks (bounded memory, visible progress)
+
+
+def simulate_batch(batch_index: int, rows: int, scenario: str = "baseline", seed: int = 7, on_rows=None) -> pd.DataFrame:
+    """One day of labeled transactions; deterministic for (seed, batch_index, scenario, rows).
+    `on_rows(n)` is told each time another n rows are made."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r}; choose one of {', '.join(SCENARIOS)}")
     if rows < 1:
         raise ValueError("rows must be at least 1")
-    rng = np.random.default_rng([seed, batch_index, SCENARIOS.index(scenario)])
+    if rows > 10_000_000:
+        raise ValueError("at most 10,000,000 rows per batch (transaction ids are unique per batch below that)")
+    parts = []
+    for chunk, first_row in enumerate(range(0, rows, CHUNK_ROWS)):
+        parts.append(_simulate_chunk(batch_index, min(CHUNK_ROWS, rows - first_row), scenario, seed, chunk, first_row))
+        if on_rows:
+            on_rows(len(parts[-1]))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)  # same categories: stays categorical
+
+
+def _simulate_chunk(batch_index: int, rows: int, scenario: str, seed: int, chunk: int, first_row: int) -> pd.DataFrame:
+    key = [seed, batch_index, SCENARIOS.index(scenario)] + ([chunk] if chunk else [])  # chunk 0: as an unchunked batch
+    rng = np.random.default_rng(key)
     mix = DRIFTED_MIX if scenario == "covariate_drift" else BASELINE_MIX
-    df = _features(rng, rows, mix, batch_index)
+    df = _features(rng, rows, mix, batch_index, first_row)
     concept = "shifted" if scenario == "concept_drift" else "baseline"
     probability = 1.0 / (1.0 + np.exp(-fraud_logit(df, concept, rng)))
     df["is_fraud"] = (rng.random(rows) < probability).astype(np.int64)
@@ -207,17 +223,15 @@ def write_batches(
     seed: int = 7,
     start_index: int = 0,
     file_format: str = "parquet",
-    on_batch=None,
+    on_rows=None,
     drop_columns: tuple[str, ...] = (),
 ) -> list[Path]:
     """Write batches as `batch-NNNNN-<scenario>.<ext>`; each appears atomically (written, then renamed)."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for index in range(start_index, start_index + batches):
-        df = simulate_batch(index, rows_per_batch, scenario, seed).drop(columns=list(drop_columns))
+        df = simulate_batch(index, rows_per_batch, scenario, seed, on_rows).drop(columns=list(drop_columns))
         final = landing_dir / f"batch-{index:05d}-{scenario}.{file_format}"
         atomic_write(final, (lambda p: df.to_csv(p, index=False)) if file_format == "csv" else (lambda p: _write_parquet(df, p)))
         written.append(final)
-        if on_batch:
-            on_batch(final, len(df))
     return written

@@ -164,22 +164,26 @@ def candidate_model(
 def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster, features, candidate: tuple, champion: tuple | None) -> dict:
     """Write the candidate's HTML evaluation report, log it to MLflow, and return the metadata that links it
     (plus the markdown summary). The report is evidence for people, not a gate: if it cannot be made, the
-    metadata says why and the gates still judge the evaluation."""
+    metadata says why and the gates still judge the evaluation. A tier may leave the HTML out (ci does:
+    importing Evidently alone takes seconds); the summary and its plots are always made."""
     from mlcicd.core import report
 
-    images = {}
+    images, url, tier = {}, None, value["tier"]
     try:
         importance = dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist()))
         images = report.plots(features.task, candidate, champion, importance, features.classes)
-        evidently = report.evidently_html(features.task, candidate, champion, features.classes, proj.config.model.seed)
-        name = f"evaluation-{value['model_name']}-v{value['candidate']['version']}.html"
-        path = report.write_report(proj.data_dir / "reports" / name, value, images, evidently)
-        mlflow.log_artifact(str(path), "evaluation")
-        url = mlflow.ui_url(f"evaluation/{name}")
-        links = {"report": dg.MetadataValue.path(str(path)), "report_in_mlflow": dg.MetadataValue.url(url)}
+        if proj.tier(tier).evaluation_report:
+            evidently = report.evidently_html(features.task, candidate, champion, features.classes, proj.config.model.seed)
+            name = f"evaluation-{value['model_name']}-v{value['candidate']['version']}.html"
+            path = report.write_report(proj.data_dir / "reports" / name, value, images, evidently)
+            mlflow.log_artifact(str(path), "evaluation")
+            url = mlflow.ui_url(f"evaluation/{name}")
+            links = {"report": dg.MetadataValue.path(str(path)), "report_in_mlflow": dg.MetadataValue.url(url)}
+        else:
+            links = {"report": dg.MetadataValue.text(f"not written: the {tier} tier skips it (tiers.{tier}.evaluation_report)")}
     except Exception as exc:  # noqa: BLE001 - reported in the metadata and the log, never hidden
         context.log.error(f"the evaluation report could not be written: {type(exc).__name__}: {exc}")
-        url, links = None, {"report": dg.MetadataValue.text(f"not written: {type(exc).__name__}: {exc}")}
+        links = {"report": dg.MetadataValue.text(f"not written: {type(exc).__name__}: {exc}")}
     return {**links, "summary": dg.MetadataValue.md(report.summary_markdown(value, images, url))}
 
 

@@ -1,0 +1,60 @@
+"""The `mlcicd` command as a person meets it: help everywhere, progress for long work, errors in words."""
+
+import click
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from mlcicd.cli import main
+from mlcicd.core import simulate as simulator
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from all_commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("command", [(), *all_commands(main)], ids=lambda c: " ".join(c) or "mlcicd")
+def test_every_command_has_help(command):
+    result = CliRunner().invoke(main, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Usage: ") and len(result.output.splitlines()) > 3
+
+
+def test_validate_names_a_wrong_column_and_the_closest_real_one(make_project):
+    make_project({"dataset": {"slice_columns": ["regoin"]}})
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 1
+    assert "dataset.slice_columns: 'regoin' is not a column of the contract" in result.output
+    assert "(did you mean 'region'?)" in result.output
+
+
+def test_a_renamed_column_is_reported_as_probably_renamed(project, run_job):
+    CliRunner().invoke(main, ["simulate", "--batches", "1", "--rows", "500", "--scenario", "schema_break"])
+    run_job("ingestion_job")
+    (report,) = project.quarantine_dir.glob("*.report.txt")
+    assert "column 'amount' is missing (the batch has 'amount_usd' instead: renamed upstream?)" in report.read_text()
+
+
+def test_big_batches_are_made_in_chunks_with_progress(monkeypatch):
+    monkeypatch.setattr(simulator, "CHUNK_ROWS", 1000)
+    seen = []
+    batch = simulator.simulate_batch(2, 2500, on_rows=seen.append)
+    assert seen == [1000, 1000, 500]
+    assert len(batch) == 2500 and batch["transaction_id"].is_unique
+    assert isinstance(batch["region"].dtype, pd.CategoricalDtype)
+    # the first chunk is what an unchunked batch of that size would be: small batches did not change
+    pd.testing.assert_frame_equal(batch.iloc[:1000], simulator.simulate_batch(2, 1000))
+
+
+def test_train_shows_progress_and_says_which_gate_failed(make_project, tmp_path, monkeypatch):
+    make_project({"gates": {"min_metrics": {"roc_auc": 0.99}}})
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    result = CliRunner().invoke(main, ["train", "--tier", "ci"])
+    assert result.exit_code == 1
+    assert "ci_job failed" in result.output
+    assert "gate meets_thresholds: The candidate misses its thresholds: roc_auc is" in result.output

@@ -1,0 +1,139 @@
+"""The real UI: dagster-webserver on 127.0.0.1 and headless Chromium (Debian's, driven by Playwright) find
+candidate_evaluation in the asset graph with its gates and their status, and save screenshots.
+
+Without Chromium or Playwright the test skips and says why; `.ci/run` installs Chromium and sets
+MLCICD_REQUIRE_BROWSER=1, which turns that skip into a failure, so in CI it always runs."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+CHROMIUM_ARGS = [  # what works on a closed network: no background connections, no sandbox as root
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def chromium_or_skip() -> str:
+    problem = None
+    path = os.environ.get("MLCICD_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        problem = "no Chromium found (install Debian's 'chromium' package, or set MLCICD_CHROMIUM)"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            problem = "the playwright package is not installed"
+    if problem:
+        if os.environ.get("MLCICD_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"MLCICD_REQUIRE_BROWSER=1 but {problem}")
+        pytest.skip(problem)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"dagster-webserver exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"dagster-webserver did not answer {url} within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def webserver(make_project, definitions, tmp_path):
+    """A project whose latest candidate passed five model gates and failed one, served by dagster-webserver."""
+    chromium = chromium_or_skip()
+    make_project({"gates": {"min_metrics": {"roc_auc": 0.99}}})  # a floor no candidate reaches: meets_thresholds fails
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        result = definitions.resolve_job_def("ci_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success, "meets_thresholds should have stopped the run"
+
+    port = free_port()
+    log = tmp_path / "webserver.log"
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    command = [str(Path(sys.executable).with_name("dagster-webserver")), "-h", "127.0.0.1", "-p", str(port), "-m", "mlcicd.definitions"]
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/server_info", process, log)
+        yield f"http://127.0.0.1:{port}", chromium
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # stopped by its PID (and its children: the code server)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("MLCICD_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_asset_graph_shows_candidate_evaluation_with_its_gates(webserver, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, chromium = webserver
+    shots = screenshot_dir(tmp_path)
+    expect.set_options(timeout=30_000)  # the first page load compiles the UI's queries: allow for a busy machine
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(f"{base}/assets/candidate_evaluation?view=lineage")
+            skip = page.get_by_role("button", name="Skip")  # the first-visit newsletter dialog
+            try:
+                skip.click(timeout=5_000)
+            except Exception:  # noqa: BLE001 - the dialog does not always appear
+                pass
+
+            # the asset graph: the candidate_evaluation node, with a summary of its checks
+            expect(page.get_by_text("candidate_evaluation", exact=True).last).to_be_visible()
+            expect(page.get_by_text("Asset checks").first).to_be_visible()
+            expect(page.get_by_text("5 / 6 Passed").first).to_be_visible()  # one gate failed
+            page.screenshot(path=str(shots / "asset_graph.png"))
+
+            # its checks, each with its status: the one that failed and the five that passed
+            page.get_by_role("tab", name="Checks").or_(page.get_by_role("link", name="Checks")).first.click()
+            expect(page.get_by_text("Checks (6)")).to_be_visible()
+            rows = {}
+            for gate in ("meets_thresholds", "no_regression", "no_slice_regression", "calibration", "latency_and_size", "identity"):
+                row = page.locator("span", has=page.locator(f"div[title='{gate}']")).first  # name and status
+                expect(row).to_be_visible()
+                rows[gate] = row.inner_text()
+            page.get_by_text("meets_thresholds").first.click()
+            expect(page.get_by_text("misses its thresholds").first).to_be_visible()  # the verdict, in words
+            page.screenshot(path=str(shots / "candidate_evaluation_checks.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert "Failed" in rows["meets_thresholds"], rows
+    assert all("Succeeded" in text for gate, text in rows.items() if gate != "meets_thresholds"), rows
+    for name in ("asset_graph.png", "candidate_evaluation_checks.png"):
+        assert (shots / name).stat().st_size > 20_000  # a rendered page, not a blank one
