@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test ci-job train promote rollback simulate-if-empty ui mlflow-ui lock bench clean
+.PHONY: demo test ci-job train promote rollback simulate-if-empty ui mlflow-ui serve lock bench clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,12 +47,16 @@ ci-job: $(VENV)/.installed
 ui: $(VENV)/.installed
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
+serve: $(VENV)/.installed
+	$(BIN)/mlcicd serve
+
 mlflow-ui: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/skeleton.py
 	$(BIN)/python benchmarks/gates.py
+	$(BIN)/python benchmarks/serving.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:

@@ -319,6 +319,21 @@ def score(config_path) -> None:
     run_job_with_progress("scoring_job")
 
 
+@main.command()
+@CONFIG_OPTION
+@click.option("--host", default=None, help="Default: serving.host (127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: serving.port.")
+def serve(config_path, host, port) -> None:
+    """Serve the champion over HTTP: GET /health, POST /predict (JSON records or CSV), blue-green admin endpoints."""
+    from mlcicd.serving import serve as run
+
+    project = _project(config_path)
+    settings = project.config.serving
+    host, port = host or settings.host, port or settings.port
+    click.echo(f"serving {project.model_name('full')} on http://{host}:{port} (pid {os.getpid()})", err=True)
+    run(project, host, port)
+
+
 def latest_gates() -> tuple[dict, str]:
     """The latest result of every gate from the Dagster instance ($DAGSTER_HOME), and where they came from."""
     import os

@@ -127,6 +127,7 @@ class PromotionSpec(_Strict):
         description="auto: sensors and schedules may promote when every gate passes; manual: only a person (UI, CLI or CI) runs promotion_job.",
     )
     min_override_reason_chars: int = Field(20, ge=1, description="An override needs a written reason at least this long.")
+    require_canary: bool = Field(False, description="Promote only a candidate whose canary window passed (serving.canary).")
 
 
 class TierSpec(_Strict):
@@ -169,6 +170,31 @@ class ScoringSpec(_Strict):
     threshold: float = Field(0.5, gt=0, lt=1, description="A probability at or above this is a positive decision.")
 
 
+class CanarySpec(_Strict):
+    """How the canary (the challenger on a share of live traffic) is judged against the champion."""
+
+    min_requests: int = Field(50, ge=1, description="Requests the canary must have answered in the window before it can be judged.")
+    max_error_rate_increase: float = Field(0.01, ge=0, le=1, description="The canary's server-error rate may exceed the champion's by at most this.")
+    max_latency_ratio: float = Field(1.5, ge=1, description="The canary's p95 latency may be at most this multiple of the champion's.")
+    max_prediction_psi: float = Field(0.25, ge=0, description="PSI of the canary's predictions against the champion's (0.25: a large shift).")
+
+
+class ServingSpec(_Strict):
+    """`mlcicd serve` and the `deployment` asset (blue-green, canary, post-deployment budget)."""
+
+    enabled: bool = Field(False, description="Deploy every promoted champion to the service at host:port (promotion_job and rollback_job).")
+    host: str = Field("127.0.0.1", description="Where the service listens; loopback unless you decide otherwise.")
+    port: int = Field(8000, ge=1, le=65535)
+    canary_share: float = Field(0.0, ge=0, le=1, description="Share of requests answered by the canary (the challenger), when one is set.")
+    sample_rows: int = Field(200, ge=1, description="Rows of the model's training reference used for the deployment's skew check.")
+    skew_tolerance: float = Field(1e-6, ge=0, description="Largest allowed difference between the service's and batch scoring's predictions.")
+    window_minutes: float = Field(15.0, gt=0, description="serving_metrics looks at the requests of this last window.")
+    min_requests: int = Field(20, ge=1, description="Requests the live version needs in the window before its budget is judged.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Budget: share of requests answered with a server error (5xx).")
+    p95_latency_ms: float = Field(100.0, gt=0, description="Budget: p95 request latency of the live version.")
+    canary: CanarySpec = CanarySpec()
+
+
 class SimulatorSpec(_Strict):
     seed: int = 7
     batches: int = Field(4, ge=1)
@@ -184,6 +210,7 @@ class Config(_Strict):
     automation: AutomationSpec = AutomationSpec()
     monitoring: MonitoringSpec = MonitoringSpec()
     scoring: ScoringSpec = ScoringSpec()
+    serving: ServingSpec = ServingSpec()
     tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
 

@@ -5,15 +5,16 @@ import dagster as dg
 from mlcicd.core.gates import GateVerdict
 
 
-def check_result(verdict: GateVerdict, asset_key: str | None = None) -> dg.AssetCheckResult:
+def check_result(verdict: GateVerdict, asset_key: str | None = None, warn_only: bool = False) -> dg.AssetCheckResult:
     """An ERROR-severity result (so a blocking check stops what comes after), the reason first.
 
-    `asset_key` is needed only when an asset yields results for its own check specs.
+    `asset_key` is needed only when an asset yields results for its own check specs. `warn_only` marks a
+    failure that means "cannot be judged yet" (WARN): alerts see it, automatic rollbacks do not act on it.
     """
     metadata: dict = {"verdict": dg.MetadataValue.text(verdict.reason)}
     metadata.update({k: v for k, v in verdict.numbers.items() if isinstance(v, int | float | str) and not isinstance(v, bool)})
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=verdict.gate,
-        passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR, description=verdict.reason, metadata=metadata
+        passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR, description=verdict.reason, metadata=metadata
     )

@@ -15,6 +15,27 @@ from mlcicd.project import Project
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+HASH_TAG = "artifact_sha256"
+
+
+class ArtifactIntegrityError(RuntimeError):
+    """A registered model's files are not the ones recorded at registration (or no record exists)."""
+
+
+def artifact_sha256(folder) -> str:
+    """SHA-256 over every file of a model folder (relative path and content, in sorted order)."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256()
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -50,6 +71,7 @@ def ensure_experiment(project: Project) -> str:
 def log_candidate(project: Project, trained, *, model_name: str, tags: dict[str, str]) -> RegisteredModel:
     """Log the model in the active MLflow run, register it as a new version and point `challenger` at it."""
     import lightgbm
+    import mlflow.artifacts
     import mlflow.lightgbm
 
     info = mlflow.lightgbm.log_model(
@@ -61,6 +83,8 @@ def log_candidate(project: Project, trained, *, model_name: str, tags: dict[str,
     )
     version = str(info.registered_model_version)
     mlflow_client = client(project)
+    local = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}")
+    tags = {**tags, HASH_TAG: artifact_sha256(local)}  # verified by every load_model from now on
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, version, key, str(value))
     mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version)
@@ -78,16 +102,27 @@ def version_by_alias(project: Project, model_name: str, alias: str):
 
 
 def load_model(project: Project, model_name: str, version: str) -> tuple[Any, FeatureState]:
-    """The booster and its FeatureState for one registered version."""
+    """The booster and its FeatureState for one registered version, after checking that the model's files
+    are byte for byte the ones registered (their SHA-256 is a version tag): a tampered artifact is refused."""
+    import mlflow.artifacts
     import mlflow.lightgbm
-    from mlflow.models import get_model_info
+    from mlflow.models import Model
 
-    client(project)
+    mlflow_client = client(project)
     uri = f"models:/{model_name}/{version}"
-    metadata = get_model_info(uri).metadata or {}
+    expected = (mlflow_client.get_model_version(model_name, version).tags or {}).get(HASH_TAG)
+    local = mlflow.artifacts.download_artifacts(uri)
+    if not expected:
+        raise ArtifactIntegrityError(f"{uri} has no recorded {HASH_TAG}, so its files cannot be trusted; re-register it through mlcicd")
+    actual = artifact_sha256(local)
+    if actual != expected:
+        raise ArtifactIntegrityError(
+            f"{uri}: the model files changed after registration (SHA-256 {actual[:12]}..., recorded {expected[:12]}...); refusing to use them"
+        )
+    metadata = Model.load(local).metadata or {}
     if "feature_state" not in metadata:
         raise ValueError(f"{uri} has no feature_state in its metadata; it was not logged by mlcicd")
-    return mlflow.lightgbm.load_model(uri), FeatureState.from_dict(metadata["feature_state"])
+    return mlflow.lightgbm.load_model(local), FeatureState.from_dict(metadata["feature_state"])
 
 
 def move_champion(project: Project, model_name: str, version: str, tags: dict[str, str]) -> None:

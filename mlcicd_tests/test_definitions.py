@@ -17,6 +17,9 @@ EXPECTED_ASSETS = {
     "champion": "promotion",
     "drift_report": "monitoring",
     "batch_predictions": "scoring",
+    "deployment": "deployment",
+    "canary": "deployment",
+    "serving_metrics": "deployment",
 }
 EXPECTED_CHECKS = {
     ("raw_batch", "data_contract"),
@@ -33,6 +36,9 @@ EXPECTED_CHECKS = {
     ("candidate_evaluation", "identity"),
     ("drift_report", "data_drift"),
     ("drift_report", "performance_decay"),
+    ("deployment", "deployment_healthy"),
+    ("serving_metrics", "serving_within_budget"),
+    ("serving_metrics", "canary_comparison"),
 }
 
 
@@ -49,7 +55,7 @@ def test_every_gate_is_a_blocking_check(definitions):
     graph = definitions.resolve_asset_graph()
     checks = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
     assert set(checks) == EXPECTED_CHECKS
-    gates = {key: spec for key, spec in checks.items() if key[0] != "drift_report"}
+    gates = {key: spec for key, spec in checks.items() if key[0] not in ("drift_report", "serving_metrics")}  # monitoring: nothing downstream
     assert all(spec.blocking for spec in gates.values()), "every gate blocks what comes after it"
     freshness = graph.get(dg.AssetKey("training_dataset")).freshness_policy
     assert freshness is not None and freshness.fail_window.to_timedelta().total_seconds() == 48 * 3600

@@ -111,15 +111,18 @@ def test_everything_the_loop_needs_runs_by_default(definitions):
     assert set(sensors) == {
         "landing_sensor", "retrain_on_new_data", "promote_after_training", "decide_after_failed_gates",
         "monitor_after_ingestion", "drift_sensor",
-        "run_failure_alert", "gate_failure_alert",
+        "run_failure_alert", "gate_failure_alert", "rollback_on_serving_breach",
     }
-    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in sensors.values())
+    serving = {"rollback_on_serving_breach", "serving_monitoring"}  # on only with serving.enabled (off in the shipped config)
+    assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for name, s in sensors.items() if name not in serving)
+    assert sensors["rollback_on_serving_breach"].default_status == dg.DefaultSensorStatus.STOPPED
     schedules = {schedule.name: schedule for schedule in repository.schedule_defs}
     assert {name: (s.cron_schedule, s.job_name) for name, s in schedules.items()} == {
         "nightly_retraining": ("0 2 * * *", "training_job"),
         "hourly_monitoring": ("0 * * * *", "monitoring_job"),
+        "serving_monitoring": ("*/5 * * * *", "serving_monitor_job"),
     }
-    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in schedules.values())
+    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for name, s in schedules.items() if name not in serving)
 
 
 def test_a_candidate_that_failed_a_gate_gets_an_audited_refusal_in_auto_mode(make_project, instance, run_job):

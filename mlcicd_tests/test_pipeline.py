@@ -15,7 +15,7 @@ ALL_GATES = {
     "data_contract", "data_freshness", "min_rows", "label_balance", "unique_ids", "no_leakage",
     "meets_thresholds", "no_regression", "no_slice_regression", "calibration", "latency_and_size", "identity",
 }
-PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now"}
+PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now", "artifact_integrity"}
 
 # A code change that makes the model much worse: tiny trees, barely trained.
 DEGRADED = {"model": {"num_boost_round": 4, "params": {"num_leaves": 2, "learning_rate": 0.02, "feature_fraction": 0.3}}}

@@ -176,6 +176,17 @@ def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
         df = df.astype({c: object for c in text_as_category})
     if len(df) < contract.min_rows:
         return ContractResult(False, [f"the batch has {len(df)} row(s); the contract requires at least {contract.min_rows}"])
+    # pandera coerces 40.5 into an int column as 40: a fraction where a whole number belongs is refused first
+    fractional, rows = [], set()
+    for name, rule in contract.columns.items():
+        if rule.dtype == "int" and name in df and pd.api.types.is_float_dtype(df[name]):
+            values = df[name].dropna()
+            bad = values[values != values.round()]
+            if len(bad):
+                rows.update(bad.index)
+                fractional.append(f"column '{name}': {len(bad)} value(s) are not whole numbers, e.g. {', '.join(repr(v) for v in bad.head(3).tolist())}")
+    if fractional:
+        return ContractResult(False, fractional, failing_rows=len(rows))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # pandera's own concat of failure cases

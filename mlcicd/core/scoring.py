@@ -6,12 +6,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
-    """Population stability index of `actual` against `expected`, on `expected`'s quantile bins."""
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, probabilities: bool = False) -> float:
+    """Population stability index of `actual` against `expected`, on `expected`'s quantile bins, or for
+    probabilities on `bins` equal-width bins of [0, 1] (quantile bins of near-zero probabilities turn tiny
+    calibration differences between two good models into a large index)."""
     expected, actual = np.asarray(expected, dtype=float), np.asarray(actual, dtype=float)
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 3:
-        return 0.0
+    if probabilities:
+        edges = np.linspace(0.0, 1.0, bins + 1)
+    else:
+        edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
+        if len(edges) < 3:
+            return 0.0
     edges[0], edges[-1] = -np.inf, np.inf
     e = np.histogram(expected, edges)[0] / len(expected)
     a = np.histogram(actual, edges)[0] / len(actual)
@@ -49,5 +54,5 @@ def shadow_comparison(task: str, champion: dict[str, np.ndarray], challenger: di
         "rows": float(len(a)),
         "disagreement_rate": float(np.mean(differ)),
         "mean_abs_difference": float(np.mean(np.abs(a - b))),
-        "psi": psi(a, b),
+        "psi": psi(a, b, probabilities=task != "regression"),
     }

@@ -4,19 +4,24 @@
 - promotion_job: the champion, re-verifying every gate for the exact candidate before moving the alias.
 - rollback_job: the champion back to the previous (or a named) version that passed its gates.
 - ci_job: the whole loop on a sample with few boosting rounds, under its own registered model name.
+- canary_job, serving_monitor_job: the challenger on a share of live traffic; the service's budget.
+With serving.enabled, promotion_job and rollback_job also run `deployment` (blue-green to `mlcicd serve`).
 """
 
 import dagster as dg
 
-from mlcicd.project import TIER_TAG
+from mlcicd.project import TIER_TAG, config_at_load
 
 from .ingestion.assets import raw_batch
 from .monitoring.assets import drift_report
 from .scoring.assets import batch_predictions
 from .promotion.assets import champion
 from .training.assets import candidate_evaluation
+from .deployment.assets import canary, deployment, serving_metrics
 
 training_assets = dg.AssetSelection.assets(candidate_evaluation).upstream()
+# with serving on, a moved alias is deployed in the same run (and goes back if the deployment fails)
+moves_champion = dg.AssetSelection.assets(champion, *([deployment] if config_at_load().serving.enabled else []))
 
 training_job = dg.define_asset_job(
     "training_job",
@@ -28,7 +33,7 @@ training_job = dg.define_asset_job(
 
 promotion_job = dg.define_asset_job(
     "promotion_job",
-    selection=dg.AssetSelection.assets(champion),
+    selection=moves_champion,
     tags={TIER_TAG: "full"},
     executor_def=dg.in_process_executor,
     description="Move the `champion` alias to the evaluated candidate, only if every gate passed for it.",
@@ -44,7 +49,7 @@ ci_job = dg.define_asset_job(
 
 rollback_job = dg.define_asset_job(
     "rollback_job",
-    selection=dg.AssetSelection.assets(champion),
+    selection=moves_champion,
     tags={TIER_TAG: "full"},
     executor_def=dg.in_process_executor,
     config={"ops": {"champion": {"config": {"action": "rollback"}}}},
@@ -70,4 +75,18 @@ scoring_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(batch_predictions),
     executor_def=dg.in_process_executor,
     description="Score the batches waiting in scoring.landing_dir with the champion, and the challenger in shadow.",
+)
+
+canary_job = dg.define_asset_job(
+    "canary_job",
+    selection=dg.AssetSelection.assets(canary),
+    executor_def=dg.in_process_executor,
+    description="Send serving.canary_share of live requests to the challenger (only once every gate passed for it).",
+)
+
+serving_monitor_job = dg.define_asset_job(
+    "serving_monitor_job",
+    selection=dg.AssetSelection.assets(serving_metrics),
+    executor_def=dg.in_process_executor,
+    description="The service's budget and the canary's comparison over the last serving.window_minutes.",
 )

@@ -70,6 +70,33 @@ def gate_results(instance: dg.DagsterInstance) -> dict[str, dict]:
     return results
 
 
+def artifact_check(proj, name: str, version: str) -> dict:
+    """The candidate's model files are the ones registered (SHA-256), checked now, before the alias moves."""
+    from mlcicd.mlflow_registry import load_model
+
+    try:
+        load_model(proj, name, version)
+    except Exception as exc:  # noqa: BLE001 - any failure to load the exact registered files refuses promotion
+        return {"passed": False, "reason": f"version {version} cannot be trusted: {exc}"}
+    return {"passed": True, "reason": f"version {version}'s files match the SHA-256 recorded at registration"}
+
+
+CANARY_CHECK = dg.AssetCheckKey(dg.AssetKey("serving_metrics"), "canary_comparison")
+
+
+def canary_result(instance: dg.DagsterInstance, version: str) -> dict:
+    """promotion.require_canary: the latest canary comparison must have passed, for exactly this version."""
+    record = instance.get_latest_asset_check_evaluation_record(CANARY_CHECK)
+    evaluation = record.event.asset_check_evaluation if record and record.event else None
+    if evaluation is None:
+        return {"passed": False, "reason": f"no canary window has been judged for version {version} (run canary_job, then serving_monitor_job)"}
+    judged = evaluation.metadata.get("canary_version")
+    judged = judged.value if judged is not None else None
+    if str(judged) != str(version):
+        return {"passed": False, "reason": f"the latest canary window judged version {judged}, not version {version}"}
+    return {"passed": bool(evaluation.passed), "reason": evaluation.description or ""}
+
+
 @dg.asset(
     group_name="promotion",
     kinds={"mlflow"},
@@ -110,6 +137,9 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
         gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
         live = identity_problems(context.instance, proj, candidate_evaluation, name)  # re-checked now, not just read
         gates["identity_now"] = {"passed": not live, "reason": "; ".join(live) or "the evaluation is of the candidate waiting, on the current dataset"}
+        gates["artifact_integrity"] = artifact_check(proj, name, to_version)
+        if proj.config.promotion.require_canary:
+            gates["canary_passed"] = canary_result(context.instance, to_version)
         verdict = decide_promotion(to_version, current_version, problems_from(gates), request)
         evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
 

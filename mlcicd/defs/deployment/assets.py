@@ -1,0 +1,136 @@
+"""deployment: the champion, answering requests (blue-green, with health, smoke and skew checks);
+canary: the challenger on a share of live traffic; serving_metrics: the service's budget and the canary's
+comparison, from its request log. Only used when serving.enabled is true."""
+
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from mlcicd.core.audit import AuditRecord, append
+from mlcicd.core.gates import GateVerdict
+from mlcicd.gate_checks import check_result
+from mlcicd.resources import ProjectResource
+
+from ..promotion.assets import champion, gate_results
+
+
+def service_url(proj) -> str:
+    settings = proj.config.serving
+    return f"http://{settings.host}:{settings.port}"
+
+
+def batch_scores(proj, name: str, version: str, sample):
+    """What batch scoring answers for `sample`: the score the service must reproduce (the skew check)."""
+    from mlcicd.core.scoring import decisions
+    from mlcicd.core.train import predict
+    from mlcicd.mlflow_registry import load_model
+
+    booster, features = load_model(proj, name, version)
+    outputs = decisions(features.task, predict(booster, features, sample), features.classes, proj.config.scoring.threshold)
+    return outputs["prediction" if "prediction" in outputs else "probability"]
+
+
+@dg.asset(
+    deps=[champion],
+    group_name="deployment",
+    kinds={"http"},
+    check_specs=[dg.AssetCheckSpec("deployment_healthy", asset="deployment", blocking=True)],
+    description=(
+        "The champion deployed to `mlcicd serve` blue-green: staged beside the live version, health-checked, a smoke "
+        "request, a skew check against batch scoring; traffic switches only when all pass. On a failure the old "
+        "version keeps serving, the `champion` alias goes back to it, and the audit trail says why."
+    ),
+)
+def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
+    from mlcicd.core.deploy import blue_green, call
+    from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, load_reference, move_champion, version_by_alias
+
+    proj = project.load()
+    settings, target = proj.config.serving, proj.config.dataset.target
+    name, base = proj.model_name("full"), service_url(proj)
+    current = version_by_alias(proj, name, CHAMPION)
+    if current is None:
+        raise dg.Failure(f"There is no champion of {name} to deploy.")
+    version = str(current.version)
+    status, health = call(base, "GET", "/health")
+    live = health.get("version") if status == 200 else None
+    if live == version:
+        verdict = GateVerdict("deployment_healthy", True, f"Version {version} already answers live traffic at {base}.", {"version": version})
+        yield dg.Output({"version": version, "url": base, "decision": "unchanged"}, metadata={"live_version": version, "url": base})
+        yield check_result(verdict, asset_key="deployment")
+        return
+
+    sample = load_reference(proj, name, version).drop(columns=[target], errors="ignore").head(settings.sample_rows)
+    expected = batch_scores(proj, name, version, sample)
+    sha = (client(proj).get_model_version(name, version).tags or {}).get(HASH_TAG, "")
+    result = blue_green(base, version, sha, sample, expected, settings.skew_tolerance)
+    steps = "\n".join(f"| {s.name} | {'pass' if s.passed else 'FAIL'} | {s.detail} |" for s in result.steps)
+    metadata = {"url": base, "version": version, "steps": dg.MetadataValue.md("| step | result | detail |\n|---|---|---|\n" + steps)}
+    if result.passed:
+        canary = health.get("canary") or {}
+        if canary.get("version") == version:  # the canary became the champion: it no longer needs a slot of its own
+            call(base, "POST", "/admin/canary", {"version": None})
+        yield dg.Output({**result.to_dict(), "url": base, "previous": live, "decision": "deployed"}, metadata={**metadata, "live_version": version})
+        yield check_result(GateVerdict("deployment_healthy", True, result.reason.capitalize() + ".", {"version": version}), asset_key="deployment")
+        return
+
+    previous = live or (current.tags or {}).get("replaced_version")
+    previous = None if previous in (None, "", "none") else previous
+    reason = result.reason + (f"; version {previous} keeps serving and is the champion again" if previous else "; there is no previous version to go back to")
+    if previous:
+        move_champion(proj, name, previous, tags={"last_decision": "rolled_back", "decision_reason": reason[:4000], "decision_run": context.run.run_id})
+    append(proj.audit_log, AuditRecord(
+        decision="rolled_back" if previous else "refused", model_name=name, from_version=version, to_version=previous, reason=reason,
+        triggered_by=f"deployment ({context.run.job_name})", dagster_run_id=context.run.run_id, gates={"deployment": result.to_dict()},
+    ))
+    context.log.error(reason)
+    yield dg.Output({**result.to_dict(), "url": base, "previous": previous, "decision": "rolled_back"}, metadata={**metadata, "live_version": previous or "none"})
+    yield check_result(GateVerdict("deployment_healthy", False, reason[0].upper() + reason[1:] + ".", {"version": version}), asset_key="deployment")
+
+
+@dg.asset(
+    group_name="deployment",
+    kinds={"http"},
+    description="The challenger as canary: answers serving.canary_share of live requests beside the champion, once every gate passed for it.",
+)
+def canary(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
+    from mlcicd.core.deploy import call
+    from mlcicd.core.promotion import problems_from
+    from mlcicd.mlflow_registry import CHALLENGER, version_by_alias
+
+    proj = project.load()
+    name = proj.model_name("full")
+    challenger = version_by_alias(proj, name, CHALLENGER)
+    if challenger is None:
+        raise dg.Failure(f"There is no challenger of {name} to send traffic to.")
+    problems = problems_from(gate_results(context.instance))
+    if problems:
+        raise dg.Failure(f"Version {challenger.version} is not exposed to live traffic: " + "; ".join(problems))
+    share = proj.config.serving.canary_share
+    status, body = call(service_url(proj), "POST", "/admin/canary", {"version": str(challenger.version), "share": share})
+    if status != 200:
+        raise dg.Failure(f"The service did not take the canary: HTTP {status}: {body.get('error')}")
+    return dg.Output({"version": str(challenger.version), "share": share, "since": datetime.now(timezone.utc).isoformat()},
+                     metadata={"canary_version": str(challenger.version), "share": share})
+
+
+@dg.asset(
+    group_name="deployment",
+    kinds={"http"},
+    check_specs=[dg.AssetCheckSpec("serving_within_budget", asset="serving_metrics"), dg.AssetCheckSpec("canary_comparison", asset="serving_metrics")],
+    description="The service's last serving.window_minutes from its request log: requests, error rates, latency percentiles per slot and version.",
+)
+def serving_metrics(project: ProjectResource):
+    from mlcicd.core.deploy import read_requests, summarize, window_start
+    from mlcicd.core.serving_gates import budget_gate, canary_gate
+
+    proj = project.load()
+    settings = proj.config.serving
+    summary = summarize(read_requests(proj.data_dir / "serving" / "requests.jsonl", window_start(settings.window_minutes)))
+    shown = {slot: {k: v for k, v in numbers.items() if k != "scores"} for slot, numbers in summary.items()}
+    metadata = {f"{slot}_{k}": v for slot, numbers in shown.items() for k, v in numbers.items() if isinstance(v, int | float)}
+    yield dg.Output(shown, metadata={"window_minutes": settings.window_minutes, **metadata})
+    verdict, enough = budget_gate(summary.get("live"), settings)
+    yield check_result(verdict, asset_key="serving_metrics", warn_only=not enough)
+    verdict, enough = canary_gate(summary.get("canary"), summary.get("live"), settings.canary, probabilities=proj.config.dataset.task != "regression")
+    yield check_result(verdict, asset_key="serving_metrics", warn_only=not enough)

@@ -1,0 +1,40 @@
+"""Serving on a cadence: serving_metrics every few minutes, and rollback_job when the live version breaches
+its budget (an ERROR result of serving_within_budget; "not enough traffic" is a WARN and starts nothing)."""
+
+import dagster as dg
+
+from mlcicd.project import config_at_load
+
+from ..jobs import rollback_job, serving_monitor_job
+
+SERVING_ON = dg.DefaultSensorStatus.RUNNING if config_at_load().serving.enabled else dg.DefaultSensorStatus.STOPPED
+BUDGET_CHECK = dg.AssetCheckKey(dg.AssetKey("serving_metrics"), "serving_within_budget")
+
+serving_monitoring = dg.ScheduleDefinition(
+    name="serving_monitoring",
+    job=serving_monitor_job,
+    cron_schedule="*/5 * * * *",
+    default_status=dg.DefaultScheduleStatus(SERVING_ON.value),
+    description="serving_metrics every 5 minutes: the live version's budget and the canary's comparison.",
+)
+
+
+@dg.sensor(job=rollback_job, minimum_interval_seconds=30, default_status=SERVING_ON,
+           description="Starts rollback_job once for each breach of the live version's budget (serving_within_budget failed with ERROR).")
+def rollback_on_serving_breach(context: dg.SensorEvaluationContext):
+    last_seen = int(context.cursor or 0)
+    records = context.instance.event_log_storage.get_asset_check_execution_history(BUDGET_CHECK, limit=20)
+    fresh = [r for r in records if r.id > last_seen and r.event and r.event.asset_check_evaluation]
+    if not fresh:
+        return dg.SkipReason("no new result of serving_within_budget")
+    newest = max(fresh, key=lambda r: r.id)
+    context.update_cursor(str(newest.id))
+    evaluation = newest.event.asset_check_evaluation
+    if evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR:
+        return dg.SkipReason(f"the latest budget check {'passed' if evaluation.passed else 'could not judge yet'}: {evaluation.description}")
+    reason = f"serving budget breached: {evaluation.description}"
+    return dg.RunRequest(
+        run_key=f"serving-breach-{newest.id}",
+        run_config={"ops": {"champion": {"config": {"action": "rollback", "reason": reason[:1000], "requested_by": "sensor rollback_on_serving_breach"}}}},
+        tags={"mlcicd/rollback_reason": reason[:200]},
+    )

@@ -1,0 +1,240 @@
+"""`mlcicd serve`: the champion answering HTTP requests on 127.0.0.1, through the same feature code as
+training and batch scoring (`mlcicd.core.train.predict` with the model's own FeatureState).
+
+Slots: `live` answers traffic; `standby` is where a new version is loaded beside it for a blue-green
+deployment (health, smoke and skew checks go to `?slot=standby`), then `/admin/switch` makes it live in one
+assignment, so no request fails during a swap; `canary` (optional) answers `serving.canary_share` of the
+requests. Every request is logged (slot, version, latency, status, a few predictions) to
+data/serving/requests.jsonl, which serving_metrics reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from mlcicd import faults
+from mlcicd.core.requests import RequestError, check_rows, parse_body, to_jsonable
+from mlcicd.project import Project
+
+SLOTS = ("live", "standby", "canary")
+TOKEN_ENV = "MLCICD_SERVE_TOKEN"  # when set, /admin/* needs "Authorization: Bearer <token>"
+LOGGED_PREDICTIONS = 20  # per request, for comparing prediction distributions
+
+
+@dataclass(frozen=True)
+class Slot:
+    version: str
+    booster: Any
+    features: Any
+    sha256: str
+    loaded_at: float
+
+
+class ModelServer:
+    """The models a service holds and how a request is answered; the HTTP layer is `app()`."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.model_name = project.model_name("full")
+        self.contract = project.contract.without(project.config.dataset.target)
+        self.canary_share = project.config.serving.canary_share
+        self.slots: dict[str, Slot | None] = dict.fromkeys(SLOTS)
+        self.started = time.time()
+        self.log_path = project.data_dir / "serving" / "requests.jsonl"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log_lock = threading.Lock()
+        self._admin_lock = threading.Lock()
+
+    # ---- models ---------------------------------------------------------------------------------
+
+    def load(self, version: str) -> Slot:
+        from mlcicd.mlflow_registry import HASH_TAG, client, load_model
+
+        booster, features = load_model(self.project, self.model_name, version)  # refuses a tampered artifact
+        sha = (client(self.project).get_model_version(self.model_name, version).tags or {})[HASH_TAG]
+        return Slot(str(version), booster, features, sha, time.time())
+
+    def load_champion(self) -> None:
+        from mlcicd.mlflow_registry import CHAMPION, version_by_alias
+
+        champion = version_by_alias(self.project, self.model_name, CHAMPION)
+        if champion is not None:
+            self.slots["live"] = self.load(str(champion.version))
+
+    def stage(self, version: str) -> Slot:
+        with self._admin_lock:
+            self.slots["standby"] = self.load(version)
+            return self.slots["standby"]
+
+    def switch(self) -> tuple[str | None, str]:
+        """standby becomes live in one assignment; the old live model keeps answering requests already in flight."""
+        with self._admin_lock:
+            standby = self.slots["standby"]
+            if standby is None:
+                raise RequestError(409, "nothing is staged: POST /admin/stage first")
+            previous = self.slots["live"]
+            self.slots["live"], self.slots["standby"] = standby, None
+            return (previous.version if previous else None), standby.version
+
+    def discard(self) -> None:
+        with self._admin_lock:
+            self.slots["standby"] = None
+
+    def set_canary(self, version: str | None, share: float | None) -> None:
+        with self._admin_lock:
+            self.slots["canary"] = self.load(version) if version else None
+            if share is not None:
+                self.canary_share = share
+
+    # ---- requests -------------------------------------------------------------------------------
+
+    def choose(self, requested: str | None) -> str:
+        if requested:
+            if requested not in SLOTS:
+                raise RequestError(400, f"unknown slot '{requested}'; slots: {', '.join(SLOTS)}")
+            return requested
+        if self.slots["canary"] is not None and random.random() < self.canary_share:
+            return "canary"
+        return "live"
+
+    def predict(self, body: bytes, content_type: str, requested_slot: str | None) -> dict:
+        from mlcicd.core.scoring import decisions
+        from mlcicd.core.train import predict
+
+        start = time.perf_counter()
+        slot_name = self.choose(requested_slot)
+        slot = self.slots[slot_name]
+        status, rows, scores = 200, 0, []
+        try:
+            if slot is None:
+                raise RequestError(503, f"no model in the {slot_name} slot (is there a champion?)")
+            frame = parse_body(body, content_type)
+            rows = len(frame)
+            checked = check_rows(frame, self.contract, ignore=(self.project.config.dataset.target,))
+            predictions = predict(slot.booster, slot.features, checked)
+            if slot_name == "standby" and faults.active("serve.standby_skew"):
+                predictions = predictions * 0.99
+            outputs = decisions(slot.features.task, predictions, slot.features.classes, self.project.config.scoring.threshold)
+            score_key = "prediction" if "prediction" in outputs else "probability"
+            scores = outputs[score_key][:LOGGED_PREDICTIONS].tolist()
+            records = [{k: to_jsonable(v[i]) for k, v in outputs.items()} for i in range(rows)]
+            return {"model": self.model_name, "version": slot.version, "slot": slot_name, "predictions": records}
+        except RequestError as error:
+            status = error.status
+            raise
+        except Exception:
+            status = 500
+            raise
+        finally:
+            self.log(slot_name, slot.version if slot else None, rows, (time.perf_counter() - start) * 1000, status, scores)
+
+    def log(self, slot: str, version: str | None, rows: int, latency_ms: float, status: int, scores: list) -> None:
+        record = {
+            "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "slot": slot, "version": version,
+            "rows": rows, "latency_ms": round(latency_ms, 3), "status": status, "scores": [round(float(s), 6) for s in scores],
+        }
+        with self._log_lock, open(self.log_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def health(self, slot_name: str) -> dict:
+        slot = self.slots.get(slot_name)
+        if slot is None:
+            raise RequestError(503, f"no model in the {slot_name} slot")
+        canary = self.slots["canary"]
+        return {
+            "status": "ok", "slot": slot_name, "model": self.model_name, "version": slot.version,
+            "artifact_sha256": slot.sha256, "task": slot.features.task, "uptime_seconds": round(time.time() - self.started, 3),
+            "canary": {"version": canary.version, "share": self.canary_share} if canary else None,
+        }
+
+
+def app(server: ModelServer):
+    """The HTTP layer (Starlette): JSON in, JSON out; a bad request is a 4xx naming the problem, never a 500."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    def guarded(handler, admin: bool = False):
+        async def endpoint(request: Request):
+            if admin:
+                token = os.environ.get(TOKEN_ENV)
+                if token and request.headers.get("authorization") != f"Bearer {token}":
+                    return JSONResponse({"error": "admin endpoints need the bearer token"}, status_code=401)
+            body = await request.body()
+            try:
+                from starlette.concurrency import run_in_threadpool
+
+                return JSONResponse(await run_in_threadpool(handler, request, body))
+            except RequestError as error:
+                return JSONResponse(error.to_dict(), status_code=error.status)
+
+        return endpoint
+
+    def admin_args(body: bytes) -> dict:
+        try:
+            args = json.loads(body or b"{}")
+        except ValueError:
+            raise RequestError(400, "the body is not valid JSON") from None
+        if not isinstance(args, dict):
+            raise RequestError(400, "expected a JSON object")
+        return args
+
+    def stage(request, body):
+        version = str(admin_args(body).get("version") or "")
+        if not version:
+            raise RequestError(400, 'expected {"version": "<registered version>"}')
+        try:
+            slot = server.stage(version)
+        except Exception as exc:  # noqa: BLE001 - an unknown or tampered version is the caller's problem to see
+            raise RequestError(409, f"version {version} cannot be staged: {type(exc).__name__}: {exc}") from None
+        return {"staged": slot.version, "artifact_sha256": slot.sha256}
+
+    def switch(request, body):
+        previous, now = server.switch()
+        return {"previous": previous, "live": now}
+
+    def discard(request, body):
+        server.discard()
+        return {"standby": None}
+
+    def canary(request, body):
+        args = admin_args(body)
+        share = args.get("share")
+        if share is not None and not (isinstance(share, int | float) and 0 <= share <= 1):
+            raise RequestError(400, "share must be a number between 0 and 1")
+        try:
+            server.set_canary(str(args["version"]) if args.get("version") else None, share)
+        except Exception as exc:  # noqa: BLE001
+            raise RequestError(409, f"canary cannot be set: {type(exc).__name__}: {exc}") from None
+        return {"canary": server.slots["canary"].version if server.slots["canary"] else None, "share": server.canary_share}
+
+    routes = [
+        Route("/health", guarded(lambda request, body: server.health(request.query_params.get("slot", "live"))), methods=["GET"]),
+        Route("/predict", guarded(lambda request, body: server.predict(body, request.headers.get("content-type", ""), request.query_params.get("slot"))), methods=["POST"]),
+        Route("/admin/stage", guarded(stage, admin=True), methods=["POST"]),
+        Route("/admin/switch", guarded(switch, admin=True), methods=["POST"]),
+        Route("/admin/discard", guarded(discard, admin=True), methods=["POST"]),
+        Route("/admin/canary", guarded(canary, admin=True), methods=["POST"]),
+    ]
+    return Starlette(routes=routes)
+
+
+def serve(project: Project, host: str, port: int) -> None:
+    import uvicorn
+
+    server = ModelServer(project)
+    server.load_champion()
+    pid_file = project.data_dir / "serving" / "server.pid"
+    pid_file.write_text(str(os.getpid()))
+    try:
+        uvicorn.run(app(server), host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        pid_file.unlink(missing_ok=True)

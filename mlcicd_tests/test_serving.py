@@ -1,0 +1,219 @@
+"""`mlcicd serve` on a free loopback port, real requests (good and bad), blue-green deployments (one that
+swaps under load with no failed request, one that fails and goes back), the canary and the budget."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from mlcicd.cli import main
+from mlcicd.core.audit import read
+from mlcicd.core.deploy import call, records
+from mlcicd.core.simulate import simulate_batch
+from mlcicd.core.train import predict
+from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, HASH_TAG, client, load_model, version_by_alias
+from mlcicd.resources import ProjectResource
+
+from .test_ui import free_port, wait_until_up
+
+
+def alias(project, name):
+    version = version_by_alias(project, project.model_name("full"), name)
+    return None if version is None else str(version.version)
+
+
+@pytest.fixture
+def served(make_project, run_job, tmp_path):
+    """A champion (version 1), a candidate waiting (version 2), and `mlcicd serve` answering on a free port."""
+    port = free_port()
+    project = make_project({"serving": {"enabled": True, "port": port, "canary_share": 0.5, "min_requests": 5,
+                                        "canary": {"min_requests": 5, "max_latency_ratio": 50}}})
+    CliRunner().invoke(main, ["simulate", "--batches", "3"])
+    assert run_job("training_job").success and run_job("promotion_job").success  # the session's jobs: champion only
+    CliRunner().invoke(main, ["simulate", "--batches", "1"])
+    assert run_job("training_job").success
+    assert (alias(project, CHAMPION), alias(project, CHALLENGER)) == ("1", "2")
+
+    def start(faults: str = ""):
+        log = tmp_path / f"serve-{len(started)}.log"
+        env = {**os.environ, "MLCICD_FAULTS": faults}
+        with open(log, "w") as out:
+            process = subprocess.Popen([sys.executable, "-m", "mlcicd.cli", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+        started.append(process)
+        wait_until_up(f"http://127.0.0.1:{port}/health", process, log)
+        return f"http://127.0.0.1:{port}"
+
+    started: list[subprocess.Popen] = []
+    yield project, start
+    for process in started:  # stopped by PID
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+
+
+def stop_server(project, base: str) -> None:
+    """Stop the service by its PID (`mlcicd serve` writes it to data/serving/server.pid)."""
+    import time
+
+    pid = int((project.data_dir / "serving" / "server.pid").read_text())
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if call(base, "GET", "/health")[0] == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the service (pid {pid}) did not stop")
+
+
+def post(base: str, body: bytes, content_type: str = "application/json", slot: str = ""):
+    request = urllib.request.Request(f"{base}/predict{'?slot=' + slot if slot else ''}", data=body, method="POST", headers={"content-type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def unlabeled(rows: int, batch: int = 50) -> pd.DataFrame:
+    return simulate_batch(batch, rows).drop(columns=["is_fraud"])
+
+
+def materialize(definitions, instance, key: str):
+    return dg.materialize(list(definitions.assets), selection=[dg.AssetKey(key)], resources=definitions.resources, instance=instance, raise_on_error=False)
+
+
+def test_health_and_predictions_through_the_one_feature_path(served):
+    project, start = served
+    base = start()
+    status, health = call(base, "GET", "/health")
+    assert status == 200 and health["version"] == "1" and health["model"] == project.model_name("full")
+    assert health["artifact_sha256"] == client(project).get_model_version(health["model"], "1").tags[HASH_TAG]
+    assert health["uptime_seconds"] > 0
+
+    rows = unlabeled(30)
+    booster, features = load_model(project, health["model"], "1")
+    status, body = post(base, json.dumps({"records": records(rows)}).encode())
+    assert status == 200 and body["version"] == "1" and len(body["predictions"]) == 30
+    served_scores = [p["probability"] for p in body["predictions"]]
+    np.testing.assert_allclose(served_scores, predict(booster, features, rows), rtol=0, atol=1e-12)  # same as batch scoring
+    assert [p["decision"] for p in body["predictions"]] == [int(p >= 0.5) for p in served_scores]
+
+    status, body = post(base, rows.head(3).to_csv(index=False).encode(), "text/csv")
+    assert status == 200 and len(body["predictions"]) == 3
+    np.testing.assert_allclose([p["probability"] for p in body["predictions"]], served_scores[:3], atol=1e-12)
+    bad_requests_get_a_4xx_that_names_the_field(project, base)
+
+
+BAD_REQUESTS = [
+    (b"{not json", "application/json", 400, "not valid JSON"),
+    (b"[]", "application/json", 400, "no rows"),
+    (b'"text"', "application/json", 400, "expected"),
+    (b"amount\n1", "text/plain", 415, "unsupported content type"),
+]
+
+
+def bad_requests_get_a_4xx_that_names_the_field(project, base):
+    good = records(unlabeled(1))[0]
+    for body, content_type, expected, words in BAD_REQUESTS:
+        status, answer = post(base, body, content_type)
+        assert status == expected and words in answer["error"], (body, answer)
+    field_cases = [
+        ({k: v for k, v in good.items() if k != "amount"}, "field 'amount' is missing"),
+        ({**good, "amount": "lots"}, "field 'amount': 1 value(s) are not numbers"),
+        ({**good, "amount": -5}, "field 'amount': value(s) below the minimum 0"),
+        ({**good, "channel": "carrier pigeon"}, "field 'channel': value(s) not allowed"),
+        ({**good, "customer_age": 40.5}, "field 'customer_age': 1 value(s) are not whole numbers"),
+        ({**good, "event_time": "next tuesday-ish"}, "field 'event_time': 1 value(s) are not dates/times"),
+        ({**good, "shoe_size": 44}, "field 'shoe_size' is not in the data contract"),
+        ({**good, "region": None}, "field 'region': 1 missing value(s)"),
+    ]
+    for record, words in field_cases:
+        status, answer = post(base, json.dumps({"records": [record]}).encode())
+        assert status == 422, (record, answer)
+        assert any(words in p for p in answer["problems"]), (words, answer)
+    status, _ = post(base, json.dumps({"records": [{**good, "device_risk_score": None}]}).encode())
+    assert status == 200, "a nullable field may be null"
+    log = [json.loads(line) for line in (project.data_dir / "serving" / "requests.jsonl").read_text().splitlines()]
+    assert not [r for r in log if r["status"] >= 500], "bad input never gives a server error"
+
+
+def test_a_failed_deployment_goes_back_and_a_good_one_swaps_under_load_with_no_failed_request(served, definitions, instance):
+    project, start = served
+    name = project.model_name("full")
+
+    # 1. the new version's predictions differ from batch scoring: nothing switches, the alias goes back
+    server = start(faults="serve.standby_skew")
+    client(project).set_registered_model_alias(name, CHAMPION, "2")  # as promotion_job does
+    result = materialize(definitions, instance, "deployment")
+    assert not result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and "failed at skew" in check.description and "version 1 keeps serving" in check.description
+    assert call(server, "GET", "/health")[1]["version"] == "1"
+    assert alias(project, CHAMPION) == "1"
+    record = read(project.audit_log)[-1]
+    assert record["decision"] == "rolled_back" and record["from_version"] == "2" and record["to_version"] == "1"
+    assert "largest difference from batch scoring" in record["reason"]
+
+    # 2. a healthy service: version 2 goes live while requests keep coming, and none fails
+    stop_server(project, server)
+    base = start()
+    body = json.dumps({"records": records(unlabeled(5))}).encode()
+    answers, stop = [], threading.Event()
+
+    def traffic():
+        while not stop.is_set() and len(answers) < 3000:
+            answers.append(post(base, body))
+
+    thread = threading.Thread(target=traffic)
+    thread.start()
+    try:
+        client(project).set_registered_model_alias(name, CHAMPION, "2")
+        result = materialize(definitions, instance, "deployment")
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert result.success
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed and "stage, health, smoke, skew, switch" in check.description
+    assert len(answers) > 20 and all(status == 200 for status, _ in answers), [a for a in answers if a[0] != 200][:3]
+    versions = [answer["version"] for _, answer in answers]
+    assert versions[0] == "1" and versions[-1] == "2" and versions == sorted(versions), "one switch, no flapping"
+    assert call(base, "GET", "/health")[1]["version"] == "2"
+
+
+def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(served, definitions, instance, make_project):
+    from mlcicd.defs.deployment.automation import rollback_on_serving_breach
+
+    project, start = served
+    base = start()
+    assert materialize(definitions, instance, "canary").success  # version 2 passed every gate: it may see traffic
+    traffic = unlabeled(600)  # varied rows: the two prediction distributions are compared
+    slots = [post(base, json.dumps({"records": records(traffic.iloc[i * 10:(i + 1) * 10])}).encode())[1]["slot"] for i in range(60)]
+    assert 10 < slots.count("canary") < 50, "about half of the requests go to the canary"
+
+    metrics = materialize(definitions, instance, "serving_metrics")
+    checks = {c.check_name: c for c in metrics.get_asset_check_evaluations()}
+    assert checks["serving_within_budget"].passed, checks["serving_within_budget"].description
+    assert checks["canary_comparison"].passed, checks["canary_comparison"].description
+    assert checks["canary_comparison"].metadata["canary_version"].value == "2"
+
+    sensor_context = dg.build_sensor_context(instance=instance, resources={"project": ProjectResource()})
+    assert isinstance(rollback_on_serving_breach(sensor_context), dg.SkipReason), "within budget: nothing to do"
+    config = yaml.safe_load(project.config_path.read_text())
+    config["serving"]["p95_latency_ms"] = 0.001  # an impossible budget: a breach
+    project.config_path.write_text(yaml.safe_dump(config))
+    metrics = materialize(definitions, instance, "serving_metrics")
+    budget = {c.check_name: c for c in metrics.get_asset_check_evaluations()}["serving_within_budget"]
+    assert not budget.passed and budget.severity == dg.AssetCheckSeverity.ERROR and "breaches its budget" in budget.description
+    request = rollback_on_serving_breach(dg.build_sensor_context(instance=instance, cursor=sensor_context.cursor, resources={"project": ProjectResource()}))
+    assert isinstance(request, dg.RunRequest) and request.job_name in (None, "rollback_job")
+    assert "serving budget breached" in request.run_config["ops"]["champion"]["config"]["reason"]
