@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME := $(CURDIR)
 
-.PHONY: demo test ci-job train promote rollback simulate-if-empty ui mlflow-ui serve lock bench clean
+.PHONY: demo test ci-job train promote rollback simulate-if-empty ui mlflow-ui serve prod-init prod-webserver prod-daemon lock bench clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,14 @@ ui: $(VENV)/.installed
 
 serve: $(VENV)/.installed
 	$(BIN)/mlcicd serve
+
+# The production profile (deploy/README.md): PostgreSQL for Dagster and MLflow, the daemon for the loop.
+prod-init: $(VENV)/.installed
+	scripts/production.sh init
+prod-webserver: $(VENV)/.installed
+	scripts/production.sh webserver
+prod-daemon: $(VENV)/.installed
+	scripts/production.sh daemon
 
 mlflow-ui: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000

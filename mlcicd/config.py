@@ -55,6 +55,11 @@ class DatasetSpec(_Strict):
         return self
 
 
+class DaskSpec(_Strict):
+    scheduler: str | None = Field(None, description="A dask.distributed scheduler address (tcp://host:8786); null: a LocalCluster on this machine.")
+    workers: int = Field(2, ge=1, description="LocalCluster only: worker processes (one thread each).")
+
+
 class ModelSpec(_Strict):
     registered_name: str = Field("mlcicd-model", min_length=1)
     experiment: str = Field("mlcicd", min_length=1)
@@ -64,6 +69,8 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="Extra LightGBM parameters (learning_rate, num_leaves, ...).")
     seed: int = 42
     num_threads: int = Field(2, ge=1)
+    engine: Literal["local", "dask"] = Field("local", description="local: LightGBM in the step's process; dask: lightgbm.dask on a dask.distributed cluster.")
+    dask: DaskSpec = DaskSpec()
 
 
 class LatencyBudget(_Strict):

@@ -49,12 +49,11 @@ def test_big_batches_are_made_in_chunks_with_progress(monkeypatch):
     pd.testing.assert_frame_equal(batch.iloc[:1000], simulator.simulate_batch(2, 1000))
 
 
-def test_train_shows_progress_and_says_which_gate_failed(make_project, tmp_path, monkeypatch):
-    make_project({"gates": {"min_metrics": {"roc_auc": 0.99}}})
+def test_a_job_run_from_the_cli_says_which_step_failed_and_why(project, tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    result = CliRunner().invoke(main, ["train", "--tier", "ci"])
+    result = CliRunner().invoke(main, ["promote"])  # the same `dagster job execute` as make promote; nothing to promote yet
     assert result.exit_code == 1
-    assert "ci_job failed" in result.output
-    assert "gate meets_thresholds: The candidate misses its thresholds: roc_auc is" in result.output
+    assert "promotion_job failed (run " in result.output
+    assert "step champion:" in result.output

@@ -4,11 +4,11 @@
 #   scripts/production.sh webserver   the UI on 127.0.0.1:${MLCICD_WEB_PORT:-3000}
 #   scripts/production.sh daemon      sensors, schedules and the run queue
 # Credentials come only from the environment (nothing is written to a file):
-#   MLCICD_DAGSTER_PG_URL  default postgresql://postgres@127.0.0.1:5432/mlcicd_dagster
+#   MLCICD_DAGSTER_PG_URL  default postgresql+psycopg2://postgres@127.0.0.1:5432/mlcicd_dagster
 #   MLFLOW_TRACKING_URI    default postgresql+psycopg2://postgres@127.0.0.1:5432/mlcicd_mlflow
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export MLCICD_DAGSTER_PG_URL="${MLCICD_DAGSTER_PG_URL:-postgresql://postgres@127.0.0.1:5432/mlcicd_dagster}"
+export MLCICD_DAGSTER_PG_URL="${MLCICD_DAGSTER_PG_URL:-postgresql+psycopg2://postgres@127.0.0.1:5432/mlcicd_dagster}"
 export MLFLOW_TRACKING_URI="${MLFLOW_TRACKING_URI:-postgresql+psycopg2://postgres@127.0.0.1:5432/mlcicd_mlflow}"
 export DAGSTER_HOME="$PWD/deploy/production"
 BIN=.venv/bin

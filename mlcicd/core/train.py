@@ -74,6 +74,14 @@ def train_model(
     if features.task == "multiclass":  # a class that appears only in the validation rows cannot be scored by LightGBM
         keep = valid_labels >= 0
         valid_rows, valid_labels = valid_rows[keep], valid_labels[keep]
+    if model.engine == "dask":
+        from mlcicd.core.distributed import train_on_dask
+
+        booster = train_on_dask(
+            featurize(fit_rows, features), fit_labels, featurize(valid_rows, features), valid_labels, params, num_boost_round,
+            features.task, features.categorical, model.dask.scheduler, model.dask.workers,
+        )
+        return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round))
     fit_set = lgb.Dataset(featurize(fit_rows, features), fit_labels, categorical_feature=features.categorical, free_raw_data=True)
     valid_set = fit_set.create_valid(featurize(valid_rows, features), valid_labels)
     callbacks = [lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False)]

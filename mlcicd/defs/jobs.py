@@ -20,13 +20,17 @@ from .training.assets import candidate_evaluation
 from .deployment.assets import canary, deployment, serving_metrics
 
 training_assets = dg.AssetSelection.assets(candidate_evaluation).upstream()
+# The run queue's lanes (dagster.yaml, deploy/production/dagster.yaml, deploy/helm/values.yaml): one training
+# run and one promotion run at a time, whichever job, sensor or schedule asks for it.
+LANE = "mlcicd/lane"
+TRAINING_LANE, PROMOTION_LANE = {LANE: "training"}, {LANE: "promotion"}
 # with serving on, a moved alias is deployed in the same run (and goes back if the deployment fails)
 moves_champion = dg.AssetSelection.assets(champion, *([deployment] if config_at_load().serving.enabled else []))
 
 training_job = dg.define_asset_job(
     "training_job",
     selection=training_assets,
-    tags={TIER_TAG: "full"},
+    tags={TIER_TAG: "full", **TRAINING_LANE},
     executor_def=dg.in_process_executor,
     description="Ingest landed data, train a candidate on the full window and evaluate it against the champion.",
 )
@@ -34,7 +38,7 @@ training_job = dg.define_asset_job(
 promotion_job = dg.define_asset_job(
     "promotion_job",
     selection=moves_champion,
-    tags={TIER_TAG: "full"},
+    tags={TIER_TAG: "full", **PROMOTION_LANE},
     executor_def=dg.in_process_executor,
     description="Move the `champion` alias to the evaluated candidate, only if every gate passed for it.",
 )
@@ -42,7 +46,7 @@ promotion_job = dg.define_asset_job(
 ci_job = dg.define_asset_job(
     "ci_job",
     selection=training_assets | dg.AssetSelection.assets(champion),
-    tags={TIER_TAG: "ci"},
+    tags={TIER_TAG: "ci", **TRAINING_LANE},
     executor_def=dg.in_process_executor,
     description="The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone).",
 )
@@ -50,7 +54,7 @@ ci_job = dg.define_asset_job(
 rollback_job = dg.define_asset_job(
     "rollback_job",
     selection=moves_champion,
-    tags={TIER_TAG: "full"},
+    tags={TIER_TAG: "full", **PROMOTION_LANE},
     executor_def=dg.in_process_executor,
     config={"ops": {"champion": {"config": {"action": "rollback"}}}},
     description="Move `champion` back to the previous champion (or ops.champion.config.version); audited.",
