@@ -374,7 +374,7 @@ def status_report(project: Project) -> dict:
     gates, gates_source = latest_gates()
     return {
         "model_name": name,
-        "tracking_uri": project.tracking_uri,
+        "tracking_uri": project.tracking_uri_shown,
         "primary_metric": primary,
         "promotion_mode": project.config.promotion.mode,
         "champion": describe(CHAMPION),

@@ -61,8 +61,9 @@ class DaskSpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    registered_name: str = Field("mlcicd-model", min_length=1)
-    experiment: str = Field("mlcicd", min_length=1)
+    # names end up in file names (reports, model cards): letters, digits, '.', '_' and '-' only, so none escapes data/
+    registered_name: str = Field("mlcicd-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)
+    experiment: str = Field("mlcicd", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)
     num_boost_round: int = Field(400, ge=1)
     early_stopping_rounds: int = Field(30, ge=1)
     validation_fraction: float = Field(0.15, gt=0.0, lt=0.5, description="Newest share of the train set used for early stopping.")
@@ -140,7 +141,7 @@ class PromotionSpec(_Strict):
 class TierSpec(_Strict):
     sample_rows: int | None = Field(None, ge=100, description="Rows sampled from the training dataset; null means all rows.")
     num_boost_round: int | None = Field(None, ge=1, description="Overrides model.num_boost_round for this tier.")
-    model_name_suffix: str = Field("", description="Appended to model.registered_name so a tier never moves another's champion.")
+    model_name_suffix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$", description="Appended to model.registered_name so a tier never moves another's champion.")
     evaluation_report: bool = Field(
         True, description="Write the HTML evaluation report (Evidently + plots) for each candidate; the markdown summary is always made."
     )

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from mlcicd.core.gates import GateVerdict
+from mlcicd.faults import kill_point
 
 
 def check_result(verdict: GateVerdict, asset_key: str | None = None, warn_only: bool = False) -> dg.AssetCheckResult:
@@ -11,6 +12,7 @@ def check_result(verdict: GateVerdict, asset_key: str | None = None, warn_only: 
     `asset_key` is needed only when an asset yields results for its own check specs. `warn_only` marks a
     failure that means "cannot be judged yet" (WARN): alerts see it, automatic rollbacks do not act on it.
     """
+    kill_point("gates.before_results")
     metadata: dict = {"verdict": dg.MetadataValue.text(verdict.reason)}
     metadata.update({k: v for k, v in verdict.numbers.items() if isinstance(v, int | float | str) and not isinstance(v, bool)})
     return dg.AssetCheckResult(

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from mlcicd.core.features import FeatureState
+from mlcicd.faults import kill_point
 from mlcicd.project import Project
 
 CHAMPION = "champion"
@@ -82,11 +83,13 @@ def log_candidate(project: Project, trained, *, model_name: str, tags: dict[str,
         registered_model_name=model_name,
     )
     version = str(info.registered_model_version)
+    kill_point("registry.after_log_model")
     mlflow_client = client(project)
     local = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}")
     tags = {**tags, HASH_TAG: artifact_sha256(local)}  # verified by every load_model from now on
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, version, key, str(value))
+    kill_point("registry.before_challenger")
     mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version)
     return RegisteredModel(model_name, version, info.run_id, f"models:/{model_name}/{version}")
 
@@ -130,7 +133,9 @@ def move_champion(project: Project, model_name: str, version: str, tags: dict[st
     mlflow_client = client(project)
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, version, key, str(value))
+    kill_point("registry.after_champion_tags")
     mlflow_client.set_registered_model_alias(model_name, CHAMPION, version)
+    kill_point("registry.after_champion_alias")
     challenger = version_by_alias(project, model_name, CHALLENGER)
     if challenger is not None and str(challenger.version) == str(version):
         mlflow_client.delete_registered_model_alias(model_name, CHALLENGER)

@@ -93,6 +93,11 @@ class Project:
         return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
+    def tracking_uri_shown(self) -> str:
+        """The tracking URI as it may be shown (status, logs): any password replaced by ***."""
+        return redact(self.tracking_uri)
+
+    @property
     def artifact_location(self) -> str | None:
         """Where new experiments keep artifacts: a local folder unless a tracking server decides."""
         if self.tracking_uri.startswith(("http://", "https://", "databricks")):
@@ -130,3 +135,10 @@ def git_commit(folder: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
+
+
+def redact(url: str) -> str:
+    """A URL with its password (user:password@host) replaced by ***: credentials are never shown."""
+    import re
+
+    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", url)

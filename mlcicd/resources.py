@@ -93,8 +93,14 @@ class MlflowTracking(dg.ConfigurableResource):
         return url + (f"/artifacts/{artifact}" if artifact else "")
 
 
+# Tables written in this process, so the next step in the same run does not read back what it was just
+# handed (in-process jobs): path -> (file's mtime_ns, writing step, table). Only the latest step's tables stay.
+_WRITTEN: dict[Path, tuple[int, str, pd.DataFrame]] = {}
+
+
 class ProjectIOManager(dg.ConfigurableIOManager):
-    """Stores asset values under data/assets/: tables as Parquet, records (dicts) as JSON. No pickles."""
+    """Stores asset values under data/assets/: tables as Parquet, records (dicts) as JSON. No pickles.
+    A table written earlier in the same process is handed on without re-reading it, if the file is unchanged."""
 
     project: ProjectResource
 
@@ -111,11 +117,20 @@ class ProjectIOManager(dg.ConfigurableIOManager):
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}; return a DataFrame or a dict")
         atomic_write(path, write)
+        if isinstance(obj, pd.DataFrame):
+            step = context.step_key or ""
+            for stale in [p for p, (_, writer, _) in _WRITTEN.items() if writer != step]:
+                del _WRITTEN[stale]
+            _WRITTEN[path] = (path.stat().st_mtime_ns, step, obj)
 
     def load_input(self, context: dg.InputContext) -> Any:
         base = self._base(context)
-        if base.with_suffix(".parquet").exists():
-            return pd.read_parquet(base.with_suffix(".parquet"))
+        parquet = base.with_suffix(".parquet")
+        if parquet.exists():
+            cached = _WRITTEN.get(parquet)
+            if cached and cached[0] == parquet.stat().st_mtime_ns:
+                return cached[2]
+            return pd.read_parquet(parquet)
         if base.with_suffix(".json").exists():
             return json.loads(base.with_suffix(".json").read_text())
         raise FileNotFoundError(

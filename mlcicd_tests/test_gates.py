@@ -84,6 +84,8 @@ def test_degraded_model_is_refused_by_no_regression(with_champion, make_project,
 
 def test_one_class_holdout_fails_closed(make_project, run_job):
     project = make_project()
+    contract = project.contract_path.read_text().replace(", min_distinct: 2", "")  # a contract that lets a one-class day in
+    project.contract_path.write_text(contract)
     land(project, batches=3, rows=5000)
     quiet_day = simulate_batch(3, 6000).assign(is_fraud=0)  # the newest day: no fraud reported at all
     quiet_day.to_parquet(project.landing_dir / "batch-00003-no-fraud.parquet", index=False)

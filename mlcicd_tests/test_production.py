@@ -5,6 +5,7 @@ The PostgreSQL test needs a server (127.0.0.1:5432 as user postgres, or $MLCICD_
 answers it skips and says why; `.ci/run` sets MLCICD_REQUIRE_POSTGRES=1, which turns the skip into a failure.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from mlcicd.production import drop_database, ensure_database
 from .conftest import REPO
 
 PG_URL = os.environ.get("MLCICD_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+SECRET = "s3cr3t-pw-4711"  # trust authentication ignores it; it must never be shown anywhere
 PRODUCTION_YAML = REPO / "deploy" / "production" / "dagster.yaml"
 
 
@@ -38,7 +40,10 @@ def postgres():
             pytest.fail(f"MLCICD_REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(reason)
     suffix = uuid.uuid4().hex[:10]
-    urls = {"dagster": f"{PG_URL.replace('postgresql://', 'postgresql+psycopg2://')}/mlcicd_test_dagster_{suffix}", "mlflow": f"{PG_URL.replace('postgresql://', 'postgresql+psycopg2://')}/mlcicd_test_mlflow_{suffix}"}
+    server = PG_URL.replace("postgresql://", "postgresql+psycopg2://")
+    if "@" in server and ":" not in server.split("//")[1].split("@")[0]:
+        server = server.replace("@", f":{SECRET}@", 1)  # a password in the URL, as production has one
+    urls = {"dagster": f"{server}/mlcicd_test_dagster_{suffix}", "mlflow": f"{server}/mlcicd_test_mlflow_{suffix}"}
     for url in urls.values():
         ensure_database(url)
     yield urls
@@ -57,14 +62,19 @@ def test_training_and_promotion_run_on_postgresql(make_project, postgres, tmp_pa
     monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres["mlflow"])
     assert CliRunner().invoke(main, ["simulate", "--batches", "3"]).exit_code == 0
     dagster = str(Path(sys.executable).with_name("dagster"))
+    shown = []
     for job in ("training_job", "promotion_job"):
         run = subprocess.run([dagster, "job", "execute", "-m", "mlcicd.definitions", "-j", job], env=env, capture_output=True, text=True)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+        shown += [run.stdout, run.stderr]
 
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("MLCICD_DAGSTER_PG_URL", postgres["dagster"])
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        for run in instance.get_runs():  # credentials are in no log line, run config, tag or metadata
+            shown += [json.dumps(run.run_config), json.dumps(run.tags)]
+            shown += [entry.message + json.dumps(str(entry.dagster_event)) for entry in instance.all_logs(run.run_id)]
         runs = {run.job_name: run.status for run in instance.get_runs()}
         assert runs == {"training_job": dg.DagsterRunStatus.SUCCESS, "promotion_job": dg.DagsterRunStatus.SUCCESS}
         assert instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey("candidate_evaluation"), "no_regression")).event.asset_check_evaluation.passed
@@ -73,6 +83,11 @@ def test_training_and_promotion_run_on_postgresql(make_project, postgres, tmp_pa
     assert str(champion.version) == "1" and champion.tags["gates_passed"] == "true"
     local = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.mlflow_dir / 'mlflow.db'}")
     assert local.search_registered_models() == [], "the registry is in PostgreSQL, not in the local SQLite store"
+    status = CliRunner().invoke(main, ["status", "--json"])
+    shown += [status.output, project.audit_log.read_text(), json.dumps(champion.tags)]
+    if SECRET in postgres["dagster"]:
+        assert json.loads(status.output)["tracking_uri"].count("***") == 1
+        assert not [text for text in shown if SECRET in text], "a password was shown"
 
 
 def lanes(config: dict) -> list[dict]:

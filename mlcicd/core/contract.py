@@ -24,6 +24,7 @@ from typing import Any, Literal
 import pandas as pd
 import yaml
 
+FUTURE_SKEW_MINUTES = 5
 DTYPES = {"int": "int64", "float": "float64", "str": "str", "bool": "bool", "datetime": "datetime64[ns]"}
 
 
@@ -35,6 +36,8 @@ class ColumnRule:
     min: float | None = None
     max: float | None = None
     allowed: tuple[Any, ...] | None = None
+    not_in_future: bool = False  # datetime: no value later than now (+5 minutes of clock skew)
+    min_distinct: int | None = None  # a label: at least this many different values in a batch (one class only is suspect)
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ def parse_contract(raw: dict, source: str = "") -> Contract:
     for name, rule in raw["columns"].items():
         if not isinstance(rule, dict) or rule.get("dtype") not in DTYPES:
             raise ValueError(f"{source}: column '{name}' needs dtype, one of {sorted(DTYPES)}")
-        bad = set(rule) - {"dtype", "nullable", "unique", "min", "max", "allowed"}
+        bad = set(rule) - {"dtype", "nullable", "unique", "min", "max", "allowed", "not_in_future", "min_distinct"}
         if bad:
             raise ValueError(f"{source}: column '{name}' has unknown key(s) {sorted(bad)}")
         allowed = rule.get("allowed")
@@ -90,6 +93,10 @@ def _build_schema(contract: Contract):
             checks.append(pa.Check.le(rule.max))
         if rule.allowed is not None:
             checks.append(pa.Check.isin(list(rule.allowed)))
+        if rule.not_in_future:
+            checks.append(pa.Check(lambda s: s <= pd.Timestamp.now() + pd.Timedelta(minutes=FUTURE_SKEW_MINUTES), name="not_in_future", element_wise=False))
+        if rule.min_distinct:
+            checks.append(pa.Check(lambda s, n=rule.min_distinct: s.nunique() >= n, name=f"at_least_{rule.min_distinct}_distinct_values"))
         columns[name] = pa.Column(
             DTYPES[rule.dtype],
             checks=checks,
@@ -124,6 +131,10 @@ def _sentence(column: str, check: str, count: int, examples: list) -> str:
         return f"column '{column}': {count} missing value(s) where none are allowed"
     if check == "field_uniqueness":
         return f"column '{column}': {count} duplicated value(s), e.g. {shown}"
+    if check == "not_in_future":
+        return f"column '{column}': {count} time(s) in the future, e.g. {shown}"
+    if check.startswith("at_least_"):
+        return f"column '{column}': only one distinct value in the whole batch ({check.replace('_', ' ')} required): one-class labels"
     return f"column '{column}': {count} value(s) fail {check}, e.g. {shown}"
 
 
@@ -143,6 +154,9 @@ def _problems(cases: pd.DataFrame) -> list[str]:
     cases = cases[~(cases["check"].str.startswith("dtype(") & cases["column"].isin(uncoercible))]
     problems = []
     extra = cases.loc[cases["check"] == "column_in_schema", "column"].astype(str).tolist()
+    if len(extra) > 5:  # a very wide file: one sentence, not one per column
+        problems.append(f"{len(extra)} columns are not in the contract (unexpected extra columns), e.g. {', '.join(repr(c) for c in extra[:5])}")
+        cases = cases[cases["check"] != "column_in_schema"]
     for (column, check), group in cases.groupby(["column", "check"], sort=False):
         examples = group["failure_case"].dropna().unique().tolist()[:3]
         sentence = _sentence(str(column), str(check), len(group), examples)

@@ -34,7 +34,12 @@ def load_batches(batches: Sequence[AcceptedBatch], time_column: str | None, colu
     """The batches' rows in time order, or in arrival order (batch by batch) without a time column."""
     if not batches:
         raise ValueError("there are no accepted batches to build a training dataset from")
-    frame = pd.concat([pd.read_parquet(b.path, columns=columns) for b in batches], ignore_index=True)
+    frames = [pd.read_parquet(b.path, columns=columns) for b in batches]
+    categorical = {c for f in frames for c in f.columns if isinstance(f[c].dtype, pd.CategoricalDtype)}
+    frame = pd.concat(frames, ignore_index=True)
+    del frames
+    # batches with different category sets concatenate to plain objects: make them categories again
+    frame = frame.astype({c: "category" for c in categorical if not isinstance(frame[c].dtype, pd.CategoricalDtype)})
     return frame.sort_values(time_column, kind="stable", ignore_index=True) if time_column else frame
 
 

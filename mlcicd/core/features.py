@@ -98,7 +98,11 @@ def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:
         raise ValueError(f"the data lacks feature column(s) {missing}")
     out = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in state.numeric}
     for column in state.categorical:
-        codes = pd.Categorical(frame[column].astype("string"), categories=state.vocabularies[column]).codes.astype("float64")
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:
+            codes = values.cat.set_categories(state.vocabularies[column]).cat.codes.to_numpy().astype("float64")  # no strings built
+        else:
+            codes = pd.Categorical(values.astype("string"), categories=state.vocabularies[column]).codes.astype("float64")
         out[column] = np.where(codes < 0, np.nan, codes)
     if state.time_column:
         times = pd.to_datetime(frame[state.time_column])

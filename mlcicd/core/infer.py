@@ -169,6 +169,10 @@ def column_rule(series: pd.Series, *, margin: float, unique: bool, categories: b
             rule["max"] = _number(math.ceil(ceiling) if as_int else ceiling, as_int)
     if rule["dtype"] == "str" and not unique and (categories or values.nunique() <= MAX_CATEGORIES):
         rule["allowed"] = sorted(str(v) for v in values.unique())
+    if rule["dtype"] == "datetime":
+        rule["not_in_future"] = True
+    if categories:  # a class label: a batch with a single class is a broken label feed
+        rule["min_distinct"] = 2
     if series.isna().any():
         rule["nullable"] = True
     if unique:

@@ -22,6 +22,8 @@ from typing import Literal
 import pandas as pd
 
 from mlcicd.core.contract import Contract, validate
+from mlcicd.core.locks import exclusive
+from mlcicd.faults import kill_point
 
 READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
 
@@ -96,21 +98,31 @@ def atomic_write(path: Path, write) -> None:
     """`write(tmp)` to a hidden temporary name beside `path`, then rename: readers see all of it or nothing."""
     partial = path.with_name(f".{path.name}.partial")
     write(partial)
+    kill_point("atomic_write.before_rename")
     os.replace(partial, path)
 
 
-def move_keeping_both(source: Path, folder: Path, content_hash: str) -> Path:
+def destination(source: Path, folder: Path, content_hash: str) -> Path:
+    """Where a file goes in a folder without overwriting anything already there."""
+    target = folder / Path(source.name).name  # a bare name: a file is never placed outside `folder`
+    if target.exists():
+        target = folder / f"{target.stem}-{content_hash[:8]}{target.suffix}"
+    return target
+
+
+def move_keeping_both(source: Path, folder: Path, content_hash: str, target: Path | None = None) -> Path:
     """Move a file into a folder without overwriting anything already there."""
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / source.name
-    if target.exists():
-        target = folder / f"{source.stem}-{content_hash[:8]}{source.suffix}"
+    target = target or destination(source, folder, content_hash)
     shutil.move(str(source), target)
     return target
 
 
 def quarantine(path: Path, quarantine_dir: Path, content_hash: str, rows: int, problems: list[str]) -> BatchVerdict:
-    moved = move_keeping_both(path, quarantine_dir, content_hash)
+    """The report is written first, then the file is moved beside it: a crash in between leaves the file in
+    the landing folder (it is quarantined again on the next run), never a quarantined file without a report."""
+    quarantine_dir.mkdir(parents=True, exist_ok=True)
+    target = destination(path, quarantine_dir, content_hash)
     report = {
         "file": path.name,
         "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -118,11 +130,13 @@ def quarantine(path: Path, quarantine_dir: Path, content_hash: str, rows: int, p
         "rows": rows,
         "problems": problems,
     }
-    moved.with_name(moved.name + ".report.json").write_text(json.dumps(report, indent=2))
     lines = [f"{path.name} was rejected and kept here, unchanged. {len(problems)} problem(s):"]
     lines += [f"  - {p}" for p in problems]
     lines += ["", "Fix the source and land a corrected file; nothing from this file was ingested."]
-    moved.with_name(moved.name + ".report.txt").write_text("\n".join(lines) + "\n")
+    atomic_write(target.with_name(target.name + ".report.json"), lambda p: p.write_text(json.dumps(report, indent=2)))
+    atomic_write(target.with_name(target.name + ".report.txt"), lambda p: p.write_text("\n".join(lines) + "\n"))
+    kill_point("quarantine.after_report")
+    moved = move_keeping_both(path, quarantine_dir, content_hash, target)
     return BatchVerdict(path.name, content_hash, "quarantined", rows, str(moved), problems)
 
 
@@ -150,6 +164,15 @@ def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content
 
 
 def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Path, quarantine_dir: Path) -> BatchVerdict:
+    """One landed file, whole or not at all. Runs one at a time: two runs given the same file (two landing
+    events, a sensor and a person) give one accepted batch and one "duplicate"."""
+    with exclusive(accepted_dir / ".ingest.lock"):
+        if not path.exists():
+            return BatchVerdict(path.name, "", "duplicate", 0, "", ["already taken by another ingestion run"])
+        return _ingest(path, contract, accepted_dir, archive_dir, quarantine_dir)
+
+
+def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Path, quarantine_dir: Path) -> BatchVerdict:
     content_hash = file_sha256(path)
     batch_id = content_hash[:16]
     record_path = accepted_dir / f"{batch_id}.json"
@@ -162,7 +185,8 @@ def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir:
         return checked
 
     accepted_dir.mkdir(parents=True, exist_ok=True)
-    data = checked
+    # text columns are stored as categories (Parquet dictionaries): smaller files, less memory, faster features
+    data = checked.astype({c: "category" for c, rule in contract.columns.items() if rule.dtype == "str" and c in checked})
     time_columns = [c for c, rule in contract.columns.items() if rule.dtype == "datetime"]
     times = data[time_columns[0]] if time_columns else None
     batch = AcceptedBatch(
@@ -176,7 +200,10 @@ def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir:
         ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         path=accepted_dir / f"{batch_id}.parquet",
     )
-    atomic_write(batch.path, lambda p: data.to_parquet(p, index=False))
+    kill_point("ingest.before_write")
+    atomic_write(batch.path, lambda p: (data.to_parquet(p, index=False), kill_point("ingest.partial_written")))
+    kill_point("ingest.after_parquet")
     atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
+    kill_point("ingest.after_record")
     moved = move_keeping_both(path, archive_dir, content_hash)
     return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved))

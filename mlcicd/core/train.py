@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlcicd.config import DatasetSpec, ModelSpec
+from mlcicd.faults import kill_point
 from mlcicd.core.features import FeatureState, encode_target, featurize, fit_features
 
 # LightGBM objective and validation metrics (the first one drives early stopping) per task
@@ -84,7 +85,10 @@ def train_model(
         return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round))
     fit_set = lgb.Dataset(featurize(fit_rows, features), fit_labels, categorical_feature=features.categorical, free_raw_data=True)
     valid_set = fit_set.create_valid(featurize(valid_rows, features), valid_labels)
-    callbacks = [lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False)]
+    callbacks = [
+        lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False),
+        lambda env: kill_point("train.mid_boosting") if env.iteration + 1 == max(1, num_boost_round // 2) else None,
+    ]
     if on_round is not None:
         step = max(1, num_boost_round // 50)
         callbacks.append(lambda env: on_round(env.iteration + 1, num_boost_round) if (env.iteration + 1) % step == 0 else None)

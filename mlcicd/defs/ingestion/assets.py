@@ -1,6 +1,8 @@
 """raw_batch: landed files become accepted batches, or are quarantined with a report."""
 
 import dagster as dg
+
+from mlcicd.faults import kill_point
 from pydantic import Field
 
 from mlcicd.core.ingest import ingest_file, list_accepted, pending_files
@@ -54,7 +56,11 @@ def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig, project: 
         files = pending_files(landing)
 
     contract = proj.contract
-    verdicts = [ingest_file(f, contract, proj.accepted_dir, proj.archive_dir, proj.quarantine_dir).to_dict() for f in files]
+    verdicts = []
+    for index, path in enumerate(files):
+        if index:
+            kill_point("ingest.between_files")
+        verdicts.append(ingest_file(path, contract, proj.accepted_dir, proj.archive_dir, proj.quarantine_dir).to_dict())
     for v in verdicts:
         log = context.log.warning if v["status"] == "quarantined" else context.log.info
         log(f"{v['source']}: {v['status']}" + (f" ({'; '.join(v['problems'])})" if v["problems"] else ""))

@@ -11,6 +11,7 @@ from mlcicd.core.audit import AuditRecord, append
 from mlcicd.core.dataset import newest_ingestion, window
 from mlcicd.core.gates import freshness_gate
 from mlcicd.core.ingest import list_accepted
+from mlcicd.faults import kill_point
 from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, decide_rollback, problems_from
 from mlcicd.resources import ProjectResource, run_tier
 
@@ -106,9 +107,18 @@ def canary_result(instance: dg.DagsterInstance, version: str) -> dict:
     ),
 )
 def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, project: ProjectResource) -> dg.Output[dict]:
-    from mlcicd.mlflow_registry import CHAMPION, client, move_champion, version_by_alias
+    from mlcicd.core.locks import exclusive
 
     proj = project.load()
+    # one decision at a time, whatever started it (a schedule and a sensor together, a person and CI): the
+    # second reads the registry only after the first has moved the alias and written its record
+    with exclusive(proj.data_dir / ".promotion.lock"):
+        return decide(context, config, candidate_evaluation, proj)
+
+
+def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, proj) -> dg.Output[dict]:
+    from mlcicd.mlflow_registry import CHAMPION, client, move_champion, version_by_alias
+
     name = proj.model_name(run_tier(context))
     current = version_by_alias(proj, name, CHAMPION)
     current_version = str(current.version) if current else None
@@ -140,6 +150,7 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
         gates["artifact_integrity"] = artifact_check(proj, name, to_version)
         if proj.config.promotion.require_canary:
             gates["canary_passed"] = canary_result(context.instance, to_version)
+        kill_point("promotion.before_decision")
         verdict = decide_promotion(to_version, current_version, problems_from(gates), request)
         evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
 
@@ -149,6 +160,7 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
         dataset_hash=candidate_evaluation["dataset_hash"] if config.action == "promote" else None, metrics=evidence, gates=gates,
     )
     append(proj.audit_log, record)
+    kill_point("promotion.after_audit")
     context.log.info(f"{verdict.decision}: {verdict.reason}")
     if verdict.decision == "refused":
         raise dg.Failure(description=verdict.reason, metadata={"decision": "refused", "candidate_version": to_version or "none"})
@@ -166,6 +178,7 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
                 }
             )
         move_champion(proj, name, to_version, tags=tags)
+        kill_point("promotion.before_model_card")
     card = write_model_card(proj, name, to_version, record, candidate_evaluation) if verdict.moves_alias and config.action == "promote" else None
     return _output(verdict, name, to_version, current_version, card)
 

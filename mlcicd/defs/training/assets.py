@@ -7,6 +7,7 @@ import pandas as pd
 
 from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, row_keys, sample, split_by_time, window
 from mlcicd.core.ingest import list_accepted
+from mlcicd.faults import kill_point
 from mlcicd.gate_checks import check_result
 from mlcicd.project import config_at_load
 from mlcicd.resources import MlflowTracking, ProjectResource, run_tier
@@ -50,6 +51,7 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
         raise dg.Failure(f"The accepted batches have no target column '{spec.target}' (dataset.target in mlcicd.yaml).")
     digest = dataset_hash(batches, tier.sample_rows)
     frame.attrs[HASH_ATTR] = digest
+    kill_point("dataset.before_output")
     time_range = {"first_time": str(frame[spec.time_column].min()), "last_time": str(frame[spec.time_column].max())} if spec.time_column else {}
     balance = gates.label_balance_gate(
         spec.task, frame[spec.target], positive_rate=thresholds.positive_rate, min_class_share=thresholds.min_class_share
@@ -99,6 +101,7 @@ def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource
     digest = training_dataset.attrs[HASH_ATTR]
     for part in (train, holdout):
         part.attrs[HASH_ATTR] = digest
+    kill_point("split.before_output")
     cut = str(holdout[spec.time_column].min()) if spec.time_column else None
     train_last = str(train[spec.time_column].max()) if spec.time_column else None
     yield dg.Output(train, output_name="train_set", metadata={"dagster/row_count": len(train), "dataset_hash": digest, "before": cut or "(by arrival)"})
@@ -212,6 +215,7 @@ def candidate_evaluation(
     booster, features = load_model(proj, name, candidate_model["version"])
     candidate_evidence, candidate_predictions = evidence((booster, features), with_latency=True)
     candidate = {"version": candidate_model["version"], **candidate_evidence}
+    kill_point("evaluate.after_candidate")
     champion, champion_error, comparison, champion_predictions = None, None, None, None
     current = version_by_alias(proj, name, CHAMPION)
     if current is not None:
@@ -254,4 +258,5 @@ def candidate_evaluation(
     if comparison:
         metadata.update({f"better_by_{metric}": comparison["delta"], f"better_by_{metric}_lower_bound": comparison["lower"]})
     metadata.update(report_metadata(context, proj, mlflow, value, booster, features, candidate_predictions, champion_predictions))
+    kill_point("evaluate.before_output")
     return dg.Output(value, metadata=metadata)
