@@ -80,14 +80,20 @@ def main() -> None:
     result: dict = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "command": "python benchmarks/scale.py " + " ".join(sys.argv[1:]),
-        "targets": {"overhead_ratio_at_1M": 1.25, "peak_memory_vs_training_data": 3.0},
+        "targets": {"training_job_ratio_at_1M": 1.25, "peak_memory_vs_training_data": 3.0},
         "overhead": {}, "scaling": {},
     }
     out = ROOT / "benchmarks" / "results" / "scale.json"
     for rows in args.overhead_sizes:
         piped, alone = pipeline_seconds(rows), bare(rows)
-        result["overhead"][str(rows)] = {"pipeline_seconds": piped, "bare_seconds": alone["total_with_startup"],
-                                         "ratio": round(piped["total"] / alone["total_with_startup"], 3)}
+        # training_job does read, validate, dataset, featurize + train, evaluate: the bare script's same stages
+        # (with its start-up); the three jobs together also do the drift report, as the whole bare script does
+        training_work = alone["total_with_startup"] - alone["stages"]["drift_on_sample"]["seconds"]
+        result["overhead"][str(rows)] = {
+            "pipeline_seconds": piped, "bare_seconds": alone["total_with_startup"], "bare_stages": alone["stages"],
+            "training_job_ratio": round(piped["jobs"]["training_job"] / training_work, 3),
+            "all_three_jobs_ratio": round(piped["total"] / alone["total_with_startup"], 3),
+        }
         out.write_text(json.dumps(result, indent=2) + "\n")
         print(json.dumps(result["overhead"][str(rows)]), flush=True)
     for rows in args.sizes:

@@ -7,6 +7,8 @@ Aliases, not stages: `challenger` is the newest registered candidate, `champion`
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -54,8 +56,26 @@ def client(project: Project):
     import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(project.tracking_uri)
-    return MlflowClient(tracking_uri=project.tracking_uri)
+    with environment_kept():
+        mlflow.set_tracking_uri(project.tracking_uri)
+        mlflow.set_registry_uri(project.tracking_uri)  # the registry is always the project's store, whatever ran before
+    return MlflowClient(tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
+
+
+@contextmanager
+def environment_kept():
+    """MLflow's set_tracking_uri also writes MLFLOW_TRACKING_URI into the environment (for subprocesses). That
+    variable is the user's override (Project.tracking_uri reads it), so it is put back as it was."""
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def ensure_experiment(project: Project) -> str:
@@ -85,7 +105,7 @@ def log_candidate(project: Project, trained, *, model_name: str, tags: dict[str,
     version = str(info.registered_model_version)
     kill_point("registry.after_log_model")
     mlflow_client = client(project)
-    local = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}")
+    local = mlflow.artifacts.download_artifacts(f"models:/{model_name}/{version}", tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
     tags = {**tags, HASH_TAG: artifact_sha256(local)}  # verified by every load_model from now on
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, version, key, str(value))
@@ -114,7 +134,7 @@ def load_model(project: Project, model_name: str, version: str) -> tuple[Any, Fe
     mlflow_client = client(project)
     uri = f"models:/{model_name}/{version}"
     expected = (mlflow_client.get_model_version(model_name, version).tags or {}).get(HASH_TAG)
-    local = mlflow.artifacts.download_artifacts(uri)
+    local = mlflow.artifacts.download_artifacts(uri, tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
     if not expected:
         raise ArtifactIntegrityError(f"{uri} has no recorded {HASH_TAG}, so its files cannot be trusted; re-register it through mlcicd")
     actual = artifact_sha256(local)
@@ -164,5 +184,5 @@ def load_reference(project: Project, model_name: str, version: str):
     import pandas as pd
 
     model_version = client(project).get_model_version(model_name, version)
-    local = mlflow.artifacts.download_artifacts(f"runs:/{model_version.run_id}/{REFERENCE_ARTIFACT}")
+    local = mlflow.artifacts.download_artifacts(f"runs:/{model_version.run_id}/{REFERENCE_ARTIFACT}", tracking_uri=project.tracking_uri)
     return pd.read_parquet(local)

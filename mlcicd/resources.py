@@ -47,7 +47,7 @@ class MlflowTracking(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         from dagster_mlflow.resources import MlFlow
 
-        from mlcicd.mlflow_registry import ensure_experiment
+        from mlcicd.mlflow_registry import ensure_experiment, environment_kept
 
         project = self.project.load()
         ensure_experiment(project)
@@ -62,7 +62,8 @@ class MlflowTracking(dg.ConfigurableResource):
                 "extra_tags": {"git_commit": git_commit(project.root), "mlcicd_tier": tier},
             },
         )
-        self._mlf = MlFlow(shim)
+        with environment_kept():  # dagster-mlflow sets the tracking URI; the user's override stays as it was
+            self._mlf = MlFlow(shim)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._mlf is not None:

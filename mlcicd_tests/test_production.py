@@ -78,10 +78,11 @@ def test_training_and_promotion_run_on_postgresql(make_project, postgres, tmp_pa
         runs = {run.job_name: run.status for run in instance.get_runs()}
         assert runs == {"training_job": dg.DagsterRunStatus.SUCCESS, "promotion_job": dg.DagsterRunStatus.SUCCESS}
         assert instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey("candidate_evaluation"), "no_regression")).event.asset_check_evaluation.passed
-    registry = mlflow.MlflowClient(tracking_uri=postgres["mlflow"])
+    registry = mlflow.MlflowClient(tracking_uri=postgres["mlflow"], registry_uri=postgres["mlflow"])
     champion = registry.get_model_version_by_alias(project.model_name("full"), "champion")
     assert str(champion.version) == "1" and champion.tags["gates_passed"] == "true"
-    local = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project.mlflow_dir / 'mlflow.db'}")
+    local_uri = f"sqlite:///{project.mlflow_dir / 'mlflow.db'}"
+    local = mlflow.MlflowClient(tracking_uri=local_uri, registry_uri=local_uri)
     assert local.search_registered_models() == [], "the registry is in PostgreSQL, not in the local SQLite store"
     status = CliRunner().invoke(main, ["status", "--json"])
     shown += [status.output, project.audit_log.read_text(), json.dumps(champion.tags)]
