@@ -195,6 +195,12 @@ def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(ser
 
     project, start = served
     base = start()
+    config = yaml.safe_load(project.config_path.read_text())
+    config["promotion"]["require_canary"] = True  # promotion needs a passed canary window for exactly the candidate
+    project.config_path.write_text(yaml.safe_dump(config))
+    assert not definitions.resolve_job_def("promotion_job").execute_in_process(instance=instance, raise_on_error=False).success
+    assert "no canary window has been judged for version 2" in read(project.audit_log)[-1]["gates"]["canary_passed"]["reason"]
+
     assert materialize(definitions, instance, "canary").success  # version 2 passed every gate: it may see traffic
     traffic = unlabeled(600)  # varied rows: the two prediction distributions are compared
     slots = [post(base, json.dumps({"records": records(traffic.iloc[i * 10:(i + 1) * 10])}).encode())[1]["slot"] for i in range(60)]
@@ -205,6 +211,11 @@ def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(ser
     assert checks["serving_within_budget"].passed, checks["serving_within_budget"].description
     assert checks["canary_comparison"].passed, checks["canary_comparison"].description
     assert checks["canary_comparison"].metadata["canary_version"].value == "2"
+
+    # now the passed canary window of version 2 is part of its promotion's evidence
+    assert definitions.resolve_job_def("promotion_job").execute_in_process(instance=instance, raise_on_error=False).success
+    record = read(project.audit_log)[-1]
+    assert record["decision"] == "promoted" and record["to_version"] == "2" and record["gates"]["canary_passed"]["passed"] is True
 
     sensor_context = dg.build_sensor_context(instance=instance, resources={"project": ProjectResource()})
     assert isinstance(rollback_on_serving_breach(sensor_context), dg.SkipReason), "within budget: nothing to do"
