@@ -39,7 +39,8 @@ def core_figures(rows: int, runs: int) -> dict:
     from mlcicd.core import gates
     from mlcicd.core.dataset import split_by_time
     from mlcicd.core.evaluate import model_evidence, paired_bootstrap
-    from mlcicd.core.metrics import binary_metrics
+    from mlcicd.core.features import encode_target
+    from mlcicd.core.metrics import task_metrics
     from mlcicd.core.simulate import simulate_batch
     from mlcicd.core.train import predict, train_model
 
@@ -55,19 +56,19 @@ def core_figures(rows: int, runs: int) -> dict:
 
     def without_gates():
         for model in (candidate, champion):
-            binary_metrics(y, predict(model.booster, model.features, holdout))
+            task_metrics("binary", encode_target(y, model.features), predict(model.booster, model.features, holdout))
 
     def with_gates():
         gates.freshness_gate(datetime.now(timezone.utc), datetime.now(timezone.utc), g.max_data_age_hours)
         gates.min_rows_gate(len(frame), g.min_rows)
-        gates.label_balance_gate(float(frame[spec.target].mean()), g.positive_rate)
+        gates.label_balance_gate(spec.task, frame[spec.target], positive_rate=g.positive_rate, min_class_share=g.min_class_share)
         duplicated = frame[spec.id_column][frame[spec.id_column].duplicated()]
         gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column)
         shared = pd.Index(train[spec.id_column]).intersection(pd.Index(holdout[spec.id_column]))
         gates.leakage_gate(len(shared), str(train[spec.time_column].max()), str(holdout[spec.time_column].min()))
         mine, p1 = model_evidence(candidate.booster, candidate.features, holdout, spec.target, spec.slice_columns, g.primary_metric, g.slice_min_rows)
         theirs, p2 = model_evidence(champion.booster, champion.features, holdout, spec.target, spec.slice_columns, g.primary_metric, g.slice_min_rows, with_latency=False)
-        paired_bootstrap(g.primary_metric, y, p1, p2, rounds=g.bootstrap_rounds, confidence=g.regression_confidence)
+        paired_bootstrap(g.primary_metric, p1, p2, rounds=g.bootstrap_rounds, confidence=g.regression_confidence)
 
     base, full = median_time(without_gates, runs), median_time(with_gates, runs)
     return {"rows": rows, "train_seconds": train_seconds, "evaluation_without_gates_s": base, "evaluation_with_gates_s": full, "gate_compute_overhead_s": full - base}

@@ -77,7 +77,8 @@ def drift_in_process(project: Path) -> float:
     """What the drift_report asset does, timed in a warm process (imports done)."""
     from mlcicd.core.dataset import load_batches, window
     from mlcicd.core.ingest import list_accepted
-    from mlcicd.core.metrics import binary_metrics
+    from mlcicd.core.features import encode_target
+    from mlcicd.core.metrics import task_metrics
     from mlcicd.core.monitoring import drift_report
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import load_model, load_reference
@@ -92,7 +93,7 @@ def drift_in_process(project: Path) -> float:
     current = load_batches(window(list_accepted(proj.accepted_dir), 1), proj.config.dataset.time_column)
     reference = load_reference(proj, name, "1")
     drift_report(reference, current, features.numeric, features.categorical, sample_rows=settings.sample_rows, seed=0)
-    binary_metrics(current[proj.config.dataset.target], predict(booster, features, current))
+    task_metrics(features.task, encode_target(current[proj.config.dataset.target], features), predict(booster, features, current))
     return time.perf_counter() - start
 
 

@@ -158,6 +158,7 @@ class ModelServer:
 def app(server: ModelServer):
     """The HTTP layer (Starlette): JSON in, JSON out; a bad request is a 4xx naming the problem, never a 500."""
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -170,8 +171,6 @@ def app(server: ModelServer):
                     return JSONResponse({"error": "admin endpoints need the bearer token"}, status_code=401)
             body = await request.body()
             try:
-                from starlette.concurrency import run_in_threadpool
-
                 return JSONResponse(await run_in_threadpool(handler, request, body))
             except RequestError as error:
                 return JSONResponse(error.to_dict(), status_code=error.status)

@@ -48,7 +48,7 @@ def train_on_dask(
         vx = dd.from_pandas(valid_x, npartitions=partitions)
         vy = dd.from_pandas(pd.Series(valid_y, index=valid_x.index), npartitions=partitions)
         estimator = estimator_class(client=client, n_estimators=num_boost_round, **settings)
-        estimator.fit(x, y, eval_set=[(vx, vy)], eval_metric=metric, categorical_feature=categorical or "auto")
+        estimator.fit(x, y, eval_X=vx, eval_y=vy, eval_metric=metric, categorical_feature=categorical or "auto")
         local = estimator.to_local()
     booster = local.booster_
     history = next(iter(local.evals_result_.values()), {}).get(metric)

@@ -59,70 +59,108 @@ def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
     return frame
 
 
-def _examples(values: pd.Series) -> str:
-    return ", ".join(repr(v) for v in values.head(3).tolist())
+def _examples(values) -> str:
+    return ", ".join(repr(v) for v in list(values)[:3])
+
+
+def _is_present(value) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return False
+    if isinstance(value, float) and math.isnan(value):
+        return False
+    return not (isinstance(value, str) and not value.strip())
+
+
+def _as_number(value) -> float | None:
+    """A JSON number or numeric text as float; None when it is neither (booleans are not numbers)."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | float | np.number):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
 
 
 def check_rows(frame: pd.DataFrame, contract: Contract, ignore: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The rows coerced to the contract's types, or RequestError(422) listing every broken field."""
+    """The rows coerced to the contract's types, or RequestError(422) listing every broken field.
+    Plain Python and numpy per column: a one-row request costs well under a millisecond per field."""
     problems = []
     absent = [c for c in contract.columns if c not in frame.columns]
     missing = [c for c in absent if not contract.columns[c].nullable]  # a nullable field may be left out: null
-    frame = frame.assign(**{c: None for c in absent if c not in missing})
     extra = [c for c in frame.columns if c not in contract.columns and c not in ignore]
     problems += [f"field '{c}' is missing" for c in missing]
     problems += [f"field '{c}' is not in the data contract" for c in extra]
+    rows = len(frame)
     out = {}
     for name, rule in contract.columns.items():
         if name in missing:
             continue
-        raw = frame[name]
-        present = raw.notna() & (raw.astype("string").str.strip() != "")
+        raw = frame[name].to_numpy(dtype=object) if name in frame.columns else np.full(rows, None, dtype=object)
+        present = np.fromiter((_is_present(v) for v in raw), dtype=bool, count=rows)
         if rule.dtype in ("int", "float"):
-            values = pd.to_numeric(raw.where(present), errors="coerce")
-            bad = present & values.isna()
-            if rule.dtype == "int":
-                bad |= values.notna() & (values != values.round())
+            numbers = [_as_number(v) if p else math.nan for v, p in zip(raw, present)]
+            bad = np.fromiter((p and n is None for n, p in zip(numbers, present)), dtype=bool, count=rows)
             if bad.any():
                 problems.append(f"field '{name}': {int(bad.sum())} value(s) are not {'whole numbers' if rule.dtype == 'int' else 'numbers'}, e.g. {_examples(raw[bad])}")
                 continue
-            infinite = values.notna() & ~np.isfinite(values.astype(float))
-            if infinite.any():
-                problems.append(f"field '{name}': {int(infinite.sum())} value(s) are infinite")
+            values = np.array(numbers, dtype="float64")
+            if rule.dtype == "int":
+                fraction = present & np.isfinite(values) & (values != np.round(values))
+                if fraction.any():
+                    problems.append(f"field '{name}': {int(fraction.sum())} value(s) are not whole numbers, e.g. {_examples(raw[fraction])}")
+                    continue
+            if (present & ~np.isfinite(values)).any():
+                problems.append(f"field '{name}': {int((present & ~np.isfinite(values)).sum())} value(s) are infinite")
                 continue
+            checked = values[present]
         elif rule.dtype == "datetime":
-            values = pd.to_datetime(raw.where(present), errors="coerce", format="mixed")
-            bad = present & values.isna()
+            values = pd.to_datetime(pd.Series(np.where(present, raw, None)), errors="coerce", format="mixed")
+            bad = present & values.isna().to_numpy()
             if bad.any():
                 problems.append(f"field '{name}': {int(bad.sum())} value(s) are not dates/times, e.g. {_examples(raw[bad])}")
                 continue
+            checked = values[present]
         elif rule.dtype == "bool":
-            mapped = raw.where(present).map(lambda v: {"true": True, "false": False, "1": True, "0": False}.get(str(v).lower(), v) if isinstance(v, str | int) else v)
-            bad = present & ~mapped.isin([True, False])
+            mapped = [BOOLEANS.get(str(v).lower(), v) if isinstance(v, str | int) and not isinstance(v, bool) else v for v in raw]
+            bad = present & np.fromiter((not isinstance(v, bool | np.bool_) for v in mapped), dtype=bool, count=rows)
             if bad.any():
                 problems.append(f"field '{name}': {int(bad.sum())} value(s) are not true/false, e.g. {_examples(raw[bad])}")
                 continue
-            values = mapped
+            values = np.array([v if p else None for v, p in zip(mapped, present)], dtype=object)
+            checked = values[present]
         else:
-            values = raw.where(present).astype("object")
-            bad = present & ~raw.map(lambda v: isinstance(v, str))
+            bad = present & np.fromiter((not isinstance(v, str) for v in raw), dtype=bool, count=rows)
             if bad.any():
                 problems.append(f"field '{name}': {int(bad.sum())} value(s) are not text, e.g. {_examples(raw[bad])}")
                 continue
+            values = np.where(present, raw, None)
+            checked = values[present]
         if not rule.nullable and not present.all():
             problems.append(f"field '{name}': {int((~present).sum())} missing value(s) where none are allowed")
-        checked = values[present]
-        if rule.min is not None and (checked < rule.min).any():
-            problems.append(f"field '{name}': value(s) below the minimum {rule.min:g}, e.g. {_examples(checked[checked < rule.min])}")
-        if rule.max is not None and (checked > rule.max).any():
-            problems.append(f"field '{name}': value(s) above the maximum {rule.max:g}, e.g. {_examples(checked[checked > rule.max])}")
+        if rule.min is not None and (below := checked[checked < rule.min]).size:
+            problems.append(f"field '{name}': value(s) below the minimum {rule.min:g}, e.g. {_examples(below)}")
+        if rule.max is not None and (above := checked[checked > rule.max]).size:
+            problems.append(f"field '{name}': value(s) above the maximum {rule.max:g}, e.g. {_examples(above)}")
         if rule.allowed is not None:
-            unknown = ~checked.isin(list(rule.allowed))
-            if unknown.any():
-                problems.append(f"field '{name}': value(s) not allowed, e.g. {_examples(checked[unknown])}; allowed: {list(rule.allowed)}")
-        if rule.unique and checked.duplicated().any():
-            problems.append(f"field '{name}': duplicated value(s), e.g. {_examples(checked[checked.duplicated()])}")
-        out[name] = values.astype("float64") if rule.dtype == "float" else values
+            allowed = set(rule.allowed)
+            unknown = [v for v in checked if v not in allowed]
+            if unknown:
+                problems.append(f"field '{name}': value(s) not allowed, e.g. {_examples(unknown)}; allowed: {list(rule.allowed)}")
+        if rule.unique and len(set(checked)) != len(checked):
+            seen, duplicated = set(), []
+            for v in checked:
+                (duplicated.append(v) if v in seen else seen.add(v))
+            problems.append(f"field '{name}': duplicated value(s), e.g. {_examples(duplicated)}")
+        if rule.not_in_future and rule.dtype == "datetime" and (checked > pd.Timestamp.now() + pd.Timedelta(minutes=5)).any():
+            problems.append(f"field '{name}': time(s) in the future")
+        out[name] = values
     if problems:
         raise RequestError(422, f"{len(problems)} problem(s) with the request's fields", problems)
     return pd.DataFrame(out, index=frame.index)
