@@ -73,4 +73,4 @@ lock:
 	 /tmp/mlcicd-lock/bin/pip freeze | grep -v '^mlcicd') > requirements.lock
 
 clean:
-	rm -rf data/landing data/accepted data/archive data/quarantine data/assets data/audit data/mlflow data/dagster
+	rm -rf data/landing data/to_score data/accepted data/archive data/quarantine data/assets data/predictions data/reports data/audit data/alerts data/serving data/mlflow data/dagster
