@@ -86,7 +86,7 @@ def plots(task: str, candidate: tuple, champion: tuple | None, importance: dict[
         fig, ax = _figure(3.6, 3.2)
         ax.imshow(matrix, cmap="Blues")
         for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, str(count), ha="center", va="center", color="black")
+            ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
         ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="actual", title="Confusion matrix (candidate)")
         out["confusion_matrix"] = _png(fig, dpi)
     else:
