@@ -167,15 +167,15 @@ def candidate_model(
 def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster, features, candidate: tuple, champion: tuple | None) -> dict:
     """Write the candidate's HTML evaluation report, log it to MLflow, and return the metadata that links it
     (plus the markdown summary). The report is evidence for people, not a gate: if it cannot be made, the
-    metadata says why and the gates still judge the evaluation. A tier may leave the HTML out (ci does:
-    importing Evidently alone takes seconds); the summary and its plots are always made."""
+    metadata says why and the gates still judge the evaluation. A tier may leave the report out (ci does:
+    Evidently and the plots take seconds); the summary's numbers are always made."""
     from mlcicd.core import report
 
     images, url, tier = {}, None, value["tier"]
     try:
-        importance = dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist()))
-        images = report.plots(features.task, candidate, champion, importance, features.classes)
         if proj.tier(tier).evaluation_report:
+            importance = dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist()))
+            images = report.plots(features.task, candidate, champion, importance, features.classes)
             evidently = report.evidently_html(features.task, candidate, champion, features.classes, proj.config.model.seed)
             name = f"evaluation-{value['model_name']}-v{value['candidate']['version']}.html"
             path = report.write_report(proj.data_dir / "reports" / name, value, images, evidently)
