@@ -13,7 +13,6 @@ import json
 import resource
 import sys
 import time
-from pathlib import Path
 
 
 def peak_mb() -> float:

@@ -1,8 +1,6 @@
 """Two triggers at once never ingest a file twice or promote twice; and the security guarantees: loopback
 binds, verified model artifacts, no pickles from the landing zone, no path out of data/."""
 
-import json
-import os
 import re
 import subprocess
 import sys

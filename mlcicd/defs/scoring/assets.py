@@ -1,7 +1,6 @@
 """batch_predictions: unlabeled batches scored by the champion, and by the challenger in shadow."""
 
 import dagster as dg
-import pandas as pd
 
 from mlcicd.core.ingest import BatchVerdict, atomic_write, file_sha256, move_keeping_both, pending_files, read_validated
 from mlcicd.resources import ProjectResource
