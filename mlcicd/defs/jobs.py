@@ -27,70 +27,49 @@ TRAINING_LANE, PROMOTION_LANE = {LANE: "training"}, {LANE: "promotion"}
 # with serving on, a moved alias is deployed in the same run (and goes back if the deployment fails)
 moves_champion = dg.AssetSelection.assets(champion, *([deployment] if config_at_load().serving.enabled else []))
 
-training_job = dg.define_asset_job(
-    "training_job",
-    selection=training_assets,
-    tags={TIER_TAG: "full", **TRAINING_LANE},
-    executor_def=dg.in_process_executor,
+
+
+def job(name: str, selection, description: str, **kwargs):
+    """An asset job run in one process (the graph is a chain: more processes would only add start-up time)."""
+    if not isinstance(selection, dg.AssetSelection):
+        selection = dg.AssetSelection.assets(selection)
+    return dg.define_asset_job(name, selection=selection, executor_def=dg.in_process_executor, description=description, **kwargs)
+
+
+training_job = job(
+    "training_job", training_assets, tags={TIER_TAG: "full", **TRAINING_LANE},
     description="Ingest landed data, train a candidate on the full window and evaluate it against the champion.",
 )
-
-promotion_job = dg.define_asset_job(
-    "promotion_job",
-    selection=moves_champion,
-    tags={TIER_TAG: "full", **PROMOTION_LANE},
-    executor_def=dg.in_process_executor,
+promotion_job = job(
+    "promotion_job", moves_champion, tags={TIER_TAG: "full", **PROMOTION_LANE},
     description="Move the `champion` alias to the evaluated candidate, only if every gate passed for it.",
 )
-
-ci_job = dg.define_asset_job(
-    "ci_job",
-    selection=training_assets | dg.AssetSelection.assets(champion),
-    tags={TIER_TAG: "ci", **TRAINING_LANE},
-    executor_def=dg.in_process_executor,
+ci_job = job(
+    "ci_job", training_assets | dg.AssetSelection.assets(champion), tags={TIER_TAG: "ci", **TRAINING_LANE},
     description="The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone).",
 )
-
-rollback_job = dg.define_asset_job(
-    "rollback_job",
-    selection=moves_champion,
-    tags={TIER_TAG: "full", **PROMOTION_LANE},
-    executor_def=dg.in_process_executor,
+rollback_job = job(
+    "rollback_job", moves_champion, tags={TIER_TAG: "full", **PROMOTION_LANE},
     config={"ops": {"champion": {"config": {"action": "rollback"}}}},
     description="Move `champion` back to the previous champion (or ops.champion.config.version); audited.",
 )
-
-ingestion_job = dg.define_asset_job(
-    "ingestion_job",
-    selection=dg.AssetSelection.assets(raw_batch),
-    executor_def=dg.in_process_executor,
+ingestion_job = job(
+    "ingestion_job", raw_batch,
     description="Validate landed files against the data contract: accept each whole, or quarantine it with a report.",
 )
-
-monitoring_job = dg.define_asset_job(
-    "monitoring_job",
-    selection=dg.AssetSelection.assets(drift_report),
-    executor_def=dg.in_process_executor,
+monitoring_job = job(
+    "monitoring_job", drift_report,
     description="Drift of the newest data against the champion's training reference, and the champion's decay.",
 )
-
-scoring_job = dg.define_asset_job(
-    "scoring_job",
-    selection=dg.AssetSelection.assets(batch_predictions),
-    executor_def=dg.in_process_executor,
+scoring_job = job(
+    "scoring_job", batch_predictions,
     description="Score the batches waiting in scoring.landing_dir with the champion, and the challenger in shadow.",
 )
-
-canary_job = dg.define_asset_job(
-    "canary_job",
-    selection=dg.AssetSelection.assets(canary),
-    executor_def=dg.in_process_executor,
+canary_job = job(
+    "canary_job", canary,
     description="Send serving.canary_share of live requests to the challenger (only once every gate passed for it).",
 )
-
-serving_monitor_job = dg.define_asset_job(
-    "serving_monitor_job",
-    selection=dg.AssetSelection.assets(serving_metrics),
-    executor_def=dg.in_process_executor,
+serving_monitor_job = job(
+    "serving_monitor_job", serving_metrics,
     description="The service's budget and the canary's comparison over the last serving.window_minutes.",
 )
