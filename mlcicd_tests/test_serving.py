@@ -228,3 +228,28 @@ def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(ser
     request = rollback_on_serving_breach(dg.build_sensor_context(instance=instance, cursor=sensor_context.cursor, resources={"project": ProjectResource()}))
     assert isinstance(request, dg.RunRequest) and request.job_name in (None, "rollback_job")
     assert "serving budget breached" in request.run_config["ops"]["champion"]["config"]["reason"]
+
+
+def test_a_canary_window_from_the_champions_own_distribution_is_not_read_as_a_shift():
+    """Both slots answer a few hundred requests of fraud scores (mostly near 0, a few high): a random split of one
+    distribution must pass the canary's PSI rule nearly always, and a real shift must still fail it."""
+    from mlcicd.config import CanarySpec
+    from mlcicd.core.serving_gates import canary_gate
+
+    rng = np.random.default_rng(7)
+
+    def window(scores: np.ndarray) -> dict:
+        return {"requests": len(scores), "versions": ["1"], "server_error_rate": 0.0, "p95_ms": 10.0, "scores": list(scores)}
+
+    def scores(rows: int) -> np.ndarray:
+        values = rng.beta(0.3, 12, rows)
+        high = rng.random(rows) < 0.03
+        values[high] = rng.random(high.sum())
+        return values
+
+    settings = CanarySpec(min_requests=50)
+    passed = [canary_gate(window(scores(300)), window(scores(300)), settings)[0].passed for _ in range(300)]
+    assert sum(passed) >= 297, f"{300 - sum(passed)} of 300 same-distribution windows were read as a shift"
+    shifted = np.clip(scores(300) + 0.3, 0, 1)
+    verdict, judged = canary_gate(window(shifted), window(scores(300)), settings)
+    assert judged and not verdict.passed and "predictions shifted" in verdict.reason
