@@ -8,7 +8,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from mlcicd.heap import freeze_loaded_code
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    definitions = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+    freeze_loaded_code()  # the loaded code lives as long as the process: keep it out of the collector's way
+    return definitions
