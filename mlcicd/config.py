@@ -7,6 +7,7 @@ dotted path of the key (for example ``gates.min_roc_auc``) and what was expected
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -305,13 +306,20 @@ def find_config_path(explicit: str | os.PathLike | None = None) -> Path:
 
 
 def load_config(path: str | os.PathLike | None = None) -> tuple[Config, Path]:
+    """The validated config. The file is read every time (an edit counts at once); parsing and validating it
+    again is skipped while its text is unchanged (the config is frozen, so sharing it is safe)."""
     source = find_config_path(path)
     try:
         text = source.read_text()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the config file ({exc.strerror})") from None
+    return _parsed(text, source), source
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str, source: Path) -> Config:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_config(raw, source), source
+    return parse_config(raw, source)

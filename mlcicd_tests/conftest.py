@@ -86,11 +86,20 @@ def definitions() -> dg.Definitions:
 
 
 @pytest.fixture
-def instance(tmp_path):
+def instance(request, tmp_path, monkeypatch):
+    """The Dagster instance in-process runs use: Dagster's in-memory instance, which runs the suite's jobs in about
+    half the time of SQLite files. A test whose CLI calls (`mlcicd status`, ...) read what its runs recorded is
+    marked `persistent_instance` and gets SQLite files under DAGSTER_HOME. Either way DAGSTER_HOME is the test's
+    own folder, so nothing in a test reads or writes the repository's instance."""
     home = tmp_path / "dagster"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as inst:
-        yield inst
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    if request.node.get_closest_marker("persistent_instance"):
+        with dg.instance_for_test(temp_dir=str(home)) as inst:
+            yield inst
+    else:
+        with dg.DagsterInstance.ephemeral(tempdir=str(home)) as inst:
+            yield inst
 
 
 @pytest.fixture

@@ -206,6 +206,7 @@ def test_rollback_refuses_a_version_that_never_passed_its_gates_unless_overridde
     assert champion_of(with_champion) == "2" and "OVERRIDE" in read(with_champion.audit_log)[-1]["reason"]
 
 
+@pytest.mark.persistent_instance  # `mlcicd status` reads the gate results from the instance
 def test_status_and_history_show_champion_challenger_gates_and_trail(with_champion, make_project, run_job):
     make_project(DEGRADED)
     land(with_champion, batches=1)

@@ -60,6 +60,7 @@ def test_ci_job_on_a_fresh_clone_runs_the_whole_loop_and_promotes(project, run_j
     assert 0.8 <= run.data.metrics["holdout_roc_auc"] < 0.97
 
 
+@pytest.mark.persistent_instance  # `mlcicd status` reads the gate results from the instance
 def test_training_then_promotion_promotes_a_good_candidate_and_says_why(project, run_job):
     simulate(project)
     trained = run_job("training_job")
