@@ -78,6 +78,7 @@ class ModelSpec(_Strict):
 class LatencyBudget(_Strict):
     one_row_p95_ms: float = Field(50.0, gt=0, description="p95 time to score 1 row through the shared feature path.")
     batch_1000_p95_ms: float = Field(250.0, gt=0, description="p95 time to score 1,000 rows.")
+    repeats: int = Field(30, ge=5, description="Timed repetitions (after one warm-up) that each p95 is taken over.")
 
 
 # Per task: the primary metric, default floors, and how calibration is bounded (see core/metrics.py)

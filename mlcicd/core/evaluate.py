@@ -55,7 +55,7 @@ def measure_latency(booster, features, frame: pd.DataFrame, repeats: int = 30) -
 
 def model_evidence(
     booster, features: FeatureState, holdout: pd.DataFrame, target: str, slice_columns: list[str], metric: str, slice_min_rows: int,
-    with_latency: bool = True,
+    latency_repeats: int | None = 30,
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
     """Everything the model gates judge, and the (labels, predictions) pair for the paired comparison."""
     predictions = predict(booster, features, holdout)
@@ -65,7 +65,7 @@ def model_evidence(
         "metrics": task_metrics(features.task, labels, predictions),
         "slices": slice_metrics(holdout, labels, predictions, slice_columns, metric, slice_min_rows),
         "calibration_error": calibration_error(features.task, labels, predictions),
-        "latency": measure_latency(booster, features, holdout) if with_latency else None,
+        "latency": measure_latency(booster, features, holdout, latency_repeats) if latency_repeats else None,
         "size_bytes": len(booster.model_to_string().encode()),
     }
     return evidence, (labels, predictions)

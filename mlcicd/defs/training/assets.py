@@ -209,18 +209,18 @@ def candidate_evaluation(
     spec, gates = proj.config.dataset, proj.config.gates
     metric, name = gates.primary_metric, candidate_model["name"]
 
-    def evidence(model, with_latency: bool):
-        return model_evidence(*model, holdout_set, spec.target, spec.slice_columns, metric, gates.slice_min_rows, with_latency)
+    def evidence(model, latency_repeats: int | None):
+        return model_evidence(*model, holdout_set, spec.target, spec.slice_columns, metric, gates.slice_min_rows, latency_repeats)
 
     booster, features = load_model(proj, name, candidate_model["version"])
-    candidate_evidence, candidate_predictions = evidence((booster, features), with_latency=True)
+    candidate_evidence, candidate_predictions = evidence((booster, features), latency_repeats=gates.latency.repeats)
     candidate = {"version": candidate_model["version"], **candidate_evidence}
     kill_point("evaluate.after_candidate")
     champion, champion_error, comparison, champion_predictions = None, None, None, None
     current = version_by_alias(proj, name, CHAMPION)
     if current is not None:
         try:
-            champion_evidence, champion_predictions = evidence(load_model(proj, name, str(current.version)), with_latency=False)
+            champion_evidence, champion_predictions = evidence(load_model(proj, name, str(current.version)), latency_repeats=None)
             champion = {"version": str(current.version), **champion_evidence}
             comparison = paired_bootstrap(
                 metric, candidate_predictions, champion_predictions,
