@@ -102,7 +102,7 @@ def dagster_figures(rows: int) -> dict:
                 dagster_event = event.dagster_event
                 if dagster_event and dagster_event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
                     steps[dagster_event.step_key] = dagster_event.event_specific_data.duration_ms / 1000
-            check_steps = {k: v for k, v in steps.items() if k.startswith(("candidate_evaluation_", "raw_batch_"))}
+            check_steps = {k: v for k, v in steps.items() if k.startswith(("candidate_evaluation_", "raw_batch_")) or k == "model_gates"}
             return {"training_job_wall_s": wall, "check_steps_s": sum(check_steps.values()), "steps_s": steps}
 
 
