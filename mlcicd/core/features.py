@@ -105,7 +105,9 @@ def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:
             codes = pd.Categorical(values.astype("string"), categories=state.vocabularies[column]).codes.astype("float64")
         out[column] = np.where(codes < 0, np.nan, codes)
     if state.time_column:
-        times = pd.to_datetime(frame[state.time_column])
+        times = frame[state.time_column]
+        if not pd.api.types.is_datetime64_any_dtype(times):  # (to_datetime on datetimes builds 10,000 Timestamps to decide on a cache)
+            times = pd.to_datetime(times)
         out["hour_of_day"] = times.dt.hour.astype("float64")
         out["day_of_week"] = times.dt.dayofweek.astype("float64")
     return pd.DataFrame(out, index=frame.index)[state.feature_names]
