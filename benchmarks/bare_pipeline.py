@@ -53,8 +53,9 @@ def main(config_path: str) -> None:
     t = stage("dataset", t)
     trained = train_model(train, spec, model, model.num_boost_round)
     t = stage("featurize_and_train", t)
-    model_evidence(trained.booster, trained.features, holdout, spec.target, spec.slice_columns, project.config.gates.primary_metric,
-                   project.config.gates.slice_min_rows)
+    gates = project.config.gates
+    model_evidence(trained.booster, trained.features, holdout, spec.target, spec.slice_columns, gates.primary_metric,
+                   gates.slice_min_rows, gates.latency.repeats)
     t = stage("evaluate", t)
     settings = project.config.monitoring
     reference = train.sample(n=min(settings.reference_rows, len(train)), random_state=model.seed)

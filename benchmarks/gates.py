@@ -66,7 +66,7 @@ def core_figures(rows: int, runs: int) -> dict:
         gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column)
         shared = pd.Index(train[spec.id_column]).intersection(pd.Index(holdout[spec.id_column]))
         gates.leakage_gate(len(shared), str(train[spec.time_column].max()), str(holdout[spec.time_column].min()))
-        mine, p1 = model_evidence(candidate.booster, candidate.features, holdout, spec.target, spec.slice_columns, g.primary_metric, g.slice_min_rows)
+        mine, p1 = model_evidence(candidate.booster, candidate.features, holdout, spec.target, spec.slice_columns, g.primary_metric, g.slice_min_rows, g.latency.repeats)
         theirs, p2 = model_evidence(champion.booster, champion.features, holdout, spec.target, spec.slice_columns, g.primary_metric, g.slice_min_rows, latency_repeats=None)
         paired_bootstrap(g.primary_metric, p1, p2, rounds=g.bootstrap_rounds, confidence=g.regression_confidence)
 

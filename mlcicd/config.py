@@ -80,6 +80,11 @@ class LatencyBudget(_Strict):
     batch_1000_p95_ms: float = Field(250.0, gt=0, description="p95 time to score 1,000 rows.")
     repeats: int = Field(30, ge=5, description="Timed repetitions (after one warm-up) that each p95 is taken over.")
 
+    @property
+    def budgets_ms(self) -> dict[str, float]:
+        """The budgets alone (what latency_and_size judges), keyed like the measured latencies."""
+        return {"one_row_p95_ms": self.one_row_p95_ms, "batch_1000_p95_ms": self.batch_1000_p95_ms}
+
 
 # Per task: the primary metric, default floors, and how calibration is bounded (see core/metrics.py)
 TASK_GATE_DEFAULTS = {

@@ -37,7 +37,7 @@ def slice_metrics(frame: pd.DataFrame, labels, predictions, columns: list[str], 
     return out
 
 
-def measure_latency(booster, features, frame: pd.DataFrame, repeats: int = 30) -> dict[str, float]:
+def measure_latency(booster, features, frame: pd.DataFrame, repeats: int) -> dict[str, float]:
     """p95 wall time (ms) to score 1 row and 1,000 rows through the shared scoring path."""
 
     def p95(rows: pd.DataFrame) -> float:
@@ -55,9 +55,10 @@ def measure_latency(booster, features, frame: pd.DataFrame, repeats: int = 30) -
 
 def model_evidence(
     booster, features: FeatureState, holdout: pd.DataFrame, target: str, slice_columns: list[str], metric: str, slice_min_rows: int,
-    latency_repeats: int | None = 30,
+    latency_repeats: int | None,
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
-    """Everything the model gates judge, and the (labels, predictions) pair for the paired comparison."""
+    """Everything the model gates judge, and the (labels, predictions) pair for the paired comparison.
+    `latency_repeats` (gates.latency.repeats) times the scoring path; None skips it (the champion's evidence)."""
     predictions = predict(booster, features, holdout)
     labels = encode_target(holdout[target], features)
     evidence = {

@@ -59,7 +59,7 @@ def calibration(evaluation: dict, proj, context) -> gates.GateVerdict:
 def latency_and_size(evaluation: dict, proj, context) -> gates.GateVerdict:
     spec = proj.config.gates
     candidate = evaluation["candidate"]
-    return gates.budget_gate(candidate["latency"], candidate["size_bytes"], spec.latency.model_dump(exclude={"repeats"}), spec.max_model_size_mb)
+    return gates.budget_gate(candidate["latency"], candidate["size_bytes"], spec.latency.budgets_ms, spec.max_model_size_mb)
 
 
 def current_dataset_version(instance: dg.DagsterInstance) -> str | None:
