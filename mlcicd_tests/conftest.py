@@ -95,12 +95,9 @@ def instance(request, tmp_path, monkeypatch):
     home = tmp_path / "dagster"
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    if request.node.get_closest_marker("persistent_instance"):
-        with dg.instance_for_test(temp_dir=str(home)) as inst:
-            yield inst
-    else:
-        with dg.DagsterInstance.ephemeral(tempdir=str(home)) as inst:
-            yield inst
+    persistent = request.node.get_closest_marker("persistent_instance")
+    with dg.instance_for_test(temp_dir=str(home)) if persistent else dg.DagsterInstance.ephemeral(tempdir=str(home)) as inst:
+        yield inst
 
 
 @pytest.fixture
