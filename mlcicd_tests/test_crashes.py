@@ -55,6 +55,8 @@ def base(tmp_path_factory, mlflow_template, definitions):
                 home = root / "project_home"
                 home.mkdir()
                 (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+                with dg.DagsterInstance.from_config(str(home)):
+                    pass  # its databases are created once here (about 1 s), not in every copy
                 PREPARE[phase](project, home, definitions)
             saved[phase] = root
         return saved[phase]
@@ -74,30 +76,54 @@ def copy_of(base, tmp_path, monkeypatch):
     return copy
 
 
-# A helper process that imports everything once, then forks one child per faulted run. (Forking the test
-# worker itself is unsafe: it has threads. This process has none when it forks.)
+# A helper process that loads everything once, then forks one child per faulted run. (Forking the test
+# worker itself is unsafe: it has threads. This process has none when it forks, which it checks.) It warms up
+# with one real training and promotion on a scratch project, so that each child starts with every module
+# loaded that a run imports on first use (about 1.5 s per child otherwise).
 ZYGOTE = """
-import json, os, sys
+import json, os, signal, sys, threading
 import dagster as dg
 from mlcicd.definitions import defs
-import lightgbm, mlflow, mlflow.lightgbm, pandera.pandas, sklearn.metrics, matplotlib.pyplot  # imported once, not per child
 definitions = defs()
 for line in sys.stdin:
-    job, home, config, fault = json.loads(line)
+    jobs, home, config, fault = json.loads(line)
+    if fault is None:  # the warm-up, in this process
+        os.environ["MLCICD_CONFIG"] = config
+        with dg.DagsterInstance.from_config(home) as instance:
+            ok = all(definitions.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success for job in jobs)
+        print(json.dumps(0 if ok and threading.active_count() == 1 else f"warm-up ok={ok}, threads={threading.enumerate()}"), flush=True)
+        continue
     pid = os.fork()
     if pid == 0:
+        signal.alarm(120)  # a child that hangs dies, and its test fails, instead of stalling the suite
         os.environ.update({"MLCICD_FAULTS": fault, "MLCICD_CONFIG": config})
         with dg.DagsterInstance.from_config(home) as instance:
-            definitions.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False)
+            definitions.resolve_job_def(jobs[0]).execute_in_process(instance=instance, raise_on_error=False)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     print(json.dumps(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)), flush=True)
 """
 
 
+def ask(zygote, jobs: list[str], home: Path, config: str, fault: str | None):
+    zygote.stdin.write(json.dumps([jobs, str(home), config, fault]) + "\n")
+    zygote.stdin.flush()
+    return json.loads(zygote.stdout.readline())
+
+
 @pytest.fixture(scope="module")
-def zygote():
-    process = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def zygote(tmp_path_factory, mlflow_template):
+    # OpenMP (LightGBM) with one thread: a pool of OpenMP threads in the zygote would hang its forked children
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    scratch = tmp_path_factory.mktemp("zygote-warm-up")
+    with pytest.MonkeyPatch.context() as patch:
+        project = ProjectFactory(scratch / "project", mlflow_template, patch)(SMALL)
+    land(project, good=2, bad=False)
+    home = scratch / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    assert ask(process, ["training_job", "promotion_job"], home, str(project.config_path), None) == 0
     yield process
     process.stdin.close()
     process.wait(timeout=30)
@@ -108,9 +134,7 @@ def run(job: str, home: Path, definitions, zygote=None, fault: str | None = None
     if fault is None:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             return 0 if definitions.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success else 1
-    zygote.stdin.write(json.dumps([job, str(home), os.environ["MLCICD_CONFIG"], fault]) + "\n")
-    zygote.stdin.flush()
-    return json.loads(zygote.stdout.readline())
+    return ask(zygote, [job], home, os.environ["MLCICD_CONFIG"], fault)
 
 
 def content_hashes(*folders: Path) -> set[str]:
