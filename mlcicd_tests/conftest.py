@@ -5,12 +5,15 @@ from __future__ import annotations
 import copy
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import dagster as dg
 import pytest
 import yaml
 
-from mlcicd.project import Project
+if TYPE_CHECKING:  # imported where used: the xdist controller process loads this file too, and runs no test
+    import dagster as dg
+
+    from mlcicd.project import Project
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,6 +40,12 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked `starts_first` (the longest ones, mostly waiting on servers they start) run at the start of
+    their worker's share. At the end of the run one of them would keep a single worker busy while the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("starts_first") is None)
+
+
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory) -> Path:
     """An empty MLflow SQLite store, created once (creating one costs about 2 s) and copied per project."""
@@ -53,6 +62,8 @@ class ProjectFactory:
 
     def __call__(self, overrides: dict | None = None) -> Project:
         """A project folder with the shipped contract, the shipped config plus overrides, and MLCICD_CONFIG set."""
+        from mlcicd.project import Project
+
         config = deep_merge(deep_merge(yaml.safe_load((REPO / "mlcicd.yaml").read_text()), TEST_OVERRIDES), overrides or {})
         return Project.load(self.write(config))
 
@@ -92,6 +103,8 @@ def instance(request, tmp_path, monkeypatch):
     half the time of SQLite files. A test whose CLI calls (`mlcicd status`, ...) read what its runs recorded is
     marked `persistent_instance` and gets SQLite files under DAGSTER_HOME. Either way DAGSTER_HOME is the test's
     own folder, so nothing in a test reads or writes the repository's instance."""
+    import dagster as dg
+
     home = tmp_path / "dagster"
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))

@@ -53,6 +53,7 @@ def execute(job: str, definitions, home: Path) -> bool:
         return definitions.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success
 
 
+@pytest.mark.starts_first
 def test_a_schedule_and_a_sensor_promoting_at_once_promote_once(project, definitions, home):
     CliRunner().invoke(main, ["simulate", "--batches", "3"])
     assert execute("training_job", definitions, home)

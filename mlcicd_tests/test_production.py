@@ -49,6 +49,7 @@ def postgres():
         drop_database(url)
 
 
+@pytest.mark.starts_first
 def test_training_and_promotion_run_on_postgresql(make_project, postgres, tmp_path, monkeypatch):
     import mlflow
 

@@ -95,6 +95,7 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.starts_first
 def test_asset_graph_shows_candidate_evaluation_with_its_gates(webserver, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
