@@ -4,15 +4,26 @@
 Heavy libraries (mlflow, lightgbm, evidently, sklearn) are imported inside the functions that use them.
 """
 
+from functools import cache
 from pathlib import Path
 
-import dagster as dg
+from mlcicd.heap import keep_loaded_code_out_of_the_way
 
-from mlcicd.heap import freeze_loaded_code
+keep_loaded_code_out_of_the_way()  # Dagster is loaded by now: the collector need not walk it again
+
+import dagster as dg  # noqa: E402
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    return _loaded()
+
+
+@cache
+def _loaded() -> dg.Definitions:
+    """Built once per process. Dagster calls `defs` again at each stage of one command (`dagster job execute`
+    called it five times, about 0.1 s each after the first); the modules it builds from are loaded once anyway,
+    so every call returns the same definitions, as a module-level `Definitions` object would."""
     definitions = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    freeze_loaded_code()  # the loaded code lives as long as the process: keep it out of the collector's way
+    keep_loaded_code_out_of_the_way()  # the code location lives as long as the process
     return definitions

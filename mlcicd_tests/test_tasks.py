@@ -177,3 +177,22 @@ def test_frozen_contract_is_enforced_and_a_refreeze_lists_its_changes(own_data, 
     output = cli("schema", "freeze", "--data", str(project.quarantine_dir), "--force")
     assert "version 2" in output and "~ column 'mean_radius'" in output
     assert yaml.safe_load(project.contract_path.read_text())["version"] == 2
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        pd.Series([0, 1, 1, 0, 1]),
+        pd.Series(["0", "1", "1", "0", "1"]),
+        pd.Series(pd.Categorical([0, 1, 1, 0, 1], categories=[0, 1, 2])),  # an unused category is not a class
+    ],
+    ids=["int", "text", "categorical"],
+)
+def test_label_balance_names_the_classes_whatever_the_labels_dtype(labels):
+    from mlcicd.core.gates import label_balance_gate
+
+    binary = label_balance_gate("binary", labels, positive_rate=(0.5, 0.7), min_class_share=0.0)
+    assert binary.passed, binary.reason
+    assert binary.numbers == {"share_0": 0.4, "share_1": 0.6, "positive_rate": 0.6, "min_positive_rate": 0.5, "max_positive_rate": 0.7}
+    rare = label_balance_gate("multiclass", labels, positive_rate=(0.0, 1.0), min_class_share=0.45)
+    assert not rare.passed and "0 (40.00%)" in rare.reason, rare.reason

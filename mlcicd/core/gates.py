@@ -105,7 +105,11 @@ def label_balance_gate(task: str, labels, *, positive_rate: tuple[float, float],
         if not numbers["target_std"] > 0:
             return GateVerdict("label_balance", False, "The target has the same value in every row: there is nothing to learn.", numbers)
         return GateVerdict("label_balance", True, f"The target varies (mean {numbers['target_mean']:.4g}, standard deviation {numbers['target_std']:.4g}).", numbers)
-    shares = labels.astype("string").value_counts(normalize=True).sort_index()
+    # count first, then name the classes as text (converting every label to text first took 0.2 s at 1M rows)
+    shares = labels.value_counts(normalize=True)
+    shares = shares[shares > 0]  # a categorical target counts its unused categories too
+    shares.index = shares.index.astype("string")
+    shares = shares.sort_index()
     numbers = {f"share_{k}": float(v) for k, v in shares.items()}
     if task == "binary":
         low, high = positive_rate
