@@ -1,8 +1,11 @@
-"""Walking-skeleton figures: code-location load time and ci_job wall time from the command line.
+"""The CI tier: code-location load time, ci_job wall time from the command line, and the whole test suite.
 
-Run: `make bench` (or `.venv/bin/python benchmarks/skeleton.py [--runs N]`). Writes benchmarks/results/skeleton.json.
+Run: `make bench` (or `.venv/bin/python benchmarks/skeleton.py [--runs N] [--suite-runs N]`). Writes
+benchmarks/results/skeleton.json.
 Each ci_job run starts from nothing, as CI does on a fresh clone: a throwaway copy of the project
 (empty data/, so ci_job simulates; its dagster.yaml, so a new SQLite instance) and a new MLflow SQLite store.
+The suite is `make test`'s command (pytest with the project's settings: 2 workers), timed as a whole; its
+summary (passed, skipped, failed) is kept beside the time, so a run that skipped a test says so.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -47,12 +51,24 @@ def ci_job_time() -> float:
         return timed([str(BIN / "dagster"), "job", "execute", "-m", "mlcicd.definitions", "-j", "ci_job"], env=env, cwd=project)
 
 
+def suite() -> dict:
+    """One run of the test suite as `make test` runs it; its wall time and pytest's own summary counts."""
+    start = time.perf_counter()
+    done = subprocess.run([str(BIN / "pytest"), "-q"], cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-500:]
+    counts = {kind: int(n) for n, kind in re.findall(r"(\d+) (passed|failed|skipped|errors?)", summary)}
+    return {"wall_s": round(wall, 1), "exit_code": done.returncode, "summary": summary, **counts}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--suite-runs", type=int, default=1, help="runs of the whole test suite (0: leave it out)")
     args = parser.parse_args()
     load = [load_time() for _ in range(args.runs)]
     ci = [ci_job_time() for _ in range(args.runs)]
+    suites = [suite() for _ in range(args.suite_runs)]
     result = {
         "what": "walking skeleton: code location load and ci_job from the command line (fresh stores each run)",
         "command": "make bench",
@@ -61,6 +77,8 @@ def main() -> None:
         "code_location_load_s": {"median": statistics.median(load), "all": load, "target": 2.0},
         "ci_job_wall_s": {"median": statistics.median(ci), "all": ci, "target": 20.0},
     }
+    if suites:
+        result["test_suite_wall_s"] = {"median": statistics.median(s["wall_s"] for s in suites), "runs": suites, "target": 180.0}
     out = ROOT / "benchmarks" / "results" / "skeleton.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
