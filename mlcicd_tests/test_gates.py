@@ -2,6 +2,7 @@
 Then overrides, modes and rollbacks: never silent, always audited."""
 
 import json
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -204,6 +205,24 @@ def test_rollback_refuses_a_version_that_never_passed_its_gates_unless_overridde
     assert not rollback(version="99").success and "does not exist" in read(with_champion.audit_log)[-1]["reason"]
     assert rollback(version="2", override=True, reason="forensics: reproduce last week's scores exactly").success
     assert champion_of(with_champion) == "2" and "OVERRIDE" in read(with_champion.audit_log)[-1]["reason"]
+
+
+def test_rollback_refuses_a_version_whose_files_changed_after_registration(with_champion, run_job):
+    land(with_champion, batches=1)
+    assert run_job("training_job").success and promote(run_job).success and champion_of(with_champion) == "2"
+    registry = client(with_champion)
+    version_1 = registry.get_model_version(with_champion.model_name("full"), "1")
+    logged = registry.get_logged_model(version_1.source.removeprefix("models:/"))  # MLflow 3: the version's source is its logged model
+    folder = Path(logged.artifact_location.removeprefix("file://"))
+    (model_file,) = folder.rglob("model.lgb")
+    model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))  # tampered with after registration
+
+    refused = run_job("rollback_job", {"ops": {"champion": {"config": {"action": "rollback", "reason": "version 2 misbehaves"}}}})
+    assert not refused.success and champion_of(with_champion) == "2", "the champion never moves to files nobody registered"
+    last = read(with_champion.audit_log)[-1]
+    assert last["decision"] == "refused" and last["to_version"] == "1"
+    assert last["gates"]["artifact_integrity"]["passed"] is False
+    assert "the model files changed after registration" in last["reason"]
 
 
 @pytest.mark.persistent_instance  # `mlcicd status` reads the gate results from the instance

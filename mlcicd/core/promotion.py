@@ -59,22 +59,32 @@ def decide_promotion(version: str, current: str | None, problems: list[str], req
     return Verdict("promoted", f"promoted because every gate passed for version {version}", [])
 
 
-def decide_rollback(target: str | None, current: str | None, target_passed_gates: bool | None, request: PromotionRequest, note: str = "") -> Verdict:
+def decide_rollback(
+    target: str | None, current: str | None, target_passed_gates: bool | None, request: PromotionRequest, note: str = "",
+    problems: list[str] | None = None,
+) -> Verdict:
+    """`problems`: what the checks made now found wrong with the target (its model files, say). Like a version that
+    never passed its gates, they refuse the rollback unless it is overridden with a written reason."""
     if target is None:
         return Verdict("refused", "Rollback refused: there is no previous champion to go back to; name a version.", ["no target"])
     if target_passed_gates is None:
         return Verdict("refused", f"Rollback refused: version {target} does not exist in the registry.", ["unknown version"])
     if target == current:
         return Verdict("unchanged", f"Version {target} is already the champion; nothing to do.")
-    if not target_passed_gates:
+    problems = ([] if target_passed_gates else [f"version {target} never passed its gates"]) + list(problems or [])
+    if problems:
         if not request.override:
             return Verdict(
                 "refused",
-                f"Rollback refused: version {target} never passed its gates; roll back to it only with override and a written reason.",
-                ["target never passed its gates"],
+                f"Rollback refused: {'; '.join(problems)}; roll back to it only with override and a written reason.",
+                problems,
             )
         if len(request.reason.strip()) < request.min_reason_chars:
             return Verdict("refused", f"Rollback refused: an override needs a written reason of at least {request.min_reason_chars} characters.", ["override without a reason"])
-        return Verdict("rolled_back", f"rolled back from version {current} to version {target} by OVERRIDE (it never passed its gates); the reason given: {request.reason.strip()}", ["target never passed its gates"])
+        return Verdict(
+            "rolled_back",
+            f"rolled back from version {current} to version {target} by OVERRIDE ({'; '.join(problems)}); the reason given: {request.reason.strip()}",
+            problems,
+        )
     why = f"; the reason given: {note.strip()}" if note.strip() else ""
     return Verdict("rolled_back", f"rolled back from version {current} to version {target}, which passed its gates when it was promoted{why}")

@@ -137,8 +137,10 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
                 passed = (client(proj).get_model_version(name, target).tags or {}).get("gates_passed") == "true"
             except Exception:  # the registry says the version does not exist
                 passed = None
-        verdict = decide_rollback(target, current_version, passed, request, config.reason)
         gates, to_version, evidence = {}, target, {}
+        if passed is not None and target != current_version:  # the files it would go back to are the ones registered
+            gates["artifact_integrity"] = artifact_check(proj, name, target)
+        verdict = decide_rollback(target, current_version, passed, request, config.reason, problems_from(gates))
     else:
         to_version = str(candidate_evaluation["candidate"]["version"])
         gates = gate_results(context.instance)
