@@ -151,13 +151,20 @@ def test_dagster_job_execute_exit_code_follows_the_gates(make_project, tmp_path,
 
 def test_the_registered_model_scores_exactly_like_the_model_that_was_trained(project, run_job):
     """One feature path: retraining in process on the stored train_set (deterministic) and scoring the holdout
-    gives the very probabilities that the registered version gives after the round trip through MLflow."""
+    gives the very probabilities that the registered version gives after the round trip through MLflow. And the
+    version's pip requirements pin what it was trained with (why log_candidate may skip MLflow's mismatch scan)."""
+    from pathlib import Path
+
+    import lightgbm
+    import mlflow
+    import mlflow.utils.environment
     import numpy as np
     import pandas as pd
 
     from mlcicd.core.train import predict, train_model
     from mlcicd.mlflow_registry import load_model
 
+    scan = mlflow.utils.environment.warn_dependency_requirement_mismatches
     assert run_job("ci_job").success
     train = pd.read_parquet(project.assets_dir / "train_set.parquet")
     holdout = pd.read_parquet(project.assets_dir / "holdout_set.parquet")
@@ -165,6 +172,11 @@ def test_the_registered_model_scores_exactly_like_the_model_that_was_trained(pro
     booster, features = load_model(project, project.model_name("ci"), "1")
     assert features == in_memory.features and features.feature_names == in_memory.features.feature_names
     np.testing.assert_array_equal(predict(booster, features, holdout), in_memory.predict(holdout))
+
+    local = mlflow.artifacts.download_artifacts(f"models:/{project.model_name('ci')}/1", tracking_uri=project.tracking_uri)
+    requirements = (Path(local) / "requirements.txt").read_text().split()
+    assert f"lightgbm=={lightgbm.__version__}" in requirements and f"mlflow=={mlflow.__version__}" in requirements
+    assert mlflow.utils.environment.warn_dependency_requirement_mismatches is scan, "MLflow's check is back after logging"
 
 
 def test_mlflow_tracking_uri_overrides_the_local_store(project, run_job, tmp_path, monkeypatch):
