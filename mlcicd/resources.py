@@ -16,6 +16,7 @@ import pandas as pd
 from pydantic import Field, PrivateAttr
 
 from mlcicd.core.ingest import atomic_write
+from mlcicd.core.tables import read_table, remember
 from mlcicd.project import TIER_TAG, Project, git_commit
 
 
@@ -39,31 +40,41 @@ class MlflowTracking(dg.ConfigurableResource):
     dagster-mlflow's `mlflow_tracking` is a legacy resource that imports mlflow at module load; this
     ConfigurableResource builds the same `MlFlow` object lazily, so the code location loads fast, and
     ends the MLflow run when the Dagster run's resources are torn down (also under `dg.materialize`).
+    The MLflow run starts at the first thing logged: a Dagster run that stops before (a quarantined batch,
+    say) leaves no empty MLflow run, and `dagster job execute`, which builds the resources once more after
+    the run to hand back its result, does not open the store again.
     """
 
     project: ProjectResource
+    _context: Any = PrivateAttr(default=None)
     _mlf: Any = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from dagster_mlflow.resources import MlFlow
+        self._context = context
 
-        from mlcicd.mlflow_registry import ensure_experiment, environment_kept
+    def _run(self):
+        """dagster-mlflow's MlFlow for this Dagster run, started (or resumed, by run id) on first use."""
+        if self._mlf is None:
+            from dagster_mlflow.resources import MlFlow
 
-        project = self.project.load()
-        ensure_experiment(project)
-        tier = context.run.tags.get(TIER_TAG, "full") if context.run else "full"
-        shim = SimpleNamespace(
-            log=context.log,
-            dagster_run=context.run,
-            run_id=context.run.run_id,
-            resource_config={
-                "experiment_name": project.config.model.experiment,
-                "mlflow_tracking_uri": project.tracking_uri,
-                "extra_tags": {"git_commit": git_commit(project.root), "mlcicd_tier": tier},
-            },
-        )
-        with environment_kept():  # dagster-mlflow sets the tracking URI; the user's override stays as it was
-            self._mlf = MlFlow(shim)
+            from mlcicd.mlflow_registry import ensure_experiment, environment_kept
+
+            context, project = self._context, self.project.load()
+            ensure_experiment(project)
+            tier = context.run.tags.get(TIER_TAG, "full") if context.run else "full"
+            shim = SimpleNamespace(
+                log=context.log,
+                dagster_run=context.run,
+                run_id=context.run.run_id,
+                resource_config={
+                    "experiment_name": project.config.model.experiment,
+                    "mlflow_tracking_uri": project.tracking_uri,
+                    "extra_tags": {"git_commit": git_commit(project.root), "mlcicd_tier": tier},
+                },
+            )
+            with environment_kept():  # dagster-mlflow sets the tracking URI; the user's override stays as it was
+                self._mlf = MlFlow(shim)
+        return self._mlf
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._mlf is not None:
@@ -71,37 +82,33 @@ class MlflowTracking(dg.ConfigurableResource):
 
     @property
     def run_id(self) -> str:
-        return self._mlf.mlflow_run_id or self._mlf.active_run().info.run_id
+        mlf = self._run()
+        return mlf.mlflow_run_id or mlf.active_run().info.run_id
 
     def log_params(self, params: dict[str, Any]) -> None:
-        self._mlf.log_params({k: str(v) for k, v in params.items()})
+        self._run().log_params({k: str(v) for k, v in params.items()})
 
     def log_metrics(self, metrics: dict[str, float]) -> None:
         finite = {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and v == v and abs(v) != float("inf")}
-        self._mlf.log_metrics(finite)
+        self._run().log_metrics(finite)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        self._mlf.set_tags({k: str(v) for k, v in tags.items()})
+        self._run().set_tags({k: str(v) for k, v in tags.items()})
 
     def log_artifact(self, local_path: str, folder: str) -> None:
-        self._mlf.log_artifact(local_path, folder)
+        self._run().log_artifact(local_path, folder)
 
     def ui_url(self, artifact: str = "") -> str:
         """This run (and one of its artifacts) in the MLflow UI: $MLCICD_MLFLOW_UI_URL, else `make mlflow-ui`'s address."""
         base = os.environ.get("MLCICD_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
-        run = self._mlf.active_run()
+        run = self._run().active_run()
         url = f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
         return url + (f"/artifacts/{artifact}" if artifact else "")
 
 
-# Tables written in this process, so the next step in the same run does not read back what it was just
-# handed (in-process jobs): path -> (file's mtime_ns, writing step, table). Only the latest step's tables stay.
-_WRITTEN: dict[Path, tuple[int, str, pd.DataFrame]] = {}
-
-
 class ProjectIOManager(dg.ConfigurableIOManager):
     """Stores asset values under data/assets/: tables as Parquet, records (dicts) as JSON. No pickles.
-    A table written earlier in the same process is handed on without re-reading it, if the file is unchanged."""
+    The next step in the same process gets a table without reading it back (mlcicd.core.tables)."""
 
     project: ProjectResource
 
@@ -119,19 +126,13 @@ class ProjectIOManager(dg.ConfigurableIOManager):
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}; return a DataFrame or a dict")
         atomic_write(path, write)
         if isinstance(obj, pd.DataFrame):
-            step = context.step_key or ""
-            for stale in [p for p, (_, writer, _) in _WRITTEN.items() if writer != step]:
-                del _WRITTEN[stale]
-            _WRITTEN[path] = (path.stat().st_mtime_ns, step, obj)
+            remember(path, obj, writer=context.step_key or "")
 
     def load_input(self, context: dg.InputContext) -> Any:
         base = self._base(context)
         parquet = base.with_suffix(".parquet")
         if parquet.exists():
-            cached = _WRITTEN.get(parquet)
-            if cached and cached[0] == parquet.stat().st_mtime_ns:
-                return cached[2]
-            return pd.read_parquet(parquet)
+            return read_table(parquet)
         if base.with_suffix(".json").exists():
             return json.loads(base.with_suffix(".json").read_text())
         raise FileNotFoundError(

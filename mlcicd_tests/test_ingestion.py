@@ -35,6 +35,22 @@ def test_good_batch_is_accepted_whole_and_archived(project, run_job):
     assert check.passed and "1 accepted" in check.description
 
 
+def test_a_batch_read_by_the_process_that_wrote_it_is_what_its_file_holds(project, run_job):
+    """Ingestion hands its accepted tables to training_dataset without a second read: same content as the file."""
+    from mlcicd.core.tables import read_table
+
+    write_batches(project.landing_dir, batches=2, rows_per_batch=1500)
+    assert run_job("ingestion_job").success
+    batches = list_accepted(project.accepted_dir)
+    for batch in batches:
+        kept = read_table(batch.path)
+        assert kept is read_table(batch.path), "handed over from memory, not read again"
+        pd.testing.assert_frame_equal(kept, pd.read_parquet(batch.path))
+    changed = pd.read_parquet(batches[0].path).head(10)
+    changed.to_parquet(batches[0].path, index=False)  # the file is no longer what was written: read it
+    assert len(read_table(batches[0].path)) == 10
+
+
 def test_bad_batch_is_quarantined_with_a_report_and_blocks(project, run_job):
     write_batches(project.landing_dir, batches=1, rows_per_batch=1000, start_index=0)
     (bad,) = write_batches(project.landing_dir, batches=1, rows_per_batch=1000, scenario="schema_break", start_index=1)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from mlcicd.core.ingest import AcceptedBatch
+from mlcicd.core.tables import read_table
 
 
 def window(batches: Sequence[AcceptedBatch], size: int) -> list[AcceptedBatch]:
@@ -34,7 +35,7 @@ def load_batches(batches: Sequence[AcceptedBatch], time_column: str | None, colu
     """The batches' rows in time order, or in arrival order (batch by batch) without a time column."""
     if not batches:
         raise ValueError("there are no accepted batches to build a training dataset from")
-    frames = [pd.read_parquet(b.path, columns=columns) for b in batches]
+    frames = [read_table(b.path, columns) for b in batches]
     categorical = {c for f in frames for c in f.columns if isinstance(f[c].dtype, pd.CategoricalDtype)}
     frame = pd.concat(frames, ignore_index=True)
     del frames

@@ -23,6 +23,7 @@ import pandas as pd
 
 from mlcicd.core.contract import Contract, validate
 from mlcicd.core.locks import exclusive
+from mlcicd.core.tables import remember
 from mlcicd.faults import kill_point
 
 READERS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}
@@ -202,6 +203,7 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     )
     kill_point("ingest.before_write")
     atomic_write(batch.path, lambda p: (data.to_parquet(p, index=False), kill_point("ingest.partial_written")))
+    remember(batch.path, data, writer="ingestion")  # training_dataset reads it next, in the same run
     kill_point("ingest.after_parquet")
     atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
     kill_point("ingest.after_record")

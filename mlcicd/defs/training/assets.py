@@ -133,6 +133,7 @@ def candidate_model(
     )
     digest = train_set.attrs[HASH_ATTR]
     commit = git_commit(proj.root)
+    # the first thing logged starts this Dagster run's MLflow run, which log_reference and log_candidate log into
     mlflow.log_params({**trained.params, "num_boost_round": rounds, "train_rows": len(train_set), "tier": tier_name})
     mlflow.log_metrics({"best_iteration": trained.best_iteration})
     mlflow.set_tags({"dataset_hash": digest, "git_commit": commit})
