@@ -130,6 +130,8 @@ def overhead(rows: int, runs: int) -> dict:
         "training_job_seconds": {"median": median(training), "all": training},
         "bare_training_work_seconds": {"median": median(training_work), "all": training_work},
         "training_job_ratio": round(median(training) / median(training_work), 3),
+        # each pipeline run over the bare run right after it: the machine's speed drifts less within a pair
+        "training_job_paired_ratios": sorted(round(p / b, 3) for p, b in zip(training, training_work)),
         "all_three_jobs_seconds": {"median": median(totals), "all": totals, "per_job": piped},
         "bare_seconds": {"median": median(whole), "all": whole},
         "all_three_jobs_ratio": round(median(totals) / median(whole), 3),
