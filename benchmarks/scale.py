@@ -94,11 +94,12 @@ def pipeline_seconds(template: Path, tmp: Path, name: str) -> dict:
     return {"jobs": times, "total": round(sum(times.values()), 2)}
 
 
-def bare(template: Path, tmp: Path, name: str) -> dict:
+def bare(template: Path, tmp: Path, name: str, tuned_collector: bool = False) -> dict:
     """The bare script on a fresh copy of the landed data; its figures plus its wall time with start-up and exit
     (less the time it spends measuring the data's size, which is not the pipeline's work)."""
     project, env = fresh(template, tmp, name)
     command = [sys.executable, str(ROOT / "benchmarks" / "bare_pipeline.py"), str(project / "mlcicd.yaml")]
+    command += ["--tuned-collector"] if tuned_collector else []
     start = time.perf_counter()
     out = subprocess.run(command, env=env, cwd=project, check=True, capture_output=True, text=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
@@ -113,15 +114,17 @@ def overhead(rows: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         new = simulated(Path(tmp) / "template", rows)
         ready = set_up(new, Path(tmp))
-        piped, alone = [], []
+        piped, alone, tuned = [], [], []
         for run in range(runs):
             piped.append(pipeline_seconds(ready, Path(tmp), f"pipeline-{run}"))
             alone.append(bare(ready, Path(tmp), f"bare-{run}"))
+            tuned.append(bare(ready, Path(tmp), f"bare-tuned-{run}", tuned_collector=True))
         first = pipeline_seconds(new, Path(tmp), "first-run")
     # training_job does read, validate, dataset, featurize + train, evaluate: the bare script's same stages
     # (with its start-up and exit); the three jobs together also do the drift report, as the whole bare script does
     training = [p["jobs"]["training_job"] for p in piped]
     training_work = [round(a["total_with_startup"] - a["stages"]["drift_on_sample"]["seconds"], 2) for a in alone]
+    tuned_work = [round(a["total_with_startup"] - a["stages"]["drift_on_sample"]["seconds"], 2) for a in tuned]
     totals = [p["total"] for p in piped]
     whole = [a["total_with_startup"] for a in alone]
     median = statistics.median
@@ -132,6 +135,9 @@ def overhead(rows: int, runs: int) -> dict:
         "training_job_ratio": round(median(training) / median(training_work), 3),
         # each pipeline run over the bare run right after it: the machine's speed drifts less within a pair
         "training_job_paired_ratios": sorted(round(p / b, 3) for p, b in zip(training, training_work)),
+        # the bare script with mlcicd's garbage-collector settings (bare_pipeline.py --tuned-collector)
+        "bare_tuned_collector_training_work_seconds": {"median": median(tuned_work), "all": tuned_work},
+        "training_job_ratio_to_tuned_bare": round(median(training) / median(tuned_work), 3),
         "all_three_jobs_seconds": {"median": median(totals), "all": totals, "per_job": piped},
         "bare_seconds": {"median": median(whole), "all": whole},
         "all_three_jobs_ratio": round(median(totals) / median(whole), 3),
