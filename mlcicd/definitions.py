@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mlcicd.heap import keep_loaded_code_out_of_the_way
 
-keep_loaded_code_out_of_the_way()  # Dagster is loaded by now: the collector need not walk it again
+keep_loaded_code_out_of_the_way()  # Dagster's tools (CLI, code server) have loaded Dagster by now: no need to walk it again
 
 import dagster as dg  # noqa: E402
 
