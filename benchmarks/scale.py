@@ -137,7 +137,7 @@ def overhead(rows: int, runs: int) -> dict:
         return {
             "training_work_seconds": {"median": median(work), "all": work},
             "training_job_ratio": round(median(training) / median(work), 3),
-            # each pipeline run over the bare run right after it: the machine's speed drifts less within a pair
+            # each pipeline run over the bare run of the same round: the machine's speed drifts less within a round
             "training_job_paired_ratios": sorted(round(p / b, 3) for p, b in zip(training, work)),
             "whole_script_seconds": {"median": median(whole), "all": whole},
             "all_three_jobs_ratio": round(median(totals) / median(whole), 3),

@@ -70,7 +70,7 @@ def main() -> None:
     ci = [ci_job_time() for _ in range(args.runs)]
     suites = [suite() for _ in range(args.suite_runs)]
     result = {
-        "what": "walking skeleton: code location load and ci_job from the command line (fresh stores each run)",
+        "what": "the CI tier: code location load, ci_job from the command line (fresh stores each run), the whole test suite",
         "command": "make bench",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "runs": args.runs,

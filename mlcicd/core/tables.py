@@ -24,14 +24,16 @@ def _signature(path: Path) -> tuple[int, int]:
 
 def remember(path: Path, table: pd.DataFrame, writer: str) -> None:
     """`table` was just written to `path` by `writer` (an ingestion, a step): keep it for the next reader."""
+    path = Path(path)
     for stale in [p for p, (_, kept_by, _) in _KEPT.items() if kept_by != writer]:
         del _KEPT[stale]
-    _KEPT[Path(path)] = (_signature(Path(path)), writer, table)
+    _KEPT[path] = (_signature(path), writer, table)
 
 
 def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """The Parquet table at `path` (only `columns`, if given): the kept one if the file is unchanged."""
-    kept = _KEPT.get(Path(path))
-    if kept is not None and kept[0] == _signature(Path(path)):
+    path = Path(path)
+    kept = _KEPT.get(path)
+    if kept is not None and kept[0] == _signature(path):
         return kept[2] if columns is None else kept[2][columns]
     return pd.read_parquet(path, columns=columns)
