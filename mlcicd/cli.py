@@ -92,20 +92,18 @@ def _yaml_list(values: list[str]) -> str:
 
 
 def render_config(guess, *, target: str, landing_dir: str, contract: str, name: str) -> str:
-    """mlcicd.yaml for a user's dataset: what was inferred, the task's gate defaults, and what to review."""
-    from mlcicd.config import TASK_GATE_DEFAULTS
+    """mlcicd.yaml for a user's dataset: what was inferred, gate settings the data can support (each explained), and
+    what to review."""
+    from mlcicd.core.infer import fitted_gates
 
-    defaults = TASK_GATE_DEFAULTS[guess.task]
-    floors = ", ".join(f"{k}: {v}" for k, v in defaults["min_metrics"].items())
-    min_rows = max(50, min(5000, guess.rows // 2))
-    slice_min_rows = max(10, min(500, guess.rows // 20))
-    rate = guess.positive_rate or 0.0
-    task_gates = {  # binary: the positive rate may halve, or the negative rate halve, before the labels look broken
-        "binary": f"  positive_rate: [{rate / 2:.4f}, {1 - (1 - rate) / 2:.4f}]   # now {rate:.4f}; bounds on the positive class's share",
-        "multiclass": "  min_class_share: 0.01                 # every class needs at least this share of the training rows",
-        "regression": "",
-    }[guess.task]
+    fitted = fitted_gates(guess)
     optional = lambda v: "null" if v is None else v  # noqa: E731
+    duplicates = (
+        f"# init saw {guess.duplicate_rows:,} exact duplicate row(s), e.g. {json.dumps(guess.duplicate_examples[:1], default=str)[:300]}.\n"
+        "  # Without an id column they count as different records that look alike: unique_ids reports them and does not refuse.\n"
+        "  # Set id_column (or duplicates: refuse) if a repeated row means a broken export.\n  " if guess.duplicate_rows else ""
+    )
+    explained = "\n".join(f"  {line}" for line in fitted["lines"])
     return f"""# mlcicd configuration written by `mlcicd init` from {guess.rows:,} rows ({len(guess.columns)} columns).
 # Review it, then run `mlcicd schema freeze` to write the data contract, and commit both.
 dataset:
@@ -113,13 +111,15 @@ dataset:
   contract: {contract}
   target: {target}
   task: {guess.task}                     # binary | multiclass | regression (inferred from the target)
-  id_column: {optional(guess.id_column)}                 # null: whole rows are compared for duplicates and leakage
+  id_column: {optional(guess.id_column)}                 # null: rows have no identity; identical rows may be different records
   time_column: {optional(guess.time_column)}               # null: rows are ordered by the arrival of their batch
   categorical_columns: {_yaml_list(guess.categorical_columns)}
-  slice_columns: {_yaml_list(guess.slice_columns)}
-  drop_columns: []                    # columns never used as features
+  slice_columns: {_yaml_list(fitted["slices"])}   # group columns judged value by value (no_slice_regression)
+  drop_columns: {_yaml_list(list(guess.drop_columns))}   # never used as features{" (a row index written by a data frame library)" if guess.drop_columns else ""}
+  {duplicates}duplicates: {"refuse" if guess.id_column else "allow"}
   window_batches: 30
-  holdout_fraction: 0.2
+  holdout_fraction: 0.2               # the newest 20% of rows are the holdout, about {fitted["holdout_rows"]:,} rows at this size
+  # holdout_batches: 2                # or: the newest K batches; grow it when a gate says the holdout is too small to decide
 
 model:
   registered_name: {name}
@@ -128,13 +128,8 @@ model:
   early_stopping_rounds: 30
   params: {{learning_rate: 0.05, num_leaves: {7 if guess.rows < 2000 else 31}, min_data_in_leaf: {max(5, min(50, guess.rows // 50))}}}   # smaller trees for small data
 
-gates:                                # every gate is blocking; set the floors to what your use needs
-  primary_metric: {defaults["primary_metric"]}
-  min_metrics: {{{floors}}}
-  max_calibration_error: {defaults["max_calibration_error"]}
-  min_rows: {min_rows}
-  slice_min_rows: {slice_min_rows}
-{task_gates}
+gates:                                # every gate is blocking; each setting below says why it has this value
+{explained}
 tiers:
   full: {{}}
   ci: {{sample_rows: null, num_boost_round: 100, model_name_suffix: "-ci", evaluation_report: false}}
@@ -169,8 +164,16 @@ def init(data_path: Path, target: str, task, id_column, time_column, name, outpu
     output.write_text(render_config(guess, target=target, landing_dir=landing, contract=contract, name=name))
     click.echo(
         f"wrote {output}: {guess.task} task on '{target}', id {guess.id_column or 'none'}, time {guess.time_column or 'none (arrival order)'}, "
-        f"{len(guess.categorical_columns)} categorical column(s).\nnext: review it, then `mlcicd schema freeze --config {output}`"
+        f"{len(guess.categorical_columns)} categorical column(s)."
     )
+    if guess.drop_columns:
+        click.echo(f"  {', '.join(guess.drop_columns)}: a row index written by a data frame library; never used as a feature (dataset.drop_columns)")
+    if guess.duplicate_rows:
+        click.echo(
+            f"  {guess.duplicate_rows:,} exact duplicate row(s), e.g. {json.dumps(guess.duplicate_examples[0], default=str)[:200]}: without an id "
+            "column they count as different records (dataset.duplicates: allow); unique_ids reports them, it does not refuse"
+        )
+    click.echo(f"next: review it, then `mlcicd schema freeze --config {output}`")
 
 
 @main.group()
@@ -180,27 +183,42 @@ def schema() -> None:
 
 @schema.command()
 @CONFIG_OPTION
-@click.option("--data", "data_path", type=click.Path(exists=True, path_type=Path), default=None, help="Reference data (default: dataset.landing_dir).")
-@click.option("--margin", type=click.FloatRange(0, 10), default=0.1, show_default=True, help="Ranges are widened by this share of the observed span.")
+@click.option("--data", "data_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Reference data (default: dataset.landing_dir, or the accepted store once everything there is ingested).")
+@click.option("--accepted", "from_accepted", is_flag=True, help="Re-freeze from the accepted store (data/accepted/), the batches ingested so far.")
+@click.option("--margin", type=click.FloatRange(0, 10), default=0.1, show_default=True,
+              help="Expected ranges (soft) are widened by this share of the observed span.")
 @click.option("--force", is_flag=True, help="Replace an existing contract (its version goes up by one; the changes are listed).")
-def freeze(config_path, data_path, margin: float, force: bool) -> None:
-    """Infer the contract (types, ranges, categories, nullability, unique id) from reference data into dataset.contract."""
+def freeze(config_path, data_path, from_accepted: bool, margin: float, force: bool) -> None:
+    """Infer the contract from reference data into dataset.contract: hard rules (columns, types, id, labels, times, physical
+    bounds) that quarantine a batch, and soft expectations (observed ranges, categories, missing shares) reported as drift."""
     import yaml
 
     from mlcicd.core.infer import contract_changes, data_files, freeze_contract, read_reference, require_column
+    from mlcicd.core.ingest import list_accepted
 
     project = _project(config_path)
     spec = project.config.dataset
     source = data_path or project.landing_dir
+    accepted = [b.path for b in list_accepted(project.accepted_dir)]
+    if from_accepted or (data_path is None and accepted and not _has_data_files(source)):
+        if not accepted:
+            raise click.ClickException(f"no accepted batches in {project.accepted_dir} to freeze from")
+        source = project.accepted_dir
+        click.echo(f"reading the {len(accepted)} accepted batch(es) in {source} (the landing folder has nothing new)", err=True)
     try:
-        with click.progressbar(length=len(data_files(source)), label=f"reading {source}", file=sys.stderr) as bar:
-            frame = read_reference(source, on_file=lambda _: bar.update(1))
+        files = accepted if source == project.accepted_dir else data_files(source)
+        with click.progressbar(length=len(files), label=f"reading {source}", file=sys.stderr) as bar:
+            frame = read_reference(files, on_file=lambda _: bar.update(1))
         for column, key in ((spec.target, "target"), (spec.id_column, "id_column"), (spec.time_column, "time_column")):
             if column:
                 require_column(frame, column, f"dataset.{key}")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    contract = freeze_contract(frame, target=spec.target, id_column=spec.id_column, time_column=spec.time_column, task=spec.task, margin=margin)
+    contract = freeze_contract(
+        frame, target=spec.target, id_column=spec.id_column, time_column=spec.time_column, task=spec.task, margin=margin,
+        ignored=tuple(spec.drop_columns),
+    )
     path = project.contract_path
     changes = []
     if path.exists():
@@ -212,6 +230,10 @@ def freeze(config_path, data_path, margin: float, force: bool) -> None:
     header = (
         f"# Data contract frozen by `mlcicd schema freeze` from {len(frame):,} rows of {source} (margin {margin:g}).\n"
         "# Review it and commit it: a change here is a change to what production accepts.\n"
+        "# Hard rules quarantine a batch: columns, dtype, nullable: false, allowed (labels), unique (id), not_in_future, min/max\n"
+        "#   (physical bounds: a column never seen negative is declared non-negative; delete that min if it can be).\n"
+        "# Soft expectations (expected: observed range, categories, missing share) never quarantine: a batch outside them is\n"
+        "#   accepted and reported as drift by monitoring. Move a value into a hard rule when it is truly impossible.\n"
     )
     body = yaml.safe_dump(contract, sort_keys=False, default_flow_style=None, width=140)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -221,7 +243,29 @@ def freeze(config_path, data_path, margin: float, force: bool) -> None:
         click.echo(f"  {line}")
 
 
-def run_job_with_progress(job: str, run_config: dict | None = None) -> None:
+def ensure_dagster_home(project: Project) -> None:
+    """Without DAGSTER_HOME, a project uses its own Dagster instance: SQLite files under its data/dagster/ (so two
+    datasets in two folders never share runs or gate results). Said once on stderr."""
+    if os.environ.get("DAGSTER_HOME"):
+        return
+    home = project.data_dir / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    click.echo(f"DAGSTER_HOME is not set: using {home} (this project's own Dagster instance)", err=True)
+
+
+def _has_data_files(folder: Path) -> bool:
+    from mlcicd.core.infer import data_files
+
+    try:
+        return bool(data_files(folder))
+    except ValueError:
+        return False
+
+
+def run_job_with_progress(job: str, run_config: dict | None = None, project: Project | None = None) -> None:
     """Run a job exactly as CI does (`dagster job execute`, same instance), with a progress bar over its steps,
     then say what passed and what failed (each failed step and gate in words). Exits non-zero on failure."""
     import subprocess
@@ -231,6 +275,9 @@ def run_job_with_progress(job: str, run_config: dict | None = None) -> None:
 
     import yaml
 
+    if project is not None:  # the job runs this config's project, whatever the current folder (`--config other/mlcicd.yaml`)
+        os.environ["MLCICD_CONFIG"] = str(project.config_path)
+        ensure_dagster_home(project)
     if not os.environ.get("DAGSTER_HOME"):
         raise click.ClickException("DAGSTER_HOME is not set: run it through `make` (which sets it to the project folder) or export it")
     import dagster as dg
@@ -296,8 +343,8 @@ def _failure_summary(run, log_path: Path) -> str:
 @click.option("--tier", type=click.Choice(["full", "ci"]), default="full", show_default=True, help="full: training_job; ci: ci_job (a sample, few rounds).")
 def train(config_path, tier: str) -> None:
     """Ingest what has landed, train a candidate and run every gate, with progress; the same run as `make train`."""
-    _project(config_path)
-    run_job_with_progress("training_job" if tier == "full" else "ci_job")
+    project = _project(config_path)
+    run_job_with_progress("training_job" if tier == "full" else "ci_job", project=project)
 
 
 @main.command()
@@ -306,17 +353,17 @@ def train(config_path, tier: str) -> None:
 @click.option("--reason", default="", help="Why; required with --override, recorded in the audit trail either way.")
 def promote(config_path, override: bool, reason: str) -> None:
     """Move `champion` to the evaluated candidate if every gate passed for it (promotion_job), with progress."""
-    _project(config_path)
+    project = _project(config_path)
     config = {"ops": {"champion": {"config": {"action": "promote", "override": override, "reason": reason}}}} if override or reason else None
-    run_job_with_progress("promotion_job", config)
+    run_job_with_progress("promotion_job", config, project=project)
 
 
 @main.command()
 @CONFIG_OPTION
 def score(config_path) -> None:
     """Score every batch waiting in scoring.landing_dir with the champion (challenger in shadow), with progress."""
-    _project(config_path)
-    run_job_with_progress("scoring_job")
+    project = _project(config_path)
+    run_job_with_progress("scoring_job", project=project)
 
 
 @main.command()
@@ -390,7 +437,9 @@ def status_report(project: Project) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts (champion.version, challenger.version, gates, ...).")
 def status(config_path: str | None, as_json: bool) -> None:
     """Show the champion, the challenger, the latest gate results and the last promotion decision."""
-    report = status_report(_project(config_path))
+    project = _project(config_path)
+    ensure_dagster_home(project)
+    report = status_report(project)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
         return

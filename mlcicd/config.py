@@ -43,6 +43,20 @@ class DatasetSpec(_Strict):
     drop_columns: list[str] = Field([], description="Columns that are never used as features.")
     window_batches: int = Field(30, ge=1, description="How many of the newest accepted batches form the training dataset.")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="Newest share of rows (by time, else by arrival) kept for evaluation.")
+    holdout_batches: int | None = Field(
+        None, ge=1,
+        description="When set, the holdout is the newest K accepted batches instead of holdout_fraction (grow it when a gate says "
+        "the holdout is too small to decide); with K or fewer batches in the window, holdout_fraction applies.",
+    )
+    duplicates: Literal["allow", "refuse"] | None = Field(
+        None,
+        description="Rows that appear twice: refuse (unique_ids fails) or allow. Default: refuse when id_column is set (an id "
+        "seen twice is a duplicate), allow without one (identical rows can be different records, e.g. two people alike).",
+    )
+
+    @property
+    def duplicate_policy(self) -> str:
+        return self.duplicates or ("refuse" if self.id_column else "allow")
 
     @model_validator(mode="after")
     def _columns_are_distinct(self) -> "DatasetSpec":
@@ -78,7 +92,12 @@ class ModelSpec(_Strict):
 class LatencyBudget(_Strict):
     one_row_p95_ms: float = Field(50.0, gt=0, description="p95 time to score 1 row through the shared feature path.")
     batch_1000_p95_ms: float = Field(250.0, gt=0, description="p95 time to score 1,000 rows.")
-    repeats: int = Field(30, ge=5, description="Timed repetitions (after one warm-up) that each p95 is taken over.")
+    repeats: int = Field(30, ge=5, description="Timed repetitions per block (after one warm-up) that each p95 is taken over.")
+    blocks: int = Field(5, ge=1, le=50, description="Blocks of repetitions, candidate and champion interleaved; the fastest block's p95 is "
+                        "judged against the budgets (a busy spell slows some blocks, not the model).")
+    max_ratio: float = Field(1.5, ge=1.0, description="The candidate may be at most this many times slower than the champion (median of "
+                             "paired timings, measured in the same process, interleaved).")
+    min_difference_ms: float = Field(1.0, ge=0.0, description="A slowdown smaller than this many milliseconds is never a regression.")
 
     @property
     def budgets_ms(self) -> dict[str, float]:
@@ -116,6 +135,15 @@ class GateSpec(_Strict):
     bootstrap_rounds: int = Field(200, ge=50, le=5000)
     slice_min_rows: int = Field(500, ge=10, description="A slice value with fewer holdout rows (or whose metric is undefined there) is not judged.")
     max_slice_regression: float = Field(0.05, ge=0.0, description="How far any judged slice may fall below the champion.")
+    slice_correction: Literal["holm", "benjamini_hochberg"] = Field(
+        "holm", description="How the slice gate corrects for judging many slices at once: holm (family-wise error) or benjamini_hochberg "
+        "(false discovery rate, more power with many slices)."
+    )
+    max_champion_drop: float = Field(
+        0.1, ge=0.0,
+        description="label_quality: how far the champion's primary metric on the newest labeled rows may fall below its value at "
+        "promotion (with 95% confidence) before the newest labels are suspect (label corruption or concept drift).",
+    )
     max_calibration_error: float = Field(
         0.02, gt=0.0,
         description="binary: expected calibration error (10 equal-frequency bins); multiclass: the same for the top-class confidence; "

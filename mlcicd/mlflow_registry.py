@@ -7,6 +7,8 @@ Aliases, not stages: `challenger` is the newest registered candidate, `champion`
 
 from __future__ import annotations
 
+import json
+
 import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -171,6 +173,49 @@ def load_model(project: Project, model_name: str, version: str) -> tuple[Any, Fe
     if "feature_state" not in metadata:
         raise ValueError(f"{uri} has no feature_state in its metadata; it was not logged by mlcicd")
     return mlflow.lightgbm.load_model(local), FeatureState.from_dict(metadata["feature_state"])
+
+
+SLICES_TAG = "holdout_slices"
+MAX_TAG_CHARS = 5000  # MLflow's limit on a model version tag's value
+
+
+def promotion_evidence_tags(evaluation: dict) -> dict[str, str]:
+    """What a promoted version showed on its holdout, kept on the version: its primary metric with its bootstrap
+    standard deviation and row count, and each judged slice as [metric, sd, rows]. Later evaluations compare the
+    newest labels (label_quality) and the newest slices (no_slice_regression) with it."""
+    metric, candidate = evaluation["primary_metric"], evaluation["candidate"]
+    slices = {
+        f"{column}={value}": [entry[metric], entry.get("sd"), entry["rows"]]
+        for column, values in candidate["slices"].items() for value, entry in values.items() if entry.get("judged")
+    }
+    text = json.dumps(slices, separators=(",", ":"))
+    while len(text) > MAX_TAG_CHARS and slices:  # keep the largest slices when they do not all fit
+        slices.pop(min(slices, key=lambda k: slices[k][2]))
+        text = json.dumps(slices, separators=(",", ":"))
+    return {
+        f"holdout_{metric}": f"{candidate['metrics'][metric]:.6f}",
+        f"holdout_{metric}_sd": f"{candidate.get('metric_sd', float('nan')):.6f}",
+        "holdout_rows": str(evaluation["holdout_rows"]),
+        SLICES_TAG: text,
+    }
+
+
+def at_promotion(version, metric: str) -> dict | None:
+    """What promotion_evidence_tags kept on a version (None for a version promoted without it)."""
+    tags = version.tags or {}
+    if f"holdout_{metric}" not in tags:
+        return None
+
+    def number(key: str):
+        try:
+            value = float(tags[key])
+        except (KeyError, ValueError):
+            return None
+        return value if value == value else None  # NaN: unknown
+
+    rows = number("holdout_rows")
+    return {"metric": number(f"holdout_{metric}"), "sd": number(f"holdout_{metric}_sd"), "rows": int(rows) if rows else None,
+            "slices": json.loads(tags.get(SLICES_TAG) or "{}")}
 
 
 def move_champion(project: Project, model_name: str, version: str, tags: dict[str, str]) -> None:

@@ -11,11 +11,13 @@ from mlcicd.defs.automation.sensors import decide_after_failed_gates, landing_se
 from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 from mlcicd.resources import ProjectResource
 
+from .test_pipeline import MODEL_GATES
+
 TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"} | {
     # the model gates are separate checks: each must be requested with the retrained evaluation, or promotion
     # would refuse it (the data gates are check specs of their assets and always run with them)
     f"candidate_evaluation:{check}"
-    for check in ("meets_thresholds", "no_regression", "no_slice_regression", "calibration", "latency_and_size", "identity")
+    for check in MODEL_GATES
 }
 
 

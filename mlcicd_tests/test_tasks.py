@@ -163,20 +163,33 @@ def test_wrong_target_names_the_closest_column(tmp_path):
     assert not (tmp_path / "m.yaml").exists()
 
 
-def test_frozen_contract_is_enforced_and_a_refreeze_lists_its_changes(own_data, run_job):
+def test_frozen_contract_quarantines_the_impossible_reports_the_unusual_and_a_refreeze_lists_its_changes(own_data, run_job):
     frame = bundled("breast_cancer")
     project = own_data(frame.iloc[:400], "target", parts=2)
+    contract = yaml.safe_load(project.contract_path.read_text())["columns"]
+    assert contract["mean_radius"]["min"] == 0 and "max" not in contract["mean_radius"], "the observed range is an expectation, not a rule"
+    assert contract["mean_radius"]["expected"]["max"] >= frame.iloc[:400]["mean_radius"].max()
+
     broken = frame.iloc[400:450].copy()
-    broken.loc[broken.index[0], "mean_radius"] = 1e6  # far outside the frozen range
+    broken.loc[broken.index[0], "mean_radius"] = -5.0  # a negative radius cannot exist: a hard rule
     broken.to_csv(project.landing_dir / "broken.csv", index=False)
+    unusual = frame.iloc[450:500].copy()
+    unusual.loc[unusual.index[:2], "mean_radius"] = 1e6  # far outside what was seen, but possible: accepted and reported
+    unusual.to_csv(project.landing_dir / "unusual.csv", index=False)
     result = run_job("ingestion_job")
     (verdict,) = [v for v in checks(result).values()]
-    assert not verdict.passed and "mean_radius" in verdict.metadata["verdict"].value
+    verdicts = {v["source"]: v for v in result.output_for_node("raw_batch")["verdicts"]}
+    assert verdicts["broken.csv"]["status"] == "quarantined" and "mean_radius" in verdict.metadata["verdict"].value
+    assert "below the minimum 0" in " ".join(verdicts["broken.csv"]["problems"])
+    assert verdicts["unusual.csv"]["status"] == "accepted"
+    assert any("'mean_radius'" in note and "above the usual maximum" in note for note in verdicts["unusual.csv"]["unusual"])
     assert list(project.quarantine_dir.glob("broken*.report.txt"))
 
     output = cli("schema", "freeze", "--data", str(project.quarantine_dir), "--force")
     assert "version 2" in output and "~ column 'mean_radius'" in output
     assert yaml.safe_load(project.contract_path.read_text())["version"] == 2
+    output = cli("schema", "freeze", "--force")  # the landing folder is empty now: the accepted store is the reference
+    assert "accepted batch(es)" in output and "version 3" in output
 
 
 @pytest.mark.parametrize(

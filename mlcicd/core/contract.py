@@ -1,16 +1,25 @@
-"""The data contract: a reviewed, versioned YAML file turned into a pandera schema.
+"""The data contract: a reviewed, versioned YAML file in two layers.
+
+**Hard rules** say what a batch must be to be used at all; a batch that breaks one is quarantined:
+columns present (and no others), types, nullability where declared (`nullable: false`), allowed values
+(`allowed`, for labels and declared code lists), uniqueness of the id, times not in the future, and physical
+bounds (`min` / `max`: values that cannot exist, such as a negative age).
+
+**Soft expectations** (`expected:`) describe what the data usually looks like: the observed range, the
+category set, the share of missing values. A batch outside them is accepted and the finding is recorded
+with the batch, so monitoring reports it as drift (unusual data must reach monitoring, not quarantine).
 
 Contract file format (see contracts/transactions.yaml):
 
     version: 3            # optional; `mlcicd schema freeze --force` increments it
     columns:
-      amount: {dtype: float, min: 0, max: 100000}
-      channel: {dtype: str, allowed: [pos, online]}
-      device_risk_score: {dtype: float, min: 0, max: 1, nullable: true}
+      amount: {dtype: float, min: 0, expected: {min: 0.5, max: 25000}}
+      channel: {dtype: str, nullable: true, expected: {values: [pos, online], max_null_share: 0.01}}
+      is_fraud: {dtype: int, allowed: [0, 1], min_distinct: 2}
       transaction_id: {dtype: int, unique: true}
     min_rows: 1
 
-Validation is lazy: every failure is collected and summarised in sentences, not just the first one.
+Validation is lazy: every failure of every rule of every column is collected and summarised in sentences.
 """
 
 from __future__ import annotations
@@ -28,6 +37,21 @@ FUTURE_SKEW_MINUTES = 5
 DTYPES = {"int": "int64", "float": "float64", "str": "str", "bool": "bool", "datetime": "datetime64[ns]"}
 
 
+# A soft expectation counts as broken in a batch when more than this share of its rows falls outside it
+# (one new maximum or one new category is ordinary; 1% of the rows is a change worth reporting).
+UNUSUAL_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a column usually looks like (soft: measured and reported, never a reason to quarantine)."""
+
+    min: float | None = None
+    max: float | None = None
+    values: tuple[Any, ...] | None = None
+    max_null_share: float | None = None
+
+
 @dataclass(frozen=True)
 class ColumnRule:
     dtype: Literal["int", "float", "str", "bool", "datetime"]
@@ -38,6 +62,7 @@ class ColumnRule:
     allowed: tuple[Any, ...] | None = None
     not_in_future: bool = False  # datetime: no value later than now (+5 minutes of clock skew)
     min_distinct: int | None = None  # a label: at least this many different values in a batch (one class only is suspect)
+    expected: Expectation | None = None  # soft: reported as drift, never quarantined
 
 
 @dataclass(frozen=True)
@@ -65,12 +90,24 @@ def parse_contract(raw: dict, source: str = "") -> Contract:
     for name, rule in raw["columns"].items():
         if not isinstance(rule, dict) or rule.get("dtype") not in DTYPES:
             raise ValueError(f"{source}: column '{name}' needs dtype, one of {sorted(DTYPES)}")
-        bad = set(rule) - {"dtype", "nullable", "unique", "min", "max", "allowed", "not_in_future", "min_distinct"}
+        bad = set(rule) - {"dtype", "nullable", "unique", "min", "max", "allowed", "not_in_future", "min_distinct", "expected"}
         if bad:
             raise ValueError(f"{source}: column '{name}' has unknown key(s) {sorted(bad)}")
         allowed = rule.get("allowed")
-        columns[str(name)] = ColumnRule(**{**rule, "allowed": tuple(allowed) if allowed is not None else None})
+        columns[str(name)] = ColumnRule(
+            **{**rule, "allowed": tuple(allowed) if allowed is not None else None, "expected": _expectation(rule.get("expected"), source, name)}
+        )
     return Contract(columns=columns, min_rows=int(raw.get("min_rows", 1)), source=source)
+
+
+def _expectation(raw, source: str, column: str) -> Expectation | None:
+    if raw is None:
+        return None
+    keys = {"min", "max", "values", "max_null_share"}
+    if not isinstance(raw, dict) or set(raw) - keys:
+        raise ValueError(f"{source}: column '{column}': 'expected' takes {sorted(keys)}, got {raw!r}")
+    values = raw.get("values")
+    return Expectation(raw.get("min"), raw.get("max"), tuple(values) if values is not None else None, raw.get("max_null_share"))
 
 
 def load_contract(path: Path) -> Contract:
@@ -98,7 +135,7 @@ def _build_schema(contract: Contract):
         if rule.min_distinct:
             checks.append(pa.Check(lambda s, n=rule.min_distinct: s.nunique() >= n, name=f"at_least_{rule.min_distinct}_distinct_values"))
         columns[name] = pa.Column(
-            DTYPES[rule.dtype],
+            "Int64" if rule.dtype == "int" and rule.nullable else DTYPES[rule.dtype],  # a missing whole number stays missing
             checks=checks,
             nullable=rule.nullable,
             unique=rule.unique,
@@ -115,6 +152,7 @@ class ContractResult:
     problems: list[str] = field(default_factory=list)
     failing_rows: int = 0
     validated: pd.DataFrame | None = None
+    unusual: list[dict] = field(default_factory=list)  # soft expectations this batch breaks (see `unusual`)
 
 
 def _sentence(column: str, check: str, count: int, examples: list) -> str:
@@ -133,6 +171,12 @@ def _sentence(column: str, check: str, count: int, examples: list) -> str:
         return f"column '{column}': {count} duplicated value(s), e.g. {shown}"
     if check == "not_in_future":
         return f"column '{column}': {count} time(s) in the future, e.g. {shown}"
+    if check.startswith("greater_than_or_equal_to("):
+        return f"column '{column}': {count} value(s) below the minimum {check[25:-1]} (a hard bound), e.g. {shown}"
+    if check.startswith("less_than_or_equal_to("):
+        return f"column '{column}': {count} value(s) above the maximum {check[22:-1]} (a hard bound), e.g. {shown}"
+    if check.startswith("isin("):
+        return f"column '{column}': {count} value(s) not among the allowed values, e.g. {shown}"
     if check.startswith("at_least_"):
         return f"column '{column}': only one distinct value in the whole batch ({check.replace('_', ' ')} required): one-class labels"
     return f"column '{column}': {count} value(s) fail {check}, e.g. {shown}"
@@ -180,8 +224,53 @@ def unknown_columns(contract: Contract, named: dict[str, list[str]]) -> list[str
     return problems
 
 
+def _shown(values) -> str:
+    return ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in list(values)[:3])
+
+
+def unusual(df: pd.DataFrame, contract: Contract, share: float = UNUSUAL_SHARE) -> list[dict]:
+    """The soft expectations a batch breaks: values outside the expected range or category set, or more missing
+    values than expected, in more than `share` of its rows. One dict per finding, with a sentence for people."""
+    findings = []
+    rows = max(len(df), 1)
+    for name, rule in contract.columns.items():
+        expected = rule.expected
+        if expected is None or name not in df:
+            continue
+        column = df[name]
+        present = column.dropna()
+
+        def note(kind: str, count: int, sentence: str) -> None:
+            if count / rows > share:
+                findings.append({"column": name, "kind": kind, "rows": int(count), "share": round(count / rows, 6),
+                                 "sentence": f"column '{name}': {sentence}"})
+
+        if expected.min is not None or expected.max is not None:
+            numbers = pd.to_numeric(present, errors="coerce")
+            low = numbers[numbers < expected.min] if expected.min is not None else numbers.iloc[:0]
+            high = numbers[numbers > expected.max] if expected.max is not None else numbers.iloc[:0]
+            if len(low):
+                note("below_expected", len(low), f"{len(low):,} value(s) ({len(low) / rows:.1%}) below the usual minimum {expected.min:g} (lowest {low.min():g})")
+            if len(high):
+                note("above_expected", len(high), f"{len(high):,} value(s) ({len(high) / rows:.1%}) above the usual maximum {expected.max:g} (highest {high.max():g})")
+        if expected.values is not None:
+            known = {str(v) for v in expected.values}
+            text = present.astype(str)
+            new = text[~text.isin(known)]
+            if len(new):
+                note("unseen_category", len(new), f"{len(new):,} value(s) ({len(new) / rows:.1%}) never seen before, e.g. {_shown(new.unique())} "
+                     "(the model treats them as an unknown category)")
+        if expected.max_null_share is not None:
+            missing = int(column.isna().sum())
+            if missing / rows > expected.max_null_share:
+                findings.append({"column": name, "kind": "more_missing", "rows": missing, "share": round(missing / rows, 6),
+                                 "sentence": f"column '{name}': {missing / rows:.1%} of the values are missing (usually at most {expected.max_null_share:.1%})"})
+    return findings
+
+
 def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
-    """Check a batch against the contract; on success the result holds the coerced frame."""
+    """Check a batch against the contract's hard rules; on success the result holds the coerced frame and the
+    soft expectations it breaks. Every failing rule of every column is listed, not just the first."""
     import pandera.errors as pe
 
     # text stored as categorical/dictionary (pandas, Arrow) is still text
@@ -190,21 +279,24 @@ def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
         df = df.astype({c: object for c in text_as_category})
     if len(df) < contract.min_rows:
         return ContractResult(False, [f"the batch has {len(df)} row(s); the contract requires at least {contract.min_rows}"])
-    # pandera coerces 40.5 into an int column as 40: a fraction where a whole number belongs is refused first
-    fractional, rows = [], set()
+    # pandera coerces 40.5 into an int column as 40: a fraction where a whole number belongs is named here, and
+    # the column's other rules (ranges, allowed values) are still checked by pandera below
+    problems, rows = [], set()
     for name, rule in contract.columns.items():
         if rule.dtype == "int" and name in df and pd.api.types.is_float_dtype(df[name]):
             values = df[name].dropna()
             bad = values[values != values.round()]
             if len(bad):
                 rows.update(bad.index)
-                fractional.append(f"column '{name}': {len(bad)} value(s) are not whole numbers, e.g. {', '.join(repr(v) for v in bad.head(3).tolist())}")
-    if fractional:
-        return ContractResult(False, fractional, failing_rows=len(rows))
+                problems.append(f"column '{name}': {len(bad)} value(s) are not whole numbers, e.g. {', '.join(repr(v) for v in bad.head(3).tolist())}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # pandera's own concat of failure cases
             validated = contract.schema().validate(df, lazy=True)
     except pe.SchemaErrors as exc:
-        return ContractResult(False, _problems(exc.failure_cases), failing_rows=int(exc.failure_cases["index"].dropna().nunique()))
-    return ContractResult(True, [], 0, validated)
+        cases = exc.failure_cases
+        rows.update(cases["index"].dropna().tolist())
+        problems += _problems(cases)
+    if problems:
+        return ContractResult(False, problems, failing_rows=len(rows))
+    return ContractResult(True, [], 0, validated, unusual(validated, contract))

@@ -58,6 +58,14 @@ def row_keys(frame: pd.DataFrame, id_column: str | None, ignore: Sequence[str] =
     return pd.util.hash_pandas_object(frame.drop(columns=[c for c in ignore if c in frame.columns]), index=False)
 
 
+def holdout_fraction_of_batches(batches: Sequence[AcceptedBatch], newest: int) -> float | None:
+    """The share of the rows that the newest `newest` batches hold (None when there are not more batches than that)."""
+    if len(batches) <= newest:
+        return None
+    total = sum(b.rows for b in batches)
+    return sum(b.rows for b in batches[-newest:]) / total if total else None
+
+
 def split_by_time(frame: pd.DataFrame, time_column: str | None, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Older rows train, the newest `holdout_fraction` of rows are held out (no row is in both).
     Without a time column the frame's order (batch arrival) decides what is newest."""

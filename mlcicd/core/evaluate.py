@@ -37,28 +37,46 @@ def slice_metrics(frame: pd.DataFrame, labels, predictions, columns: list[str], 
     return out
 
 
-def measure_latency(booster, features, frame: pd.DataFrame, repeats: int) -> dict[str, float]:
-    """p95 wall time (ms) to score 1 row and 1,000 rows through the shared scoring path."""
+LATENCY_SIZES = {"one_row": 1, "batch_1000": 1000}
 
-    def p95(rows: pd.DataFrame) -> float:
-        predict(booster, features, rows)  # warm up
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            predict(booster, features, rows)
-            times.append((time.perf_counter() - start) * 1000)
-        return float(np.percentile(times, 95))
 
-    batch = frame.iloc[np.resize(np.arange(len(frame)), 1000)]
-    return {"one_row_p95_ms": p95(frame.iloc[:1]), "batch_1000_p95_ms": p95(batch)}
+def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, blocks: int = 3) -> list[dict[str, float]]:
+    """Wall time (ms) to score 1 row and 1,000 rows through the shared scoring path, for each (booster, features) in
+    `models` (the candidate first, then the champion), measured in this process, interleaved: every repetition times
+    each model in turn, so a busy spell slows them alike. The repetitions are cut into `blocks`; each model's
+    `<size>_p95_ms` is its fastest block's p95 (a busy machine slows some blocks, the model slows all of them), and
+    `<size>_ratio` (for every model after the first) is the median of the paired ratios first / this one."""
+    per_block = max(1, repeats // blocks)
+    inputs = {name: frame.iloc[np.resize(np.arange(len(frame)), size)] for name, size in LATENCY_SIZES.items()}
+    times = {(i, name): [[] for _ in range(blocks)] for i in range(len(models)) for name in LATENCY_SIZES}
+    for name, rows in inputs.items():
+        for model in models:
+            predict(*model, rows)  # warm up
+        for block in range(blocks):
+            for repeat in range(per_block):
+                order = range(len(models)) if repeat % 2 == 0 else reversed(range(len(models)))
+                for i in order:
+                    start = time.perf_counter()
+                    predict(*models[i], rows)
+                    times[(i, name)][block].append((time.perf_counter() - start) * 1000)
+    results = []
+    for i in range(len(models)):
+        result = {}
+        for name in LATENCY_SIZES:
+            result[f"{name}_p95_ms"] = float(min(np.percentile(b, 95) for b in times[(i, name)]))
+            result[f"{name}_median_ms"] = float(np.median(np.concatenate(times[(i, name)])))
+            if i:
+                first, this = np.concatenate(times[(0, name)]), np.concatenate(times[(i, name)])
+                result[f"{name}_ratio"] = float(np.median(first / this))
+        results.append(result)
+    return results
 
 
 def model_evidence(
     booster, features: FeatureState, holdout: pd.DataFrame, target: str, slice_columns: list[str], metric: str, slice_min_rows: int,
-    latency_repeats: int | None,
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
-    """Everything the model gates judge, and the (labels, predictions) pair for the paired comparison.
-    `latency_repeats` (gates.latency.repeats) times the scoring path; None skips it (the champion's evidence)."""
+    """Everything the model gates judge about one model on the holdout (latency is measured for candidate and
+    champion together, by measure_latency), and the (labels, predictions) pair for the paired comparison."""
     predictions = predict(booster, features, holdout)
     labels = encode_target(holdout[target], features)
     evidence = {
@@ -66,37 +84,121 @@ def model_evidence(
         "metrics": task_metrics(features.task, labels, predictions),
         "slices": slice_metrics(holdout, labels, predictions, slice_columns, metric, slice_min_rows),
         "calibration_error": calibration_error(features.task, labels, predictions),
-        "latency": measure_latency(booster, features, holdout, latency_repeats) if latency_repeats else None,
+        "calibration_noise": calibration_noise(features.task, labels, predictions),
         "size_bytes": len(booster.model_to_string().encode()),
     }
     return evidence, (labels, predictions)
 
 
+def slice_masks(frame: pd.DataFrame, slices: dict) -> dict[str, np.ndarray]:
+    """Row masks of the judged slices ("column=value"), as in slice_metrics."""
+    masks = {}
+    for column, values in slices.items():
+        text = frame[column].astype("string").fillna("<missing>").to_numpy()
+        for value, entry in values.items():
+            if entry.get("judged"):
+                masks[f"{column}={value}"] = text == value
+    return masks
+
+
 def paired_bootstrap(
-    metric: str, candidate: tuple, champion: tuple, *, rounds: int, confidence: float, seed: int = 0, chunk: int = 25
-) -> dict[str, float]:
-    """How much better the candidate is than the champion (positive = better) on the same resampled rows:
-    the point estimate and a one-sided lower bound. `candidate` and `champion` are (labels, predictions).
+    metric: str, candidate: tuple, champion: tuple | None, *, rounds: int, confidence: float, seed: int = 0, chunk: int = 25,
+    slices: dict[str, np.ndarray] | None = None,
+) -> dict:
+    """How much better the candidate is than the champion (positive = better) on the same resampled rows: the point
+    estimate, a one-sided lower bound and standard deviations, overall and for each slice mask in `slices` (from the
+    very same resamples). `candidate` and `champion` are (labels, predictions); without a champion only the
+    candidate's own precision (`candidate_sd`) is measured.
 
     Poisson(1) weights per row and round (the usual large-sample bootstrap), in chunks to bound memory.
     """
-    (y_new, p_new), (y_old, p_old) = candidate, champion
-    ones = np.ones((1, len(y_new)))
+    y_new, p_new = candidate
+    y_old, p_old = champion if champion is not None else candidate
+    parts = {"overall": np.ones(len(y_new), dtype=bool), **(slices or {})}
+    draws: dict[str, list] = {name: [] for name in parts}
 
-    def gain(weights):
-        return better_by(metric, weighted_metric(metric, y_new, p_new, weights), weighted_metric(metric, y_old, p_old, weights))
+    def measure(weights) -> dict[str, tuple]:
+        out = {}
+        for name, mask in parts.items():
+            w = weights[:, mask]
+            mine = weighted_metric(metric, y_new[mask], p_new[mask], w)
+            theirs = weighted_metric(metric, y_old[mask], p_old[mask], w) if champion is not None else np.full(len(w), np.nan)
+            out[name] = (better_by(metric, mine, theirs), mine, theirs)
+        return out
 
-    point = float(gain(ones)[0])
+    point = {name: tuple(float(v[0]) for v in values) for name, values in measure(np.ones((1, len(y_new)))).items()}
     rng = np.random.default_rng(seed)
-    deltas = np.concatenate(
-        [gain(rng.poisson(1.0, size=(min(chunk, rounds - start), len(y_new))).astype(float)) for start in range(0, rounds, chunk)]
+    for start in range(0, rounds, chunk):
+        weights = rng.poisson(1.0, size=(min(chunk, rounds - start), len(y_new))).astype(float)
+        for name, values in measure(weights).items():
+            draws[name].append(np.vstack(values))
+
+    def summary(name: str) -> dict:
+        delta, mine, theirs = np.hstack(draws[name])
+        finite = np.isfinite(delta) if champion is not None else np.isfinite(mine)
+        result = {"delta": point[name][0], "candidate": point[name][1], "champion": point[name][2], "rounds": int(finite.sum())}
+        if finite.sum() < rounds // 2:
+            return {**result, "lower": math.nan, "upper": math.nan, "sd": math.nan, "candidate_sd": math.nan, "champion_sd": math.nan}
+        return {
+            **result,
+            "lower": float(np.quantile(delta[finite], 1 - confidence)),
+            "upper": float(np.quantile(delta[finite], confidence)),
+            "sd": float(np.std(delta[finite])),
+            "candidate_sd": float(np.nanstd(mine)),
+            "champion_sd": float(np.nanstd(theirs)) if champion is not None else math.nan,
+        }
+
+    overall = summary("overall")
+    overall["slices"] = {name: {**summary(name), "rows": int(parts[name].sum())} for name in slices or {}}
+    return overall
+
+
+def calibration_noise(task: str, labels, predictions, *, bins: int = 10, rounds: int = 400, seed: int = 0, quantile: float = 0.95) -> float:
+    """The calibration error a perfectly calibrated model would show on these rows by chance alone (its `quantile`):
+    in each of the calibration bins, the share of positives of labels drawn from the model's own probabilities
+    (consistency resampling; normal approximation per bin, so it costs one sort); regression: the sampling error of
+    the mean residual. An error below this cannot be told from noise on a holdout this size."""
+    y, pred = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
+    if len(y) == 0:
+        return math.nan
+    if task == "regression":
+        spread = float(np.std(y))
+        return 1.96 * float(np.std(pred - y)) / math.sqrt(len(y)) / spread if spread > 0 else math.nan
+    confidence = pred.max(axis=1) if task == "multiclass" else pred
+    parts = np.array_split(np.sort(confidence, kind="stable"), min(bins, len(confidence)))
+    sizes = np.array([len(part) for part in parts], dtype=float)
+    spread = np.array([math.sqrt(float(np.sum(part * (1 - part)))) / len(part) for part in parts])  # sd of a bin's share of positives
+    draws = np.abs(np.random.default_rng(seed).standard_normal((rounds, len(parts))) * spread)
+    return float(np.quantile(draws @ sizes / len(y), quantile))
+
+
+def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFrame, *, target: str, slice_columns: list[str], gates, seed: int) -> dict:
+    """All the evidence the model gates judge, for a candidate (booster, features) and, when there is one, the champion,
+    on the same holdout: each model's metrics, slices, calibration (and its noise level) and size; latency of both,
+    measured together; and one paired bootstrap for the overall and per-slice differences (`gates` is the GateSpec).
+    Returns {"candidate", "champion", "comparison", "predictions": (candidate, champion)}."""
+    metric = gates.primary_metric
+    mine, mine_predictions = model_evidence(*candidate, holdout, target, slice_columns, metric, gates.slice_min_rows)
+    theirs, their_predictions = (None, None)
+    if champion is not None:
+        theirs, their_predictions = model_evidence(*champion, holdout, target, slice_columns, metric, gates.slice_min_rows)
+    masks = slice_masks(holdout, mine["slices"])
+    comparison = paired_bootstrap(
+        metric, mine_predictions, their_predictions, rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=seed, slices=masks,
     )
-    deltas = deltas[np.isfinite(deltas)]
-    if len(deltas) < rounds // 2:
-        return {"delta": point, "lower": math.nan, "upper": math.nan, "rounds": int(len(deltas))}
+    mine["metric_sd"] = comparison["candidate_sd"]
+    for name, entry in comparison["slices"].items():
+        column, value = name.split("=", 1)
+        mine["slices"][column][value]["sd"] = entry["candidate_sd"]
+    if theirs is not None:
+        theirs["metric_sd"] = comparison["champion_sd"]
+    latency = measure_latency([candidate] + ([champion] if champion is not None else []), holdout, gates.latency.repeats, gates.latency.blocks)
+    mine["latency"] = latency[0] | ({k: v for k, v in latency[1].items() if k.endswith("_ratio")} if champion is not None else {})
+    if theirs is not None:
+        theirs["latency"] = {k: v for k, v in latency[1].items() if not k.endswith("_ratio")}
     return {
-        "delta": point,
-        "lower": float(np.quantile(deltas, 1 - confidence)),
-        "upper": float(np.quantile(deltas, confidence)),
-        "rounds": int(len(deltas)),
+        "candidate": mine,
+        "champion": theirs,
+        "comparison": comparison if champion is not None else None,
+        "predictions": (mine_predictions, their_predictions),
     }

@@ -51,11 +51,14 @@ def data_contract_gate(verdicts: Sequence[BatchVerdict], accepted_batches: int) 
         )
     if accepted_batches == 0:
         return GateVerdict("data_contract", False, "No batch has passed the data contract yet, so there is nothing to train on.", numbers)
+    unusual = [f"{v.source}: {note}" for v in verdicts for note in v.unusual]
+    numbers["unusual_findings"] = len(unusual)
+    tail = f" Accepted but unusual (monitoring reports it as drift): {'; '.join(unusual[:3])}{' ...' if len(unusual) > 3 else ''}." if unusual else ""
     return GateVerdict(
         "data_contract",
         True,
-        f"Every landed file met the data contract ({numbers['accepted']} accepted, {numbers['duplicates']} already known); "
-        f"{accepted_batches} accepted batch(es) are available.",
+        f"Every landed file met the data contract's hard rules ({numbers['accepted']} accepted, {numbers['duplicates']} already known); "
+        f"{accepted_batches} accepted batch(es) are available.{tail}",
         numbers,
     )
 
@@ -132,20 +135,37 @@ def label_balance_gate(task: str, labels, *, positive_rate: tuple[float, float],
     return GateVerdict("label_balance", True, f"{len(shares)} classes, the rarest at {shares.min():.2%} (minimum {min_class_share:.2%}).", numbers)
 
 
-def unique_ids_gate(duplicated: int, id_column: str | None, examples: Sequence = ()) -> GateVerdict:
-    """Without an id column, a row counts as duplicated when every value repeats an earlier row."""
-    what = f"'{id_column}'" if id_column else "row (all values alike; dataset.id_column is not set)"
-    numbers = {"duplicated": duplicated, "id_column": id_column or "(whole rows)"}
-    if duplicated:
-        shown = ", ".join(str(e) for e in list(examples)[:3])
+def unique_ids_gate(duplicated: int, id_column: str | None, examples: Sequence = (), policy: str = "refuse") -> GateVerdict:
+    """An id seen twice is a duplicate (policy refuse). Without an id column, identical rows may be different records
+    (two passengers alike): under policy allow they are counted and reported, not refused."""
+    what = f"'{id_column}'" if id_column else "whole row (every value alike; dataset.id_column is not set)"
+    numbers = {"duplicated": duplicated, "id_column": id_column or "(whole rows)", "policy": policy}
+    shown = "; ".join(str(e) for e in list(examples)[:3])
+    if duplicated and policy == "refuse":
         return GateVerdict("unique_ids", False, f"{duplicated:,} {what} value(s) appear more than once across batches (e.g. {shown}).", numbers)
+    if duplicated:
+        return GateVerdict(
+            "unique_ids", True,
+            f"{duplicated:,} {what}(s) appear more than once (e.g. {shown}); dataset.duplicates is 'allow', so they count as different "
+            "records (set dataset.id_column, or duplicates: refuse, to refuse them).", numbers,
+        )
     return GateVerdict("unique_ids", True, f"Every {what} appears once in the training dataset.", numbers)
 
 
-def leakage_gate(shared: int, train_last: str | None, holdout_first: str | None, examples: Sequence = ()) -> GateVerdict:
+def leakage_gate(
+    shared: int, train_last: str | None, holdout_first: str | None, examples: Sequence = (), identical_rows_allowed: bool = False
+) -> GateVerdict:
     """No row (by id, else by all its values) is in both sets, and the train set ends before the holdout
-    begins (by time; without a time column the holdout is the newest batches by arrival)."""
+    begins (by time; without a time column the holdout is the newest batches by arrival). Without an id, when identical
+    rows are allowed (dataset.duplicates: allow), a row in both sets is a different record that looks the same: counted,
+    not refused (the split is by position, so no record can be on both sides)."""
     numbers = {"rows_in_both": shared, "train_last_time": train_last or "(by arrival)", "holdout_first_time": holdout_first or "(by arrival)"}
+    if shared and identical_rows_allowed:
+        numbers["identical_rows_allowed"] = "yes"
+        note = f"{shared:,} holdout row(s) look exactly like train rows (different records alike; dataset.duplicates: allow)"
+        if train_last is not None and holdout_first is not None and train_last > holdout_first:
+            return GateVerdict("no_leakage", False, f"The train set reaches {train_last}, after the holdout starts ({holdout_first}).", numbers)
+        return GateVerdict("no_leakage", True, f"The holdout holds the newest rows, split by position; {note}.", numbers)
     if shared:
         shown = ", ".join(str(e) for e in list(examples)[:3])
         return GateVerdict("no_leakage", False, f"{shared:,} row(s) are in both the train set and the holdout (e.g. {shown}).", numbers)
@@ -193,6 +213,7 @@ def no_regression_gate(
     bootstrap: dict | None = None,
     confidence: float = 0.95,
     champion_error: str | None = None,
+    rows: int | None = None,
 ) -> GateVerdict:
     numbers = {"metric": metric, "candidate": candidate, "champion": champion, "champion_version": champion_version, "tolerance": tolerance}
     if champion_error:
@@ -212,45 +233,126 @@ def no_regression_gate(
         f"(better by {gain:+.4f}; {confidence:.0%} lower bound {lower:+.4f}"
     )
     if lower < -tolerance:
-        return GateVerdict("no_regression", False, head + f", below the allowed -{tolerance:g}): it may be worse than the champion.", numbers)
+        sd = (bootstrap or {}).get("sd")
+        if gain > -tolerance and _finite(sd) and sd > 0 and rows:
+            from mlcicd.core.stats import z_for
+
+            needed = int(math.ceil(rows * (z_for(confidence) * sd / (gain + tolerance)) ** 2))
+            numbers["rows_needed"] = needed
+            return GateVerdict(
+                "no_regression", False,
+                head + f", below the allowed -{tolerance:g}). Undecided rather than worse: the estimate is within the margin, but the "
+                f"holdout has {rows:,} rows, too few to show it with {confidence:.0%} confidence; that needs about {needed:,} rows "
+                "(dataset.holdout_batches), or a wider gates.max_regression.", numbers,
+            )
+        return GateVerdict("no_regression", False, head + f", below the allowed -{tolerance:g}): it is worse than the champion.", numbers)
     return GateVerdict("no_regression", True, head + f", within the allowed -{tolerance:g}).", numbers)
 
 
-def slice_gate(metric: str, candidate: dict, champion: dict | None, *, champion_version: str | None, tolerance: float) -> GateVerdict:
+def slice_gate(
+    metric: str, candidate: dict, paired: dict | None, *, champion_version: str | None, tolerance: float, at_promotion: dict | None = None,
+    correction: str = "holm", confidence: float = 0.95, min_rows: int | None = None,
+) -> GateVerdict:
+    """Per slice (a value of a slice column with at least gates.slice_min_rows holdout rows), two questions, each with
+    an interval and a correction across slices (Holm, or Benjamini-Hochberg):
+    - is the candidate worse than the champion by more than `tolerance` on the same rows (`paired`: the paired bootstrap
+      of each slice, from evaluate.paired_bootstrap)?
+    - is the candidate's slice worse than the champion's was on its own holdout when it was promoted (`at_promotion`)?
+      Candidate and champion judged on the same broken rows hide a broken slice from the first question; not this one.
+    A slice fails when the fall is both material (the estimate is below -tolerance) and real (worse at all with
+    `confidence`, after the correction): noise on a few rows never refuses, a clear fall on a real slice does."""
+    from mlcicd.core.stats import adjust, worse_p_value
+
     judged = [(col, val) for col, values in candidate.items() for val, entry in values.items() if entry.get("judged")]
-    numbers = {"slices_judged": len(judged), "tolerance": tolerance}
+    alpha = 1 - confidence
+    numbers = {"slices_judged": len(judged), "tolerance": tolerance, "correction": correction, "alpha": alpha}
     if champion_version is None:
         return GateVerdict("no_slice_regression", True, f"There is no champion yet; {len(judged)} slice(s) were measured for the record.", numbers)
-    if champion is None:
+    if paired is None:
         return GateVerdict("no_slice_regression", False, "The champion's slice metrics are missing, so slices cannot be compared.", numbers)
-    if candidate and not judged:  # slices are configured, yet none could be judged: nothing vouches for them
+    if candidate and not judged:
+        biggest = max((entry["rows"] for values in candidate.values() for entry in values.values()), default=0)
         return GateVerdict(
             "no_slice_regression", False,
-            "No slice value had enough holdout rows (gates.slice_min_rows) with a defined metric to be judged, so slice regressions cannot be ruled out.",
-            numbers,
+            f"No slice value had enough holdout rows (gates.slice_min_rows {min_rows}; the largest has {biggest:,}) with a defined metric, "
+            "so slice regressions cannot be ruled out: grow the holdout (dataset.holdout_batches) or lower gates.slice_min_rows.", numbers,
         )
-    worst, failures = None, []
+    tests: dict[str, float] = {}
+    described: dict[str, str] = {}
+    material: dict[str, bool] = {}
+    then = (at_promotion or {}).get("slices") or {}
     for column, value in judged:
-        mine = candidate[column][value][metric]
-        theirs = (champion.get(column, {}).get(value) or {}).get(metric)
-        if not _finite(mine) or not _finite(theirs):
-            failures.append(f"{column}={value}: {metric} could not be compared ({_fmt(mine)} vs {_fmt(theirs)})")
-            continue
-        delta = better_by(metric, mine, theirs)
-        if worst is None or delta < worst[2]:
-            worst = (column, value, delta)
-        if delta < -tolerance:
-            failures.append(f"{column}={value}: {metric} {mine:.4f} vs {theirs:.4f} (better by {delta:+.4f})")
+        name = f"{column}={value}"
+        mine = candidate[column][value]
+        pair = paired.get(name)
+        if pair is None or not _finite(pair.get("delta")):
+            tests[f"{name} vs champion"], material[f"{name} vs champion"] = 0.0, True
+            described[f"{name} vs champion"] = f"{name}: {metric} could not be compared with the champion"
+        else:
+            key = f"{name} vs champion"
+            tests[key], material[key] = worse_p_value(pair["delta"], pair.get("sd") or 0.0, 0.0), pair["delta"] < -tolerance
+            described[key] = (f"{name}: {metric} {mine[metric]:.4f} vs champion {pair['champion']:.4f} on the same {mine['rows']:,} rows "
+                              f"(better by {pair['delta']:+.4f} ± {pair.get('sd') or 0:.4f})")
+        if name in then and _finite(mine.get(metric)) and _finite(then[name][0]):
+            was, was_sd, was_rows = then[name]
+            now_sd = mine.get("sd") or 0.0
+            if not _finite(was_sd):  # not kept: assume the same precision per row as now
+                was_sd = now_sd * math.sqrt(mine["rows"] / was_rows) if was_rows else now_sd
+            key = f"{name} vs promotion"
+            change = better_by(metric, mine[metric], was)
+            tests[key], material[key] = worse_p_value(change, math.hypot(now_sd, was_sd), 0.0), change < -tolerance
+            described[key] = (f"{name}: {metric} {mine[metric]:.4f} now vs {was:.4f} when champion version {champion_version} was promoted "
+                              f"(better by {change:+.4f}): this slice of the newest data is broken (labels or inputs), not the model")
+    adjusted = adjust(tests, correction)
+    failures = [described[k] + f" [adjusted p {adjusted[k]:.3g}]" for k in sorted(adjusted, key=adjusted.get) if adjusted[k] < alpha and material[k]]
+    worst = min(adjusted, key=adjusted.get) if adjusted else None
     if worst:
-        numbers.update({"worst_slice": f"{worst[0]}={worst[1]}", "worst_delta": worst[2]})
+        numbers.update({"worst_slice": worst, "worst_adjusted_p": adjusted[worst]})
     if failures:
         return GateVerdict(
             "no_slice_regression", False,
-            f"{len(failures)} slice(s) fell further than {tolerance:g} below champion version {champion_version}: " + "; ".join(failures) + ".",
-            numbers,
+            f"{len(failures)} slice comparison(s) fell by more than {tolerance:g}, and are worse with {confidence:.0%} confidence ({correction} "
+            f"correction over {len(tests)} comparisons): " + "; ".join(failures) + ".", numbers,
         )
-    tail = f"; the worst is {worst[0]}={worst[1]} at {worst[2]:+.4f}" if worst else ""
-    return GateVerdict("no_slice_regression", True, f"None of {len(judged)} judged slice(s) fell more than {tolerance:g} below the champion{tail}.", numbers)
+    tail = f"; the closest is {described[worst]} [adjusted p {adjusted[worst]:.3g}]" if worst else ""
+    return GateVerdict(
+        "no_slice_regression", True,
+        f"None of {len(judged)} judged slice(s) fell both by more than {tolerance:g} and beyond noise ({confidence:.0%} confidence, "
+        f"{correction} correction) below the champion, now or at its promotion{tail}.", numbers,
+    )
+
+
+def label_quality_gate(metric: str, now: float | None, now_sd: float | None, rows: int, *, champion_version: str | None,
+                       at_promotion: dict | None, tolerance: float, confidence: float = 0.95) -> GateVerdict:
+    """Before any model is blamed: does the champion agree with the newest labels about as well as when it was promoted?
+    A collapse (with `confidence`, by more than `tolerance`) means the newest labels disagree with a model that was good:
+    label corruption or concept drift. Then the candidate cannot be judged on them, whatever its own numbers say."""
+    from mlcicd.core.stats import worse_p_value
+
+    numbers = {"metric": metric, "champion_now": now, "champion_at_promotion": (at_promotion or {}).get("metric"), "tolerance": tolerance, "rows": rows}
+    if champion_version is None:
+        return GateVerdict("label_quality", True, "There is no champion yet, so the newest labels have nothing to be compared with.", numbers)
+    if not at_promotion or not _finite(at_promotion.get("metric")):
+        return GateVerdict("label_quality", False, f"Champion version {champion_version} kept no holdout {metric} from its promotion, so the newest labels cannot be checked.", numbers)
+    if not _finite(now):
+        return GateVerdict("label_quality", False, f"The champion's {metric} on the newest labeled rows could not be computed (got {now}).", numbers)
+    was, was_sd, was_rows = at_promotion["metric"], at_promotion.get("sd"), at_promotion.get("rows")
+    now_sd = now_sd if _finite(now_sd) else 0.0
+    if not _finite(was_sd):
+        was_sd = now_sd * math.sqrt(rows / was_rows) if was_rows else now_sd
+    change = better_by(metric, now, was)
+    p = worse_p_value(change, math.hypot(now_sd, was_sd), tolerance)
+    numbers.update({"better_by": change, "p_value": p})
+    head = (f"Champion version {champion_version}'s {metric} is {now:.4f} on the newest {rows:,} labeled holdout rows against {was:.4f} when it "
+            f"was promoted (better by {change:+.4f})")
+    if p < 1 - confidence:
+        return GateVerdict(
+            "label_quality", False,
+            head + f": the newest labels disagree with the champion far more than before (a fall of more than {tolerance:g} with "
+            f"{confidence:.0%} confidence): label corruption or concept drift. Check the newest batch's labels before blaming a model; "
+            "the model gates below were judged on these labels.", numbers,
+        )
+    return GateVerdict("label_quality", True, head + f"; within {tolerance:g}, so the newest labels look as trustworthy as before.", numbers)
 
 
 CALIBRATION_MEANING = {
@@ -260,18 +362,33 @@ CALIBRATION_MEANING = {
 }
 
 
-def calibration_gate(error: float | None, bound: float, task: str = "binary") -> GateVerdict:
+def calibration_gate(error: float | None, bound: float, task: str = "binary", noise: float | None = None, rows: int | None = None) -> GateVerdict:
+    """Fails when the calibration error is above `bound` AND above what a perfectly calibrated model would show on this
+    holdout by chance (`noise`, its 95% level): a refusal needs evidence, and when the holdout is too small to judge
+    `bound`, the verdict says so and how many rows would be needed."""
     what, consequence = CALIBRATION_MEANING[task]
-    numbers = {"calibration_error": error, "max_calibration_error": bound, "measure": what}
+    numbers = {"calibration_error": error, "max_calibration_error": bound, "measure": what, "noise_level": noise, "holdout_rows": rows}
     if not _finite(error):
         return GateVerdict("calibration", False, f"The {what} could not be computed (got {error}).", numbers)
-    if error > bound:
-        return GateVerdict("calibration", False, f"The {what} is {error:.4f}, above the allowed {bound:g}: {consequence}.", numbers)
-    return GateVerdict("calibration", True, f"The {what} is {error:.4f} (allowed: {bound:g}).", numbers)
+    limit = max(bound, noise) if _finite(noise) else bound
+    underpowered = ""
+    if _finite(noise) and noise > bound and rows:
+        needed = int(math.ceil(rows * (noise / bound) ** 2))
+        underpowered = (
+            f" On {rows:,} holdout rows a perfectly calibrated model shows up to {noise:.4f} by chance, more than the allowed {bound:g}, "
+            f"so it is judged against {noise:.4f}; judging {bound:g} itself needs about {needed:,} rows (dataset.holdout_batches)."
+        )
+    if error > limit:
+        return GateVerdict("calibration", False, f"The {what} is {error:.4f}, above the allowed {limit:.4g}: {consequence}.{underpowered}", numbers)
+    return GateVerdict("calibration", True, f"The {what} is {error:.4f} (allowed: {limit:.4g}).{underpowered}", numbers)
 
 
-def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max_size_mb: float) -> GateVerdict:
-    failures, numbers = [], {"size_mb": None if size_bytes is None else size_bytes / 1e6, "max_size_mb": max_size_mb}
+def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max_size_mb: float, *, max_ratio: float = 1.5,
+                min_difference_ms: float = 1.0, champion_latency: dict | None = None) -> GateVerdict:
+    """Absolute ceilings (`latency_budget`: the candidate's fastest-block p95, see evaluate.measure_latency) and, when a
+    champion was measured beside it, relative: the candidate at most `max_ratio` times slower (median of paired timings),
+    unless the difference is under `min_difference_ms`. Measured together, a busy machine slows both alike."""
+    failures, numbers = [], {"size_mb": None if size_bytes is None else size_bytes / 1e6, "max_size_mb": max_size_mb, "max_ratio": max_ratio}
     for name, budget in latency_budget.items():
         value = (latency or {}).get(name)
         numbers[name], numbers[f"max_{name}"] = value, budget
@@ -279,6 +396,14 @@ def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max
             failures.append(f"{name} was not measured")
         elif value > budget:
             failures.append(f"{name} is {value:.2f} ms, over the budget of {budget:g} ms")
+        size = name.removesuffix("_p95_ms")
+        ratio, theirs = (latency or {}).get(f"{size}_ratio"), (champion_latency or {}).get(f"{size}_median_ms")
+        if champion_latency is not None and _finite(ratio) and _finite(theirs):
+            numbers[f"{size}_ratio"] = ratio
+            slower_by = theirs * ratio - theirs
+            if ratio > max_ratio and slower_by > min_difference_ms:
+                failures.append(f"{size.replace('_', ' ')} takes {ratio:.2f}x the champion's time (about {theirs * ratio:.2f} vs {theirs:.2f} ms, "
+                                f"measured together), more than the allowed {max_ratio:g}x")
     if size_bytes is None:
         failures.append("the model size was not measured")
     elif size_bytes / 1e6 > max_size_mb:
@@ -286,4 +411,6 @@ def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max
     if failures:
         return GateVerdict("latency_and_size", False, "The candidate is over budget: " + "; ".join(failures) + ".", numbers)
     shown = ", ".join(f"{k} {numbers[k]:.2f} ms" for k in latency_budget)
-    return GateVerdict("latency_and_size", True, f"Within budget: {shown}, {size_bytes / 1e6:.2f} MB.", numbers)
+    relative = ", ".join(f"{k.removesuffix('_ratio').replace('_', ' ')} {v:.2f}x the champion" for k, v in numbers.items()
+                         if k.endswith("_ratio") and k != "max_ratio")
+    return GateVerdict("latency_and_size", True, f"Within budget: {shown}{'; ' + relative if relative else ''}; {size_bytes / 1e6:.2f} MB.", numbers)

@@ -16,6 +16,11 @@ MAX_CLASSES = 20  # an integer or text target with at most this many values is a
 MAX_CATEGORIES = 50  # a text column with at most this many values gets an allowed list in the contract
 ID_NAMES = ("id", "uuid", "key")
 TIME_NAMES = ("time", "date", "timestamp", "ts", "at")
+INDEX_NAMES = ("", "index", "rownames", "row_names", "level_0")  # and "Unnamed: 0": a data frame's row index written to a file
+# Words that name a group of people or places: the usual slices (fairness and coverage), proposed first
+GROUP_WORDS = ("sex", "gender", "race", "ethnic", "ethnicity", "region", "country", "state", "age_group", "agegroup", "segment",
+               "channel", "jobclass", "class", "group", "student", "marital", "maritl", "education")
+MAX_SLICE_VALUES = 10
 
 
 def data_files(path: Path) -> list[Path]:
@@ -31,10 +36,10 @@ def data_files(path: Path) -> list[Path]:
     return files
 
 
-def read_reference(path: Path, max_rows: int = 500_000, on_file=None) -> pd.DataFrame:
-    """Rows from the file(s) at `path`, up to `max_rows`, in file order."""
+def read_reference(path: Path | list[Path], max_rows: int = 500_000, on_file=None) -> pd.DataFrame:
+    """Rows from the file(s) at `path` (a file, a folder, or a list of files), up to `max_rows`, in file order."""
     frames, rows = [], 0
-    for file in data_files(path):
+    for file in path if isinstance(path, list) else data_files(path):
         frame = read_batch(file)
         frames.append(frame)
         rows += len(frame)
@@ -81,6 +86,27 @@ def _looks_like_time(series: pd.Series) -> bool:
     return bool(len(parsed)) and parsed.notna().mean() > 0.99
 
 
+def index_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns that are a row index written by a data frame library (`Unnamed: 0`, `rownames`, ...): never a feature,
+    and no identifier either (they restart in every file)."""
+    return [str(c) for c in frame.columns if str(c).strip().lower() in INDEX_NAMES or str(c).startswith("Unnamed: ")]
+
+
+def slice_candidates(frame: pd.DataFrame, categorical: list[str], limit: int = 3) -> list[str]:
+    """Group columns to judge per value: low-cardinality text columns, those named like a group of people or places
+    (sex, race, region, ...) first, then the fewest values first."""
+    small = [c for c in categorical if 2 <= frame[c].nunique() <= MAX_SLICE_VALUES]
+    named = lambda c: any(word in str(c).lower().replace("-", "_").split("_") or str(c).lower().startswith(word) for word in GROUP_WORDS)  # noqa: E731
+    return sorted(small, key=lambda c: (not named(c), frame[c].nunique()))[:limit]
+
+
+def duplicate_rows(frame: pd.DataFrame, limit: int = 3) -> tuple[int, list[dict]]:
+    """Exact duplicate rows (every value equal to an earlier row's) and a few of them, as rows."""
+    repeated = frame.duplicated(keep="first")
+    examples = frame[repeated].head(limit)
+    return int(repeated.sum()), [{str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()} for _, row in examples.iterrows()]
+
+
 def infer_id_column(frame: pd.DataFrame, exclude: set[str]) -> str | None:
     for column in frame.columns:
         name = str(column).lower()
@@ -109,6 +135,10 @@ class DatasetGuess:
     rows: int
     columns: list[str]
     positive_rate: float | None  # binary: the share of the positive class (the second in natural order)
+    drop_columns: list[str] = ()  # row indexes written by a data frame library
+    duplicate_rows: int = 0
+    duplicate_examples: list[dict] = ()
+    smallest_class_share: float | None = None  # classification: the rarest class's share
 
 
 def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_column: str | None = None, time_column: str | None = None) -> DatasetGuess:
@@ -117,20 +147,27 @@ def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_
         if column:
             require_column(frame, column, role)
     task = task or infer_task(frame[target])
-    special = {target}
+    drop = [c for c in index_columns(frame) if c not in (target, id_column, time_column)]
+    special = {target, *drop}
     id_column = id_column or infer_id_column(frame, special)
     special |= {id_column} - {None}
     time_column = time_column or infer_time_column(frame, special)
     special |= {time_column} - {None}
     categorical = [str(c) for c in frame.columns if c not in special and _is_text(frame[c])]
-    slices = [c for c in categorical if 2 <= frame[c].nunique() <= 10][:2]
-    positive_rate = None
+    positive_rate, smallest = None, None
+    if task != "regression":
+        shares = frame[target].dropna().astype(str).value_counts(normalize=True)
+        smallest = float(shares.min())
     if task == "binary":
         from mlcicd.core.features import target_classes
 
         classes = target_classes(frame[target], task)
         positive_rate = float((frame[target].dropna().astype(str) == classes[1]).mean())
-    return DatasetGuess(task, id_column, time_column, categorical, slices, len(frame), [str(c) for c in frame.columns], positive_rate)
+    duplicated, examples = duplicate_rows(frame.drop(columns=drop)) if not id_column else (0, [])
+    return DatasetGuess(
+        task, id_column, time_column, categorical, slice_candidates(frame, categorical), len(frame), [str(c) for c in frame.columns],
+        positive_rate, drop, duplicated, examples, smallest,
+    )
 
 
 # ---- the contract ---------------------------------------------------------------------------------
@@ -140,56 +177,74 @@ def _number(value: float, as_int: bool):
     return int(value) if as_int else float(round(value, 6))
 
 
-def column_rule(series: pd.Series, *, margin: float, unique: bool, categories: bool) -> dict:
-    """One column's rule from what the reference rows show: type, range widened by `margin` of the span,
-    allowed values for categories, nullability and uniqueness."""
-    rule: dict = {}
-    values = series.dropna()
+def _dtype(series: pd.Series) -> str:
     if pd.api.types.is_bool_dtype(series):
-        rule["dtype"] = "bool"
-    elif pd.api.types.is_datetime64_any_dtype(series) or (series.dtype == object and _looks_like_time(series)):
-        rule["dtype"] = "datetime"
-    elif pd.api.types.is_integer_dtype(series):
-        rule["dtype"] = "int"
-    elif pd.api.types.is_numeric_dtype(series):
-        rule["dtype"] = "float"
-    else:
-        rule["dtype"] = "str"
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(series) or (series.dtype == object and _looks_like_time(series)):
+        return "datetime"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_numeric_dtype(series):
+        return "float"
+    return "str"
+
+
+def column_rule(series: pd.Series, *, role: str, margin: float) -> dict:
+    """One column's rule from what the reference rows show, in the contract's two layers.
+
+    role: "id" (hard: type, unique, never missing; no range), "time" (hard: type, not in the future; no range),
+    "label" (classification target; hard: type, allowed classes, two classes per batch), "target" (regression target),
+    or "feature". Hard bounds are only the physical one a reference can show (never negative -> min 0); the observed
+    range, category set and missing share become soft expectations (`expected`), reported as drift, never quarantined.
+    """
+    values = series.dropna()
+    rule: dict = {"dtype": _dtype(series)}
+    if role == "id":
+        return {**rule, "unique": True}
+    if role == "time":
+        return {**rule, "not_in_future": True}
+    if role == "ignored":  # dataset.drop_columns (a row index, ...): present, typed, nothing more
+        return {**rule, "nullable": True}
+    if role == "label":
+        kind = int if rule["dtype"] == "int" else str
+        return {**rule, "allowed": sorted(kind(v) for v in values.unique()), "min_distinct": 2, **({"nullable": True} if series.isna().any() else {})}
+    expected: dict = {}
     if rule["dtype"] in ("int", "float") and len(values):
         low, high = float(values.min()), float(values.max())
-        if categories and values.nunique() <= MAX_CLASSES and rule["dtype"] == "int":
-            rule["allowed"] = sorted(int(v) for v in values.unique())
-        else:
-            pad = (high - low) * margin
-            as_int = rule["dtype"] == "int"
-            floor, ceiling = low - pad, high + pad
-            if low >= 0:  # a quantity that was never negative stays non-negative
-                floor = max(0.0, floor)
-            rule["min"] = _number(math.floor(floor) if as_int else floor, as_int)
-            rule["max"] = _number(math.ceil(ceiling) if as_int else ceiling, as_int)
-    if rule["dtype"] == "str" and not unique and (categories or values.nunique() <= MAX_CATEGORIES):
-        rule["allowed"] = sorted(str(v) for v in values.unique())
-    if rule["dtype"] == "datetime":
-        rule["not_in_future"] = True
-    if categories:  # a class label: a batch with a single class is a broken label feed
-        rule["min_distinct"] = 2
-    if series.isna().any():
+        as_int = rule["dtype"] == "int"
+        if low >= 0:  # a quantity never seen negative is declared non-negative (delete the line if it can be)
+            rule["min"] = 0
+        pad = (high - low) * margin
+        expected["min"] = _number(math.floor(low - pad) if as_int else low - pad, as_int)
+        expected["max"] = _number(math.ceil(high + pad) if as_int else high + pad, as_int)
+        if rule.get("min") == 0:
+            expected["min"] = max(expected["min"], 0)
+    if rule["dtype"] == "str" and values.nunique() <= MAX_CATEGORIES:
+        expected["values"] = sorted(str(v) for v in values.unique())
+    if role == "feature":  # a feature may be missing (the model handles it); how often is an expectation
         rule["nullable"] = True
-    if unique:
-        rule["unique"] = True
+        expected["max_null_share"] = round(min(1.0, float(series.isna().mean()) + 0.01), 4)
+    elif series.isna().any():
+        rule["nullable"] = True
+    if expected:
+        rule["expected"] = expected
     return rule
 
 
-def freeze_contract(frame: pd.DataFrame, *, target: str, id_column: str | None, time_column: str | None, task: str, margin: float = 0.1) -> dict:
-    """The contract (as the YAML-ready mapping contracts/*.yaml hold) that these rows satisfy, with room to grow."""
+def freeze_contract(
+    frame: pd.DataFrame, *, target: str, id_column: str | None, time_column: str | None, task: str, margin: float = 0.1, ignored: tuple = ()
+) -> dict:
+    """The contract (as the YAML-ready mapping contracts/*.yaml hold) that these rows satisfy: hard rules for what a
+    batch must be, soft expectations (with `margin` of the observed span around the observed range) for the rest."""
     if time_column:
         frame = frame.assign(**{time_column: pd.to_datetime(frame[time_column], errors="coerce", format="mixed")})
     columns = {}
     for column in frame.columns:
-        is_target = column == target
-        columns[str(column)] = column_rule(
-            frame[column], margin=margin, unique=column == id_column, categories=is_target and task != "regression"
-        )
+        if column == target:
+            role = "target" if task == "regression" else "label"
+        else:
+            role = {id_column: "id", time_column: "time"}.get(column, "ignored" if column in ignored else "feature")
+        columns[str(column)] = column_rule(frame[column], role=role, margin=margin)
     return {"version": 1, "min_rows": 1, "columns": columns}
 
 
@@ -204,3 +259,62 @@ def contract_changes(old: dict, new: dict) -> list[str]:
             diff = ", ".join(f"{k}: {before[column].get(k)} -> {after[column].get(k)}" for k in keys if before[column].get(k) != after[column].get(k))
             changes.append(f"~ column '{column}': {diff}")
     return changes
+
+
+# ---- gate settings the data can support ------------------------------------------------------------
+
+
+def _round_up(value: float, step: float = 0.01) -> float:
+    return round(math.ceil(value / step - 1e-9) * step, 4)
+
+
+def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2) -> dict:
+    """Gate settings for `mlcicd init` that the data can meet, each with a comment saying why: a floor that a useful
+    model clears, a regression margin and a calibration tolerance no finer than the expected holdout can resolve,
+    and a minimum slice size with enough rows (and, for a classifier, enough of the rarer class) to measure a metric.
+    The gates are interval-based and say when they lack data; these settings keep the defaults reachable."""
+    from mlcicd.config import TASK_GATE_DEFAULTS
+
+    task = guess.task
+    holdout = max(1, int(guess.rows * holdout_fraction))
+    primary = TASK_GATE_DEFAULTS[task]["primary_metric"]
+    lines = [f"primary_metric: {primary}"]
+    rare = min(guess.positive_rate, 1 - guess.positive_rate) if task == "binary" else guess.smallest_class_share
+    if task == "binary":
+        informative = max(1.0, holdout * rare)  # AUC's precision is set by the rarer class
+        sd = math.sqrt(0.85 * 0.15 / informative)  # Hanley-McNeil's order of magnitude for an AUC near 0.85
+        floor, floor_why = 0.6, "AUC 0.6: clearly better than chance"
+        noise = 0.8 * math.sqrt(rare * (1 - rare) * 10 / holdout)  # expected calibration error of a calibrated model, 10 bins
+        slice_rows = max(30, math.ceil(10 / rare))
+        slice_why = f"at least about 10 of the rarer class (share {rare:.3f}) per judged slice"
+    elif task == "multiclass":
+        classes = max(2, round(1 / max(rare or 0.5, 1e-3))) if rare else 2
+        sd = math.sqrt(0.25 / max(1.0, holdout * (rare or 0.5)))
+        floor, floor_why = round(min(0.5, 1.5 / classes), 2), "macro F1 well above a guess among the classes"
+        noise = 0.8 * math.sqrt(0.25 * 10 / holdout)
+        slice_rows = max(30, math.ceil(5 / (rare or 0.5)))
+        slice_why = f"about 5 rows of the rarest class (share {rare:.3f}) per judged slice"
+    else:
+        sd = 0.7 / math.sqrt(holdout)
+        floor, floor_why = 0.1, "R² 0.1: explains clearly more than the mean"
+        noise = 1.96 / math.sqrt(holdout)
+        slice_rows, slice_why = 30, "30 rows: enough for a stable R² per slice"
+    default_margin = 0.02
+    margin = max(default_margin, _round_up(1.5 * sd))
+    tolerance = max(TASK_GATE_DEFAULTS[task]["max_calibration_error"], 0.05 if task != "regression" else 0.1, _round_up(noise))
+    slices = [c for c in guess.slice_columns if slice_rows <= holdout]
+    lines += [
+        f"min_metrics: {{{primary}: {floor}}}   # a sanity floor ({floor_why}); raise it to what your use needs",
+        f"max_regression: {margin}               # the holdout (~{holdout:,} rows) measures {primary} to about ±{sd:.3f}: a margin finer "
+        f"than {margin} would refuse models as good as the champion",
+        f"max_calibration_error: {tolerance}        # a calibrated model shows ~{noise:.3f} on ~{holdout:,} rows by chance; the gate also "
+        "allows for that noise",
+        f"slice_min_rows: {slice_rows}             # {slice_why}; smaller slices are reported, not judged",
+        f"min_rows: {max(50, min(5000, guess.rows // 2))}                     # half of what init saw: fewer rows than that is a broken feed",
+    ]
+    if task == "binary":
+        rate = guess.positive_rate
+        lines.append(f"positive_rate: [{rate / 2:.4f}, {1 - (1 - rate) / 2:.4f}]   # now {rate:.4f}; the positive or negative share may halve before the labels look broken")
+    elif task == "multiclass":
+        lines.append(f"min_class_share: {round(min(0.01, (rare or 0.02) / 2), 4)}   # half the rarest class's share ({rare:.4f})")
+    return {"lines": lines, "slices": slices, "holdout_rows": holdout}

@@ -21,7 +21,7 @@ from typing import Literal
 
 import pandas as pd
 
-from mlcicd.core.contract import Contract, validate
+from mlcicd.core.contract import Contract, ContractResult, validate
 from mlcicd.core.locks import exclusive
 from mlcicd.core.tables import remember
 from mlcicd.faults import kill_point
@@ -41,6 +41,7 @@ class BatchVerdict:
     rows: int
     location: str
     problems: list[str] = field(default_factory=list)
+    unusual: list[str] = field(default_factory=list)  # soft expectations the accepted batch breaks (reported as drift)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +58,7 @@ class AcceptedBatch:
     max_time: str | None
     ingested_at: str
     path: Path
+    unusual: list[dict] = field(default_factory=list)  # soft expectations broken (contract.unusual); monitoring reads them
 
     def to_record(self) -> dict:
         record = asdict(self)
@@ -151,9 +153,10 @@ def list_accepted(accepted_dir: Path) -> list[AcceptedBatch]:
     return sorted(batches, key=lambda b: b.sequence)
 
 
-def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content_hash: str, ignore: tuple[str, ...] = ()) -> pd.DataFrame | BatchVerdict:
-    """The file's rows, coerced by the contract; or, when it cannot be read or breaks the contract, the
-    verdict of quarantining it with a report. Columns in `ignore` are dropped before validation."""
+def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content_hash: str, ignore: tuple[str, ...] = ()) -> ContractResult | BatchVerdict:
+    """The contract's verdict on the file's rows (with the coerced rows and the soft expectations they break); or,
+    when it cannot be read or breaks a hard rule, the verdict of quarantining it with a report. Columns in `ignore`
+    are dropped before validation."""
     try:
         frame = read_batch(path)
     except BatchReadError as exc:
@@ -161,7 +164,7 @@ def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content
     result = validate(frame.drop(columns=list(ignore), errors="ignore"), contract)
     if not result.passed:
         return quarantine(path, quarantine_dir, content_hash, len(frame), result.problems)
-    return result.validated
+    return result
 
 
 def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Path, quarantine_dir: Path) -> BatchVerdict:
@@ -181,9 +184,10 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
         moved = move_keeping_both(path, archive_dir, content_hash)
         return BatchVerdict(path.name, content_hash, "duplicate", 0, str(moved), [f"same content as accepted batch {batch_id}"])
 
-    checked = read_validated(path, contract, quarantine_dir, content_hash)
-    if isinstance(checked, BatchVerdict):
-        return checked
+    result = read_validated(path, contract, quarantine_dir, content_hash)
+    if isinstance(result, BatchVerdict):
+        return result
+    checked = result.validated
 
     accepted_dir.mkdir(parents=True, exist_ok=True)
     # text columns are stored as categories (Parquet dictionaries): smaller files, less memory, faster features
@@ -200,6 +204,7 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
         max_time=str(times.max()) if times is not None else None,
         ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         path=accepted_dir / f"{batch_id}.parquet",
+        unusual=result.unusual,
     )
     kill_point("ingest.before_write")
     atomic_write(batch.path, lambda p: (data.to_parquet(p, index=False), kill_point("ingest.partial_written")))
@@ -208,4 +213,4 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
     kill_point("ingest.after_record")
     moved = move_keeping_both(path, archive_dir, content_hash)
-    return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved))
+    return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved), unusual=[u["sentence"] for u in result.unusual])

@@ -16,10 +16,12 @@ def _drifted(method: str, value: float, threshold: float) -> bool:
 
 def drift_report(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], *,
-    sample_rows: int, seed: int, html_path: Path | None = None,
+    sample_rows: int, seed: int, html_path: Path | None = None, unusual: list[dict] = (),
 ) -> dict:
     """Per-column drift of `current` against `reference` (both sampled to `sample_rows`), from Evidently's
-    DataDriftPreset; whether a column drifted is read from each metric's own method and threshold."""
+    DataDriftPreset; whether a column drifted is read from each metric's own method and threshold. `unusual` are the
+    contract's soft expectations that the current batches broke at ingestion (contract.unusual): such a column counts
+    as drifted too, with the finding's sentence, since unusual data is accepted so that monitoring sees it."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -34,6 +36,11 @@ def drift_report(
         if config.get("type", "").endswith(":ValueDrift") and config.get("column") in columns:
             value, threshold, method = float(metric["value"]), float(config["threshold"]), str(config["method"])
             per_column[config["column"]] = {"method": method, "threshold": threshold, "value": value, "drifted": _drifted(method, value, threshold)}
+    for finding in unusual:
+        entry = per_column.get(finding["column"])
+        if entry is not None:
+            entry.setdefault("contract", []).append(finding["sentence"])
+            entry["drifted"] = True
     missing = sorted(set(columns) - set(per_column))
     if missing:
         raise ValueError(f"Evidently returned no drift result for column(s) {missing}")
@@ -45,6 +52,7 @@ def drift_report(
         "columns": per_column,
         "drifted": drifted,
         "drift_share": len(drifted) / len(per_column),
+        "unusual": [finding["sentence"] for finding in unusual],
         "reference_rows": len(sides[0]),
         "current_rows": len(sides[1]),
         "report_path": str(html_path) if html_path else None,

@@ -28,8 +28,21 @@ class Verdict:
         return self.decision in ("promoted", "overridden", "rolled_back")
 
 
+# Gates that judge the data rather than the model: when one fails, it is named first, and the model gates that failed
+# beside it are marked as judged on that data (bad labels are not a bad model).
+DATA_PROBLEM_GATES = ("data_contract", "label_balance", "label_quality")
+
+
 def problems_from(gates: dict[str, dict]) -> list[str]:
-    return [f"gate {name} did not pass: {result['reason']}" for name, result in gates.items() if not result["passed"]]
+    failed = [name for name, result in gates.items() if not result["passed"]]
+    data = [name for name in failed if name in DATA_PROBLEM_GATES]
+    suffix = f" (judged on the data that {', '.join(data)} flagged)" if data else ""
+    return [f"gate {name} did not pass: {gates[name]['reason']}" for name in data] + [
+        f"gate {name} did not pass: {gates[name]['reason']}" + (suffix if name in MODEL_GATE_NAMES else "") for name in failed if name not in data
+    ]
+
+
+MODEL_GATE_NAMES = ("meets_thresholds", "no_regression", "no_slice_regression", "calibration")
 
 
 def decide_promotion(version: str, current: str | None, problems: list[str], request: PromotionRequest) -> Verdict:

@@ -19,10 +19,11 @@ class IngestConfig(dg.Config):
 def _verdict_table(verdicts: list[dict]) -> str:
     if not verdicts:
         return "No files were waiting in the landing folder."
-    rows = ["| file | status | rows | where it is now | problems |", "|---|---|---|---|---|"]
+    rows = ["| file | status | rows | where it is now | problems | unusual (reported as drift) |", "|---|---|---|---|---|---|"]
     for v in verdicts:
         problems = "; ".join(v["problems"]).replace("|", "/") or "-"
-        rows.append(f"| {v['source']} | {v['status']} | {v['rows']:,} | {v['location']} | {problems} |")
+        unusual = "; ".join(v.get("unusual", [])).replace("|", "/") or "-"
+        rows.append(f"| {v['source']} | {v['status']} | {v['rows']:,} | {v['location']} | {problems} | {unusual} |")
     return "\n".join(rows)
 
 
@@ -64,6 +65,8 @@ def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig, project: 
     for v in verdicts:
         log = context.log.warning if v["status"] == "quarantined" else context.log.info
         log(f"{v['source']}: {v['status']}" + (f" ({'; '.join(v['problems'])})" if v["problems"] else ""))
+        if v.get("unusual"):
+            context.log.warning(f"{v['source']}: accepted, but unusual (monitoring reports it as drift): {'; '.join(v['unusual'])}")
     accepted = list_accepted(proj.accepted_dir)
     report = {"verdicts": verdicts, "accepted_batches": len(accepted), "accepted_rows": sum(b.rows for b in accepted)}
     return dg.Output(
@@ -73,6 +76,7 @@ def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig, project: 
             "accepted": sum(v["status"] == "accepted" for v in verdicts),
             "quarantined": sum(v["status"] == "quarantined" for v in verdicts),
             "duplicates": sum(v["status"] == "duplicate" for v in verdicts),
+            "unusual": sum(bool(v.get("unusual")) for v in verdicts),
             "accepted_batches_in_store": len(accepted),
             "dagster/row_count": report["accepted_rows"],
             "verdicts": dg.MetadataValue.md(_verdict_table(verdicts)),

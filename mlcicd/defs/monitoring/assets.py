@@ -15,7 +15,8 @@ def _drift_table(report: dict, limit: int = 10) -> str:
     rows = ["| column | method | value | threshold | drifted |", "|---|---|---|---|---|"]
     ordered = sorted(report["columns"].items(), key=lambda item: (not item[1]["drifted"], item[0]))
     for column, entry in ordered[:limit]:
-        rows.append(f"| {column} | {entry['method']} | {entry['value']:.4f} | {entry['threshold']:g} | {'yes' if entry['drifted'] else 'no'} |")
+        outside = " (outside the contract's expectations)" if entry.get("contract") else ""
+        rows.append(f"| {column} | {entry['method']} | {entry['value']:.4f} | {entry['threshold']:g} | {'yes' if entry['drifted'] else 'no'}{outside} |")
     return "\n".join(rows)
 
 
@@ -51,7 +52,7 @@ def drift_report(context: dg.AssetExecutionContext, project: ProjectResource, ml
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     report = measure_drift(
         reference, current, features.numeric, features.categorical,
-        sample_rows=settings.sample_rows, seed=proj.config.model.seed,
+        sample_rows=settings.sample_rows, seed=proj.config.model.seed, unusual=[f for b in batches for f in b.unusual],
         html_path=proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html",
     )
     metric = proj.config.gates.primary_metric

@@ -1,4 +1,5 @@
-"""Monitoring gates on drift_report (severity ERROR; nothing is downstream, drift_sensor reads them)."""
+"""Monitoring gates on drift_report (severity ERROR, blocking: a failure fails monitoring_job, so `dagster job execute`
+exits non-zero like ci_job; drift_sensor reads them)."""
 
 import dagster as dg
 
@@ -10,18 +11,20 @@ from mlcicd.resources import ProjectResource
 from .assets import drift_report
 
 
-@dg.asset_check(asset=drift_report, description="At most monitoring.max_drift_share of the feature columns drifted.")
+@dg.asset_check(asset=drift_report, blocking=True, description="At most monitoring.max_drift_share of the feature columns drifted.")
 def data_drift(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
     limit = project.load().config.monitoring.max_drift_share
     share, drifted = drift_report["drift_share"], drift_report["drifted"]
     numbers = {"drift_share": share, "max_drift_share": limit, "drifted_columns": ", ".join(drifted) or "none"}
     if share > limit:
-        reason = f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%} > {limit:.0%}): {', '.join(drifted)}."
+        unusual = drift_report.get("unusual") or []
+        tail = f" Outside the contract's expectations: {'; '.join(unusual[:3])}." if unusual else ""
+        reason = f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%} > {limit:.0%}): {', '.join(drifted)}.{tail}"
         return check_result(GateVerdict("data_drift", False, reason, numbers))
     return check_result(GateVerdict("data_drift", True, f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%}, allowed {limit:.0%}).", numbers))
 
 
-@dg.asset_check(asset=drift_report, description="The champion's primary metric on the newest labeled data has not decayed beyond monitoring.max_decay.")
+@dg.asset_check(asset=drift_report, blocking=True, description="The champion's primary metric on the newest labeled data has not decayed beyond monitoring.max_decay.")
 def performance_decay(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
     import math
 

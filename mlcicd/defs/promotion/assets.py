@@ -167,15 +167,15 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
     if verdict.decision == "refused":
         raise dg.Failure(description=verdict.reason, metadata={"decision": "refused", "candidate_version": to_version or "none"})
     if verdict.moves_alias:
-        primary = candidate_evaluation["primary_metric"]
+        from mlcicd.mlflow_registry import promotion_evidence_tags
+
         tags = {"last_decision": verdict.decision, "decision_reason": verdict.reason[:4000], "decision_run": context.run.run_id}
         if config.action == "promote":
             tags.update(
                 {
                     "promotion_reason": verdict.reason[:4000],
                     "gates_passed": "true" if verdict.decision == "promoted" else "false",
-                    f"holdout_{primary}": f"{candidate_evaluation['candidate']['metrics'][primary]:.6f}",
-                    "holdout_rows": candidate_evaluation["holdout_rows"],
+                    **promotion_evidence_tags(candidate_evaluation),
                     "replaced_version": current_version or "none",
                 }
             )

@@ -33,10 +33,11 @@ def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResourc
     scored, rejected, comparisons = [], [], []
     for path in pending_files(proj.scoring_dir):
         digest = file_sha256(path)
-        rows = read_validated(path, contract, proj.quarantine_dir, digest, ignore=(spec.target,))
-        if isinstance(rows, BatchVerdict):
-            rejected.append(rows.to_dict())
+        checked = read_validated(path, contract, proj.quarantine_dir, digest, ignore=(spec.target,))
+        if isinstance(checked, BatchVerdict):
+            rejected.append(checked.to_dict())
             continue
+        rows = checked.validated
         out = rows[[c for c in (spec.id_column, spec.time_column) if c]].copy()
         out["champion_version"] = str(champion.version)
         mine = decisions(spec.task, predict(*champion_model, rows), champion_model[1].classes, threshold)

@@ -70,12 +70,15 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
         },
     )
     keys = row_keys(frame, spec.id_column)
-    duplicated = keys[keys.duplicated()]
+    repeated = keys.duplicated()
+    duplicated = keys[repeated]
+    # examples a person can read: the ids, or (without an id column) the repeated rows themselves
+    examples = duplicated.unique()[:3].tolist() if spec.id_column else [row.to_dict() for _, row in frame[repeated].head(3).iterrows()]
     for verdict in (
         gates.freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), thresholds.max_data_age_hours),
         gates.min_rows_gate(len(frame), thresholds.min_rows),
         balance,
-        gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column, duplicated.unique()[:3]),
+        gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column, examples, spec.duplicate_policy),
     ):
         yield check_result(verdict, asset_key="training_dataset")
 
@@ -96,8 +99,9 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
 def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource):
     from mlcicd.core.gates import leakage_gate
 
-    spec = project.load().config.dataset
-    train, holdout = split_by_time(training_dataset, spec.time_column, spec.holdout_fraction)
+    proj = project.load()
+    spec = proj.config.dataset
+    train, holdout = split_by_time(training_dataset, spec.time_column, holdout_share(proj, training_dataset))
     digest = training_dataset.attrs[HASH_ATTR]
     for part in (train, holdout):
         part.attrs[HASH_ATTR] = digest
@@ -107,7 +111,20 @@ def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource
     yield dg.Output(train, output_name="train_set", metadata={"dagster/row_count": len(train), "dataset_hash": digest, "before": cut or "(by arrival)"})
     yield dg.Output(holdout, output_name="holdout_set", metadata={"dagster/row_count": len(holdout), "dataset_hash": digest, "from": cut or "(by arrival)"})
     shared = pd.Index(row_keys(train, spec.id_column)).intersection(pd.Index(row_keys(holdout, spec.id_column)))
-    yield check_result(leakage_gate(len(shared), train_last, cut, shared[:3].tolist()), asset_key="holdout_set")
+    allowed = spec.id_column is None and spec.duplicate_policy == "allow"
+    yield check_result(leakage_gate(len(shared), train_last, cut, shared[:3].tolist(), identical_rows_allowed=allowed), asset_key="holdout_set")
+
+
+def holdout_share(proj, frame: pd.DataFrame) -> float:
+    """dataset.holdout_fraction, or (with dataset.holdout_batches K) the share of the window's rows that its newest K
+    batches hold, when the window has more than K batches."""
+    from mlcicd.core.dataset import holdout_fraction_of_batches
+
+    spec = proj.config.dataset
+    if spec.holdout_batches is None:
+        return spec.holdout_fraction
+    batches = window(list_accepted(proj.accepted_dir), spec.window_batches)
+    return holdout_fraction_of_batches(batches, spec.holdout_batches) or spec.holdout_fraction
 
 
 @dg.asset(
@@ -203,34 +220,38 @@ def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster,
 def candidate_evaluation(
     context: dg.AssetExecutionContext, candidate_model: dict, holdout_set: pd.DataFrame, project: ProjectResource, mlflow: MlflowTracking
 ) -> dg.Output[dict]:
-    from mlcicd.core.evaluate import model_evidence, paired_bootstrap
-    from mlcicd.mlflow_registry import CHAMPION, load_model, version_by_alias
+    from mlcicd.core.evaluate import evaluate_models
+    from mlcicd.mlflow_registry import CHAMPION, at_promotion, load_model, version_by_alias
 
     proj = project.load()
     spec, gates = proj.config.dataset, proj.config.gates
     metric, name = gates.primary_metric, candidate_model["name"]
+    seed = proj.config.model.seed
 
-    def evidence(model, latency_repeats: int | None):
-        return model_evidence(*model, holdout_set, spec.target, spec.slice_columns, metric, gates.slice_min_rows, latency_repeats)
+    def evaluate(champion_model):
+        return evaluate_models(
+            candidate_model_loaded, champion_model, holdout_set, target=spec.target, slice_columns=spec.slice_columns, gates=gates, seed=seed
+        )
 
-    booster, features = load_model(proj, name, candidate_model["version"])
-    candidate_evidence, candidate_predictions = evidence((booster, features), latency_repeats=gates.latency.repeats)
-    candidate = {"version": candidate_model["version"], **candidate_evidence}
+    candidate_model_loaded = booster, features = load_model(proj, name, candidate_model["version"])
     kill_point("evaluate.after_candidate")
-    champion, champion_error, comparison, champion_predictions = None, None, None, None
-    current = version_by_alias(proj, name, CHAMPION)
+    champion_error, current = None, version_by_alias(proj, name, CHAMPION)
+    champion_model = None
     if current is not None:
         try:
-            champion_evidence, champion_predictions = evidence(load_model(proj, name, str(current.version)), latency_repeats=None)
-            champion = {"version": str(current.version), **champion_evidence}
-            comparison = paired_bootstrap(
-                metric, candidate_predictions, champion_predictions,
-                rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=proj.config.model.seed,
-            )
+            champion_model = load_model(proj, name, str(current.version))
+            evidence = evaluate(champion_model)
         except Exception as exc:  # a champion that cannot be scored fails the regression gates, with this reason
-            champion, champion_predictions = {"version": str(current.version)}, None
-            champion_error = f"{type(exc).__name__}: {exc}"
+            champion_model, champion_error = None, f"{type(exc).__name__}: {exc}"
             context.log.error(f"champion version {current.version} could not be scored: {champion_error}")
+    if champion_model is None:
+        evidence = evaluate(None)
+    candidate = {"version": candidate_model["version"], **evidence["candidate"]}
+    champion = None
+    if current is not None:  # what the champion showed when it was promoted: the reference for the newest labels and slices
+        champion = {"version": str(current.version), **(evidence["champion"] or {}), "at_promotion": at_promotion(current, metric)}
+    comparison = evidence["comparison"]
+    candidate_predictions, champion_predictions = evidence["predictions"]
     mlflow.log_metrics({f"holdout_{k}": v for k, v in candidate["metrics"].items()})
     mlflow.log_metrics({"holdout_calibration_error": candidate["calibration_error"], "model_size_bytes": candidate["size_bytes"]})
     mlflow.log_metrics({f"latency_{k}": v for k, v in candidate["latency"].items()})

@@ -38,6 +38,7 @@ def no_regression(evaluation: dict, proj, context) -> gates.GateVerdict:
         bootstrap=evaluation["comparison"],
         confidence=spec.regression_confidence,
         champion_error=evaluation["champion_error"],
+        rows=evaluation["holdout_rows"],
     )
 
 
@@ -45,21 +46,41 @@ def no_slice_regression(evaluation: dict, proj, context) -> gates.GateVerdict:
     champion, version = _champion(evaluation)
     if evaluation["champion_error"]:
         return gates.GateVerdict("no_slice_regression", False, f"The champion could not be scored: {evaluation['champion_error']}")
+    spec = proj.config.gates
     return gates.slice_gate(
-        evaluation["primary_metric"], evaluation["candidate"]["slices"], (champion or {}).get("slices"),
-        champion_version=version, tolerance=proj.config.gates.max_slice_regression,
+        evaluation["primary_metric"], evaluation["candidate"]["slices"], (evaluation["comparison"] or {}).get("slices"),
+        champion_version=version, tolerance=spec.max_slice_regression, at_promotion=(champion or {}).get("at_promotion"),
+        correction=spec.slice_correction, confidence=spec.regression_confidence, min_rows=spec.slice_min_rows,
+    )
+
+
+def label_quality(evaluation: dict, proj, context) -> gates.GateVerdict:
+    champion, version = _champion(evaluation)
+    if evaluation["champion_error"]:
+        return gates.GateVerdict("label_quality", False, f"The champion could not be scored: {evaluation['champion_error']}")
+    metric = evaluation["primary_metric"]
+    return gates.label_quality_gate(
+        metric, ((champion or {}).get("metrics") or {}).get(metric), (champion or {}).get("metric_sd"), evaluation["holdout_rows"],
+        champion_version=version, at_promotion=(champion or {}).get("at_promotion"), tolerance=proj.config.gates.max_champion_drop,
     )
 
 
 def calibration(evaluation: dict, proj, context) -> gates.GateVerdict:
     candidate = evaluation["candidate"]
-    return gates.calibration_gate(candidate["calibration_error"], proj.config.gates.max_calibration_error, candidate.get("task", "binary"))
+    return gates.calibration_gate(
+        candidate["calibration_error"], proj.config.gates.max_calibration_error, candidate["task"], candidate.get("calibration_noise"),
+        evaluation["holdout_rows"],
+    )
 
 
 def latency_and_size(evaluation: dict, proj, context) -> gates.GateVerdict:
     spec = proj.config.gates
     candidate = evaluation["candidate"]
-    return gates.budget_gate(candidate["latency"], candidate["size_bytes"], spec.latency.budgets_ms, spec.max_model_size_mb)
+    champion = evaluation["champion"] or {}
+    return gates.budget_gate(
+        candidate["latency"], candidate["size_bytes"], spec.latency.budgets_ms, spec.max_model_size_mb,
+        max_ratio=spec.latency.max_ratio, min_difference_ms=spec.latency.min_difference_ms, champion_latency=champion.get("latency"),
+    )
 
 
 def current_dataset_version(instance: dg.DagsterInstance) -> str | None:
@@ -99,9 +120,12 @@ def identity(evaluation: dict, proj, context) -> gates.GateVerdict:
 
 # The model gates: (name, what it demands, its judge). One step judges them all; each is its own blocking check.
 JUDGES = [
+    ("label_quality", "Before a model is blamed: the champion agrees with the newest labels about as well as when it was promoted "
+     "(else: label corruption or concept drift).", label_quality),
     ("meets_thresholds", "The candidate meets the absolute floors and ceilings (gates.min_metrics, gates.max_metrics).", meets_thresholds),
     ("no_regression", "With the noise in mind (paired bootstrap), the candidate is not worse than the champion.", no_regression),
-    ("no_slice_regression", "No slice (a value of a slice column with enough rows) regresses beyond its tolerance.", no_slice_regression),
+    ("no_slice_regression", "No slice (a value of a slice column with enough rows) falls beyond its tolerance, against the champion on the "
+     "same rows or against the champion at its promotion (paired bootstrap, corrected across slices).", no_slice_regression),
     ("calibration", "The candidate is calibrated within gates.max_calibration_error (probabilities for classifiers, no bias for regression).", calibration),
     ("latency_and_size", "Prediction latency (p95, 1 row and 1,000 rows) and model size are within budget.", latency_and_size),
     ("identity", "The evaluation is of exactly the candidate waiting (`challenger`) and of the current training_dataset version.", identity),
