@@ -31,7 +31,7 @@ def main(config_path: str) -> None:
 
     from mlcicd.core.contract import validate
     from mlcicd.core.dataset import split_by_time
-    from mlcicd.core.evaluate import model_evidence
+    from mlcicd.core.evaluate import evaluate_models
     from mlcicd.core.ingest import pending_files, read_batch
     from mlcicd.core.monitoring import drift_report
     from mlcicd.core.train import train_model
@@ -63,8 +63,8 @@ def main(config_path: str) -> None:
     trained = train_model(train, spec, model, model.num_boost_round)
     t = stage("featurize_and_train", t)
     gates = project.config.gates
-    model_evidence(trained.booster, trained.features, holdout, spec.target, spec.slice_columns, gates.primary_metric,
-                   gates.slice_min_rows, gates.latency.repeats)
+    evaluate_models((trained.booster, trained.features), None, holdout, target=spec.target, slice_columns=spec.slice_columns,
+                    gates=gates, seed=model.seed)
     t = stage("evaluate", t)
     settings = project.config.monitoring
     reference = train.sample(n=min(settings.reference_rows, len(train)), random_state=model.seed)

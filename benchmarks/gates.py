@@ -38,7 +38,7 @@ def core_figures(rows: int, runs: int) -> dict:
     from mlcicd.config import load_config
     from mlcicd.core import gates
     from mlcicd.core.dataset import split_by_time
-    from mlcicd.core.evaluate import model_evidence, paired_bootstrap
+    from mlcicd.core.evaluate import evaluate_models
     from mlcicd.core.features import encode_target
     from mlcicd.core.metrics import task_metrics
     from mlcicd.core.simulate import simulate_batch
@@ -66,9 +66,8 @@ def core_figures(rows: int, runs: int) -> dict:
         gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column)
         shared = pd.Index(train[spec.id_column]).intersection(pd.Index(holdout[spec.id_column]))
         gates.leakage_gate(len(shared), str(train[spec.time_column].max()), str(holdout[spec.time_column].min()))
-        mine, p1 = model_evidence(candidate.booster, candidate.features, holdout, spec.target, spec.slice_columns, g.primary_metric, g.slice_min_rows, g.latency.repeats)
-        theirs, p2 = model_evidence(champion.booster, champion.features, holdout, spec.target, spec.slice_columns, g.primary_metric, g.slice_min_rows, latency_repeats=None)
-        paired_bootstrap(g.primary_metric, p1, p2, rounds=g.bootstrap_rounds, confidence=g.regression_confidence)
+        evaluate_models((candidate.booster, candidate.features), (champion.booster, champion.features), holdout,
+                        target=spec.target, slice_columns=spec.slice_columns, gates=g, seed=config.model.seed)
 
     base, full = median_time(without_gates, runs), median_time(with_gates, runs)
     return {"rows": rows, "train_seconds": train_seconds, "evaluation_without_gates_s": base, "evaluation_with_gates_s": full, "gate_compute_overhead_s": full - base}

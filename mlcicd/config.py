@@ -97,7 +97,7 @@ class LatencyBudget(_Strict):
                         "judged against the budgets (a busy spell slows some blocks, not the model).")
     max_ratio: float = Field(1.5, ge=1.0, description="The candidate may be at most this many times slower than the champion (median of "
                              "paired timings, measured in the same process, interleaved).")
-    min_difference_ms: float = Field(1.0, ge=0.0, description="A slowdown smaller than this many milliseconds is never a regression.")
+    min_difference_ms: float = Field(5.0, ge=0.0, description="A slowdown smaller than this many milliseconds is never a regression.")
 
     @property
     def budgets_ms(self) -> dict[str, float]:
@@ -142,7 +142,7 @@ class GateSpec(_Strict):
     max_champion_drop: float = Field(
         0.1, ge=0.0,
         description="label_quality: how far the champion's primary metric on the newest labeled rows may fall below its value at "
-        "promotion (with 95% confidence) before the newest labels are suspect (label corruption or concept drift).",
+        "promotion before the newest labels are suspect (label corruption or concept drift); the fall must also be beyond noise (95%).",
     )
     max_calibration_error: float = Field(
         0.02, gt=0.0,
@@ -201,7 +201,10 @@ class MonitoringSpec(_Strict):
     window_batches: int = Field(1, ge=1, description="The newest accepted batches that form one monitoring window.")
     sample_rows: int = Field(100_000, ge=1_000, description="Rows sampled from each side for the drift report.")
     reference_rows: int = Field(50_000, ge=1_000, description="Rows of the training data kept with each model as its reference.")
-    max_drift_share: float = Field(0.3, gt=0, le=1, description="Share of drifted feature columns that counts as data drift.")
+    max_drift_share: float = Field(
+        0.3, gt=0, le=1, description="Data drift: more than this share of the feature columns drifted, or drifted columns carry more than this "
+        "share of the champion's feature importance (gain).",
+    )
     max_decay: float = Field(0.05, ge=0, le=1, description="How far the champion's primary metric may fall below its holdout value.")
     consecutive_windows: int = Field(2, ge=1, description="Windows in a row with drift or decay before retraining starts (K).")
     cooldown_hours: float = Field(6.0, ge=0, description="No drift-triggered retraining within this long of the previous one.")

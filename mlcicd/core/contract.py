@@ -205,7 +205,7 @@ def _problems(cases: pd.DataFrame) -> list[str]:
         examples = group["failure_case"].dropna().unique().tolist()[:3]
         sentence = _sentence(str(column), str(check), len(group), examples)
         if check == "column_in_dataframe":  # a missing column next to an unexpected one: probably renamed
-            close = difflib.get_close_matches(str(column), extra, n=1, cutoff=0.5)
+            close = difflib.get_close_matches(str(column), extra, n=1, cutoff=0.5) or [e for e in extra if e.lower() == str(column).lower()]
             sentence += f" (the batch has '{close[0]}' instead: renamed upstream?)" if close else ""
         problems.append(sentence)
     return problems

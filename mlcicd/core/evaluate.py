@@ -46,7 +46,7 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
     each model in turn, so a busy spell slows them alike. The repetitions are cut into `blocks`; each model's
     `<size>_p95_ms` is its fastest block's p95 (a busy machine slows some blocks, the model slows all of them), and
     `<size>_ratio` (for every model after the first) is the median of the paired ratios first / this one."""
-    per_block = max(1, repeats // blocks)
+    per_block = max(5, repeats // blocks)  # at least 5 paired timings per block, so the ratio is a median of 5 x blocks pairs
     inputs = {name: frame.iloc[np.resize(np.arange(len(frame)), size)] for name, size in LATENCY_SIZES.items()}
     times = {(i, name): [[] for _ in range(blocks)] for i in range(len(models)) for name in LATENCY_SIZES}
     for name, rows in inputs.items():

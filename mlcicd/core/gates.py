@@ -325,7 +325,7 @@ def slice_gate(
 def label_quality_gate(metric: str, now: float | None, now_sd: float | None, rows: int, *, champion_version: str | None,
                        at_promotion: dict | None, tolerance: float, confidence: float = 0.95) -> GateVerdict:
     """Before any model is blamed: does the champion agree with the newest labels about as well as when it was promoted?
-    A collapse (with `confidence`, by more than `tolerance`) means the newest labels disagree with a model that was good:
+    A collapse (material: a fall of more than `tolerance`; and real: worse beyond noise with `confidence`) means the newest labels disagree with a model that was good:
     label corruption or concept drift. Then the candidate cannot be judged on them, whatever its own numbers say."""
     from mlcicd.core.stats import worse_p_value
 
@@ -341,18 +341,19 @@ def label_quality_gate(metric: str, now: float | None, now_sd: float | None, row
     if not _finite(was_sd):
         was_sd = now_sd * math.sqrt(rows / was_rows) if was_rows else now_sd
     change = better_by(metric, now, was)
-    p = worse_p_value(change, math.hypot(now_sd, was_sd), tolerance)
+    p = worse_p_value(change, math.hypot(now_sd, was_sd), 0.0)  # worse at all, beyond noise
     numbers.update({"better_by": change, "p_value": p})
     head = (f"Champion version {champion_version}'s {metric} is {now:.4f} on the newest {rows:,} labeled holdout rows against {was:.4f} when it "
             f"was promoted (better by {change:+.4f})")
-    if p < 1 - confidence:
+    if p < 1 - confidence and change < -tolerance:
         return GateVerdict(
             "label_quality", False,
-            head + f": the newest labels disagree with the champion far more than before (a fall of more than {tolerance:g} with "
-            f"{confidence:.0%} confidence): label corruption or concept drift. Check the newest batch's labels before blaming a model; "
+            head + f": the newest labels disagree with the champion far more than before (a fall of more than {tolerance:g}, beyond "
+            f"noise with {confidence:.0%} confidence): label corruption or concept drift. Check the newest batch's labels before blaming a model; "
             "the model gates below were judged on these labels.", numbers,
         )
-    return GateVerdict("label_quality", True, head + f"; within {tolerance:g}, so the newest labels look as trustworthy as before.", numbers)
+    why = f"within {tolerance:g}" if change >= -tolerance else f"a fall within noise (p {p:.3g})"
+    return GateVerdict("label_quality", True, head + f"; {why}, so the newest labels look as trustworthy as before.", numbers)
 
 
 CALIBRATION_MEANING = {
@@ -384,7 +385,7 @@ def calibration_gate(error: float | None, bound: float, task: str = "binary", no
 
 
 def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max_size_mb: float, *, max_ratio: float = 1.5,
-                min_difference_ms: float = 1.0, champion_latency: dict | None = None) -> GateVerdict:
+                min_difference_ms: float = 5.0, champion_latency: dict | None = None) -> GateVerdict:
     """Absolute ceilings (`latency_budget`: the candidate's fastest-block p95, see evaluate.measure_latency) and, when a
     champion was measured beside it, relative: the candidate at most `max_ratio` times slower (median of paired timings),
     unless the difference is under `min_difference_ms`. Measured together, a busy machine slows both alike."""

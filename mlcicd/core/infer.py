@@ -139,6 +139,7 @@ class DatasetGuess:
     duplicate_rows: int = 0
     duplicate_examples: list[dict] = ()
     smallest_class_share: float | None = None  # classification: the rarest class's share
+    classes: int | None = None  # classification: how many classes
 
 
 def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_column: str | None = None, time_column: str | None = None) -> DatasetGuess:
@@ -154,10 +155,10 @@ def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_
     time_column = time_column or infer_time_column(frame, special)
     special |= {time_column} - {None}
     categorical = [str(c) for c in frame.columns if c not in special and _is_text(frame[c])]
-    positive_rate, smallest = None, None
+    positive_rate, smallest, classes = None, None, None
     if task != "regression":
         shares = frame[target].dropna().astype(str).value_counts(normalize=True)
-        smallest = float(shares.min())
+        smallest, classes = float(shares.min()), len(shares)
     if task == "binary":
         from mlcicd.core.features import target_classes
 
@@ -166,7 +167,7 @@ def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_
     duplicated, examples = duplicate_rows(frame.drop(columns=drop)) if not id_column else (0, [])
     return DatasetGuess(
         task, id_column, time_column, categorical, slice_candidates(frame, categorical), len(frame), [str(c) for c in frame.columns],
-        positive_rate, drop, duplicated, examples, smallest,
+        positive_rate, drop, duplicated, examples, smallest, classes,
     )
 
 
@@ -288,7 +289,7 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2) -> dict:
         slice_rows = max(30, math.ceil(10 / rare))
         slice_why = f"at least about 10 of the rarer class (share {rare:.3f}) per judged slice"
     elif task == "multiclass":
-        classes = max(2, round(1 / max(rare or 0.5, 1e-3))) if rare else 2
+        classes = guess.classes or 2
         sd = math.sqrt(0.25 / max(1.0, holdout * (rare or 0.5)))
         floor, floor_why = round(min(0.5, 1.5 / classes), 2), "macro F1 well above a guess among the classes"
         noise = 0.8 * math.sqrt(0.25 * 10 / holdout)

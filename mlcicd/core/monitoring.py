@@ -16,17 +16,23 @@ def _drifted(method: str, value: float, threshold: float) -> bool:
 
 def drift_report(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], *,
-    sample_rows: int, seed: int, html_path: Path | None = None, unusual: list[dict] = (),
+    sample_rows: int, seed: int, html_path: Path | None = None, unusual: list[dict] = (), importance: dict[str, float] | None = None,
 ) -> dict:
     """Per-column drift of `current` against `reference` (both sampled to `sample_rows`), from Evidently's
     DataDriftPreset; whether a column drifted is read from each metric's own method and threshold. `unusual` are the
     contract's soft expectations that the current batches broke at ingestion (contract.unusual): such a column counts
-    as drifted too, with the finding's sentence, since unusual data is accepted so that monitoring sees it."""
+    as drifted too, with the finding's sentence, since unusual data is accepted so that monitoring sees it.
+    `importance` (the model's gain per feature) weighs the drifted columns: two drifted columns out of 85 are a small
+    share of the columns but may be most of what the model relies on (`importance_share`)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     columns = numeric + categorical
-    sides = [side[columns].sample(n=min(sample_rows, len(side)), random_state=seed) for side in (reference, current)]
+    # numbers as float64 (a nullable Int64 column, a whole number that may be missing, is not one Evidently can measure)
+    sides = [
+        side[columns].sample(n=min(sample_rows, len(side)), random_state=seed).astype({c: "float64" for c in numeric})
+        for side in (reference, current)
+    ]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     ref_set, cur_set = (Dataset.from_pandas(side, data_definition=definition) for side in sides)
     result = Report([DataDriftPreset(columns=columns)]).run(cur_set, ref_set)
@@ -52,11 +58,17 @@ def drift_report(
         "columns": per_column,
         "drifted": drifted,
         "drift_share": len(drifted) / len(per_column),
+        "importance_share": _importance_share(drifted, importance),
         "unusual": [finding["sentence"] for finding in unusual],
         "reference_rows": len(sides[0]),
         "current_rows": len(sides[1]),
         "report_path": str(html_path) if html_path else None,
     }
+
+
+def _importance_share(drifted: list[str], importance: dict[str, float] | None) -> float | None:
+    total = sum((importance or {}).values())
+    return sum(importance.get(c, 0.0) for c in drifted) / total if importance and total > 0 else None
 
 
 @dataclass(frozen=True)

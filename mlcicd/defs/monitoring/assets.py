@@ -53,6 +53,7 @@ def drift_report(context: dg.AssetExecutionContext, project: ProjectResource, ml
     report = measure_drift(
         reference, current, features.numeric, features.categorical,
         sample_rows=settings.sample_rows, seed=proj.config.model.seed, unusual=[f for b in batches for f in b.unusual],
+        importance=dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist())),
         html_path=proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html",
     )
     metric = proj.config.gates.primary_metric
@@ -75,6 +76,7 @@ def drift_report(context: dg.AssetExecutionContext, project: ProjectResource, ml
     metadata = {
         "champion_version": version,
         "drift_share": report["drift_share"],
+        "importance_share": report["importance_share"] if report["importance_share"] is not None else "unknown",
         "drifted_columns": ", ".join(report["drifted"]) or "none",
         "report": dg.MetadataValue.path(report["report_path"]),
         "report_in_mlflow": dg.MetadataValue.url(mlflow.ui_url(f"drift/{Path(report['report_path']).name}")),

@@ -11,17 +11,21 @@ from mlcicd.resources import ProjectResource
 from .assets import drift_report
 
 
-@dg.asset_check(asset=drift_report, blocking=True, description="At most monitoring.max_drift_share of the feature columns drifted.")
+@dg.asset_check(asset=drift_report, blocking=True, description="At most monitoring.max_drift_share of the feature columns drifted, and "
+                "at most that share of the champion's feature importance lies in drifted columns.")
 def data_drift(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
     limit = project.load().config.monitoring.max_drift_share
-    share, drifted = drift_report["drift_share"], drift_report["drifted"]
-    numbers = {"drift_share": share, "max_drift_share": limit, "drifted_columns": ", ".join(drifted) or "none"}
-    if share > limit:
+    share, drifted, weighted = drift_report["drift_share"], drift_report["drifted"], drift_report.get("importance_share")
+    numbers = {"drift_share": share, "importance_share": weighted if weighted is not None else "unknown", "max_drift_share": limit,
+               "drifted_columns": ", ".join(drifted) or "none"}
+    counted = f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%}"
+    counted += f"; they carry {weighted:.0%} of the champion's feature importance)" if weighted is not None else ")"
+    if share > limit or (weighted is not None and weighted > limit):
         unusual = drift_report.get("unusual") or []
         tail = f" Outside the contract's expectations: {'; '.join(unusual[:3])}." if unusual else ""
-        reason = f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%} > {limit:.0%}): {', '.join(drifted)}.{tail}"
+        reason = f"{counted}, more than {limit:.0%}: {', '.join(drifted)}.{tail}"
         return check_result(GateVerdict("data_drift", False, reason, numbers))
-    return check_result(GateVerdict("data_drift", True, f"{len(drifted)} of {len(drift_report['columns'])} feature columns drifted ({share:.0%}, allowed {limit:.0%}).", numbers))
+    return check_result(GateVerdict("data_drift", True, f"{counted}; allowed {limit:.0%} of either.", numbers))
 
 
 @dg.asset_check(asset=drift_report, blocking=True, description="The champion's primary metric on the newest labeled data has not decayed beyond monitoring.max_decay.")
