@@ -115,3 +115,25 @@ def test_every_ingestion_that_accepts_data_is_monitored(monitored, run_job, inst
     requests = [after(result) for result in runs]  # evaluated after both finished, as a busy daemon would
     assert [r.run_key for r in requests] == [f"monitor-after-{result.run_id}" for result in runs]
     assert isinstance(after(nothing_new), dg.SkipReason)
+
+
+def test_dagster_job_execute_of_monitoring_job_fails_when_a_monitoring_gate_fails(monitored, run_job, tmp_path, monkeypatch):
+    """Like ci_job: a CI step or a cron running `dagster job execute -j monitoring_job` sees drift as a failed command."""
+    from click.testing import CliRunner
+    from dagster._cli import cli as dagster_cli
+
+    def execute() -> object:
+        home = tmp_path / f"home-{len(list(tmp_path.glob('home-*')))}"
+        home.mkdir()
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        return CliRunner().invoke(dagster_cli, ["job", "execute", "-m", "mlcicd.definitions", "-j", "monitoring_job"])
+
+    write_batches(monitored.landing_dir, batches=1, rows_per_batch=6000, start_index=next_batch_index([monitored.data_dir]))
+    assert run_job("ingestion_job").success
+    calm = execute()
+    assert calm.exit_code == 0, calm.output[-2000:]
+    write_batches(monitored.landing_dir, batches=1, rows_per_batch=6000, scenario="covariate_drift", start_index=next_batch_index([monitored.data_dir]))
+    assert run_job("ingestion_job").success
+    drifted = execute()
+    assert drifted.exit_code != 0
+    assert "data_drift" in drifted.output + str(drifted.exception)

@@ -45,7 +45,7 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
     `models` (the candidate first, then the champion), measured in this process, interleaved: every repetition times
     each model in turn, so a busy spell slows them alike. The repetitions are cut into `blocks`; each model's
     `<size>_p95_ms` is its fastest block's p95 (a busy machine slows some blocks, the model slows all of them), and
-    `<size>_ratio` (for every model after the first) is the median of the paired ratios first / this one."""
+    `<size>_ratio` (for the first model, when there are two) is the median of the paired ratios first / second."""
     per_block = max(5, repeats // blocks)  # at least 5 paired timings per block, so the ratio is a median of 5 x blocks pairs
     inputs = {name: frame.iloc[np.resize(np.arange(len(frame)), size)] for name, size in LATENCY_SIZES.items()}
     times = {(i, name): [[] for _ in range(blocks)] for i in range(len(models)) for name in LATENCY_SIZES}
@@ -65,9 +65,9 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
         for name in LATENCY_SIZES:
             result[f"{name}_p95_ms"] = float(min(np.percentile(b, 95) for b in times[(i, name)]))
             result[f"{name}_median_ms"] = float(np.median(np.concatenate(times[(i, name)])))
-            if i:
-                first, this = np.concatenate(times[(0, name)]), np.concatenate(times[(i, name)])
-                result[f"{name}_ratio"] = float(np.median(first / this))
+            if i == 0 and len(models) == 2:
+                first, second = np.concatenate(times[(0, name)]), np.concatenate(times[(1, name)])
+                result[f"{name}_ratio"] = float(np.median(first / second))
         results.append(result)
     return results
 
@@ -193,9 +193,9 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
     if theirs is not None:
         theirs["metric_sd"] = comparison["champion_sd"]
     latency = measure_latency([candidate] + ([champion] if champion is not None else []), holdout, gates.latency.repeats, gates.latency.blocks)
-    mine["latency"] = latency[0] | ({k: v for k, v in latency[1].items() if k.endswith("_ratio")} if champion is not None else {})
+    mine["latency"] = latency[0]
     if theirs is not None:
-        theirs["latency"] = {k: v for k, v in latency[1].items() if not k.endswith("_ratio")}
+        theirs["latency"] = latency[1]
     return {
         "candidate": mine,
         "champion": theirs,

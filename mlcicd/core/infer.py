@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -140,6 +140,7 @@ class DatasetGuess:
     duplicate_examples: list[dict] = ()
     smallest_class_share: float | None = None  # classification: the rarest class's share
     classes: int | None = None  # classification: how many classes
+    largest_share: dict = field(default_factory=dict)  # slice column -> the share of its most common value
 
 
 def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_column: str | None = None, time_column: str | None = None) -> DatasetGuess:
@@ -165,9 +166,11 @@ def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_
         classes = target_classes(frame[target], task)
         positive_rate = float((frame[target].dropna().astype(str) == classes[1]).mean())
     duplicated, examples = duplicate_rows(frame.drop(columns=drop)) if not id_column else (0, [])
+    slices = slice_candidates(frame, categorical)
+    largest = {c: float(frame[c].value_counts(normalize=True).max()) for c in slices}
     return DatasetGuess(
-        task, id_column, time_column, categorical, slice_candidates(frame, categorical), len(frame), [str(c) for c in frame.columns],
-        positive_rate, drop, duplicated, examples, smallest, classes,
+        task, id_column, time_column, categorical, slices, len(frame), [str(c) for c in frame.columns],
+        positive_rate, drop, duplicated, examples, smallest, classes, largest,
     )
 
 
@@ -303,7 +306,7 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2) -> dict:
     default_margin = 0.02
     margin = max(default_margin, _round_up(1.5 * sd))
     tolerance = max(TASK_GATE_DEFAULTS[task]["max_calibration_error"], 0.05 if task != "regression" else 0.1, _round_up(noise))
-    slices = [c for c in guess.slice_columns if slice_rows <= holdout]
+    slices = [c for c in guess.slice_columns if slice_rows <= holdout * guess.largest_share.get(c, 1.0)]
     lines += [
         f"min_metrics: {{{primary}: {floor}}}   # a sanity floor ({floor_why}); raise it to what your use needs",
         f"max_regression: {margin}               # the holdout (~{holdout:,} rows) measures {primary} to about ±{sd:.3f}: a margin finer "
