@@ -91,12 +91,12 @@ def _yaml_list(values: list[str]) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
-def render_config(guess, *, target: str, landing_dir: str, contract: str, name: str) -> str:
+def render_config(guess, *, target: str, landing_dir: str, contract: str, name: str, noise: dict | None = None) -> str:
     """mlcicd.yaml for a user's dataset: what was inferred, gate settings the data can support (each explained), and
     what to review."""
     from mlcicd.core.infer import fitted_gates
 
-    fitted = fitted_gates(guess)
+    fitted = fitted_gates(guess, measured=noise)
     optional = lambda v: "null" if v is None else v  # noqa: E731
     duplicates = (
         f"# init saw {guess.duplicate_rows:,} exact duplicate row(s), e.g. {json.dumps(guess.duplicate_examples[:1], default=str)[:300]}.\n"
@@ -118,7 +118,7 @@ dataset:
   drop_columns: {_yaml_list(list(guess.drop_columns))}   # never used as features{" (a row index written by a data frame library)" if guess.drop_columns else ""}
   {duplicates}duplicates: {"refuse" if guess.id_column else "allow"}
   window_batches: 30
-  holdout_fraction: 0.2               # the newest 20% of rows are the holdout, about {fitted["holdout_rows"]:,} rows at this size
+  holdout_fraction: {fitted["holdout_fraction"]}               # the newest {fitted["holdout_fraction"]:.0%} of rows are the holdout, about {fitted["holdout_rows"]:,} rows at this size{" (grown so that the regression margin can stay within 0.05)" if fitted["holdout_fraction"] > 0.2 else ""}
   # holdout_batches: 2                # or: the newest K batches; grow it when a gate says the holdout is too small to decide
 
 model:
@@ -147,7 +147,7 @@ tiers:
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
 def init(data_path: Path, target: str, task, id_column, time_column, name, output: Path, force: bool) -> None:
     """Write an mlcicd.yaml for your own CSV or Parquet data: task, columns and gates inferred, for you to review."""
-    from mlcicd.core.infer import infer_dataset, read_reference
+    from mlcicd.core.infer import infer_dataset, measure_noise, read_reference
 
     if output.exists() and not force:
         raise click.ClickException(f"{output} exists; pass --force to overwrite it")
@@ -161,7 +161,9 @@ def init(data_path: Path, target: str, task, id_column, time_column, name, outpu
     base = output.resolve().parent
     landing = os.path.relpath(folder.resolve(), base)
     contract = f"contracts/{name}.yaml"
-    output.write_text(render_config(guess, target=target, landing_dir=landing, contract=contract, name=name))
+    click.echo("measuring how precisely a holdout of this data tells two models apart (two quick models)...", err=True)
+    noise = measure_noise(frame, guess, target)
+    output.write_text(render_config(guess, target=target, landing_dir=landing, contract=contract, name=name, noise=noise))
     click.echo(
         f"wrote {output}: {guess.task} task on '{target}', id {guess.id_column or 'none'}, time {guess.time_column or 'none (arrival order)'}, "
         f"{len(guess.categorical_columns)} categorical column(s)."

@@ -8,6 +8,7 @@ Per dataset, in one project, in order (each step records its verdict and the num
   init       `mlcicd init` + `mlcicd schema freeze` on the first batches (nothing edited but speed settings)
   first      ingest, train, promote: every gate passes, version 1 becomes the champion
   next       a normal next batch: accepted, and the candidate (as good as the champion) is promoted
+  worse      a configuration change that makes the model much worse (one 2-leaf tree): refused by no_regression
   slice      the newest batch's labels are flipped in one slice: refused by no_slice_regression, naming the slice
   shuffled   the newest batch's labels are shuffled: refused by label_quality, named as a label problem
   renamed    a batch with a renamed column: quarantined, the report says "renamed upstream?"
@@ -233,6 +234,21 @@ class Scenario:
         return self.record("shuffled", "refused by label_quality (a label problem, not the model)",
                            f"{decision['decision']}: {label['reason']}", ok, started, **self.numbers(evaluation))
 
+    def worse_config(self) -> dict:
+        started = time.perf_counter()
+        config = self.root / "mlcicd.yaml"
+        original = config.read_text()
+        raw = yaml.safe_load(original)
+        raw["model"].update({"num_boost_round": 1, "params": {"num_leaves": 2, "learning_rate": 0.05}})
+        config.write_text(yaml.safe_dump(raw, sort_keys=False))
+        try:
+            gates, evaluation, decision = self.train_and_promote()
+        finally:
+            config.write_text(original)
+        verdict = gates.get("no_regression", {"passed": True, "reason": "(not run)"})
+        ok = not verdict["passed"] and decision["decision"] == "refused" and self.champion() == "2"
+        return self.record("worse", "refused by no_regression", f"{decision['decision']}: {verdict['reason']}", ok, started, **self.numbers(evaluation))
+
     def flipped_slice(self) -> dict:
         started = time.perf_counter()
         column, value = self.dataset.slice
@@ -291,6 +307,7 @@ class Scenario:
         self.init()
         self.first()
         self.next_batch()
+        self.worse_config()
         if self.dataset.slice:  # before the shuffled batch, so that the slice's holdout holds no shuffled labels
             self.flipped_slice()
         self.shuffled()

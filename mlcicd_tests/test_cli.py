@@ -57,3 +57,27 @@ def test_a_job_run_from_the_cli_says_which_step_failed_and_why(project, tmp_path
     assert result.exit_code == 1
     assert "promotion_job failed (run " in result.output
     assert "step champion:" in result.output
+
+
+def test_without_dagster_home_a_project_uses_its_own_instance(make_project, tmp_path, monkeypatch):
+    """README "Your own data": the CLI sets DAGSTER_HOME for a project (its data/dagster/) and says so."""
+    project = make_project()
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)  # anywhere: --config names the project
+    result = CliRunner().invoke(main, ["status", "--config", str(project.config_path)])
+    assert result.exit_code == 0, result.output
+    home = project.data_dir / "dagster"
+    assert f"DAGSTER_HOME is not set: using {home}" in result.output and (home / "dagster.yaml").exists()
+    assert "champion: none yet" in result.output
+
+
+def test_holdout_batches_makes_the_newest_batches_the_holdout(make_project, run_job):
+    from mlcicd.core.simulate import write_batches
+
+    project = make_project({"dataset": {"holdout_batches": 1}})
+    write_batches(project.landing_dir, batches=4, rows_per_batch=6000)
+    result = run_job("training_job")
+    assert result.success
+    holdout = result.asset_materializations_for_node("train_holdout_split")
+    rows = {m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value for m in holdout}
+    assert rows == {"train_set": 18_000, "holdout_set": 6000}, rows

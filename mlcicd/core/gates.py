@@ -280,6 +280,7 @@ def slice_gate(
     tests: dict[str, float] = {}
     described: dict[str, str] = {}
     material: dict[str, bool] = {}
+    falls: dict[str, float] = {}  # how much better (negative: worse); the worst is named first
     then = (at_promotion or {}).get("slices") or {}
     for column, value in judged:
         name = f"{column}={value}"
@@ -291,6 +292,7 @@ def slice_gate(
         else:
             key = f"{name} vs champion"
             tests[key], material[key] = worse_p_value(pair["delta"], pair.get("sd") or 0.0, 0.0), pair["delta"] < -tolerance
+            falls[key] = pair["delta"]
             described[key] = (f"{name}: {metric} {mine[metric]:.4f} vs champion {pair['champion']:.4f} on the same {mine['rows']:,} rows "
                               f"(better by {pair['delta']:+.4f} ± {pair.get('sd') or 0:.4f})")
         if name in then and _finite(mine.get(metric)) and _finite(then[name][0]):
@@ -301,10 +303,12 @@ def slice_gate(
             key = f"{name} vs promotion"
             change = better_by(metric, mine[metric], was)
             tests[key], material[key] = worse_p_value(change, math.hypot(now_sd, was_sd), 0.0), change < -tolerance
+            falls[key] = change
             described[key] = (f"{name}: {metric} {mine[metric]:.4f} now vs {was:.4f} when champion version {champion_version} was promoted "
                               f"(better by {change:+.4f}): this slice of the newest data is broken (labels or inputs), not the model")
     adjusted = adjust(tests, correction)
-    failures = [described[k] + f" [adjusted p {adjusted[k]:.3g}]" for k in sorted(adjusted, key=adjusted.get) if adjusted[k] < alpha and material[k]]
+    ranked = sorted(adjusted, key=lambda k: (falls.get(k, -math.inf), adjusted[k]))
+    failures = [described[k] + f" [adjusted p {adjusted[k]:.3g}]" for k in ranked if adjusted[k] < alpha and material[k]]
     worst = min(adjusted, key=adjusted.get) if adjusted else None
     if worst:
         numbers.update({"worst_slice": worst, "worst_adjusted_p": adjusted[worst]})

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlcicd.core.ingest import READERS, read_batch
+from mlcicd.core.stats import Z_95
 
 MAX_CLASSES = 20  # an integer or text target with at most this many values is a class label
 MAX_CATEGORIES = 50  # a text column with at most this many values gets an allowed list in the contract
@@ -268,11 +269,49 @@ def contract_changes(old: dict, new: dict) -> list[str]:
 # ---- gate settings the data can support ------------------------------------------------------------
 
 
+MAX_MARGIN = 0.05  # a fall of more than this on the primary metric matters for any use: init grows the holdout instead
+MAX_HOLDOUT_FRACTION = 0.4
+
+
 def _round_up(value: float, step: float = 0.01) -> float:
     return round(math.ceil(value / step - 1e-9) * step, 4)
 
 
-def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2) -> dict:
+def measure_noise(frame: pd.DataFrame, guess: DatasetGuess, target: str, holdout_fraction: float = 0.2, seed: int = 0) -> dict | None:
+    """How precisely a holdout of this data tells two models apart, measured rather than guessed: a "champion" trained
+    on the older part of the train rows and a "candidate" on all of them (what a retrain on one more batch looks like),
+    both scored on the newest `holdout_fraction` of the rows; the paired bootstrap's standard deviation of their
+    difference in the primary metric. None when the data is too small to try (under 200 rows)."""
+    from mlcicd.config import TASK_GATE_DEFAULTS, DatasetSpec, ModelSpec
+    from mlcicd.core.dataset import split_by_time
+    from mlcicd.core.evaluate import paired_bootstrap
+    from mlcicd.core.features import encode_target
+    from mlcicd.core.train import predict, train_model
+
+    if len(frame) < 200:
+        return None
+    spec = DatasetSpec(
+        contract="(init)", target=target, task=guess.task, id_column=guess.id_column, time_column=guess.time_column,
+        categorical_columns=guess.categorical_columns, drop_columns=list(guess.drop_columns),
+    )
+    data = frame.dropna(subset=[target])
+    if guess.time_column:
+        data = data.assign(**{guess.time_column: pd.to_datetime(data[guess.time_column], errors="coerce", format="mixed")})
+    train, holdout = split_by_time(data, guess.time_column, holdout_fraction)
+    model = ModelSpec(num_threads=2, seed=seed, params={"learning_rate": 0.1, "num_leaves": 15, "min_data_in_leaf": max(5, min(50, len(frame) // 50))})
+    try:
+        older = train_model(train.iloc[: int(len(train) * 0.7)], spec, model, 100)
+        newer = train_model(train, spec, model, 100)
+        metric = TASK_GATE_DEFAULTS[guess.task]["primary_metric"]
+        pairs = [(encode_target(holdout[target], m.features), predict(m.booster, m.features, holdout)) for m in (newer, older)]
+    except ValueError:  # a class missing from a part, say: fall back to the formulas
+        return None
+    comparison = paired_bootstrap(metric, pairs[0], pairs[1], rounds=200, confidence=0.95, seed=seed)
+    return {"metric": metric, "holdout_rows": len(holdout), "difference_sd": comparison["sd"], "metric_sd": comparison["candidate_sd"],
+            "candidate": comparison["candidate"], "champion": comparison["champion"]}
+
+
+def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2, measured: dict | None = None) -> dict:
     """Gate settings for `mlcicd init` that the data can meet, each with a comment saying why: a floor that a useful
     model clears, a regression margin and a calibration tolerance no finer than the expected holdout can resolve,
     and a minimum slice size with enough rows (and, for a classifier, enough of the rarer class) to measure a metric.
@@ -304,13 +343,26 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2) -> dict:
         noise = 1.96 / math.sqrt(holdout)
         slice_rows, slice_why = 30, "30 rows: enough for a stable R² per slice"
     default_margin = 0.02
-    margin = max(default_margin, _round_up(1.5 * sd))
+    if measured is not None and math.isfinite(measured.get("difference_sd") or math.nan):
+        # a candidate exactly as good as the champion passes the one-sided 95% bound 95% of the time with a margin of
+        # (z_95 + z_95) standard deviations of the difference: 1.645 for the bound, 1.645 for the power
+        sd_difference = measured["difference_sd"]
+        needed = 2 * Z_95 * sd_difference
+        if needed > MAX_MARGIN:  # grow the holdout (noise shrinks with the square root of its rows) rather than widen the margin
+            holdout_fraction = min(MAX_HOLDOUT_FRACTION, holdout_fraction * (needed / MAX_MARGIN) ** 2)
+            sd_difference *= math.sqrt(measured["holdout_rows"] / max(1, int(guess.rows * holdout_fraction)))
+            holdout = max(1, int(guess.rows * holdout_fraction))
+        margin = max(default_margin, _round_up(2 * Z_95 * sd_difference))
+        margin_why = (f"init trained two quick models on this data: on ~{holdout:,} holdout rows their {primary} differs by "
+                      f"±{sd_difference:.3f} from noise alone; a finer margin would refuse models as good as the champion")
+    else:
+        margin = max(default_margin, _round_up(1.5 * sd))
+        margin_why = f"the holdout (~{holdout:,} rows) measures {primary} to about ±{sd:.3f}: a finer margin would refuse models as good as the champion"
     tolerance = max(TASK_GATE_DEFAULTS[task]["max_calibration_error"], 0.05 if task != "regression" else 0.1, _round_up(noise))
     slices = [c for c in guess.slice_columns if slice_rows <= holdout * guess.largest_share.get(c, 1.0)]
     lines += [
         f"min_metrics: {{{primary}: {floor}}}   # a sanity floor ({floor_why}); raise it to what your use needs",
-        f"max_regression: {margin}               # the holdout (~{holdout:,} rows) measures {primary} to about ±{sd:.3f}: a margin finer "
-        f"than {margin} would refuse models as good as the champion",
+        f"max_regression: {margin}               # {margin_why}",
         f"max_calibration_error: {tolerance}        # a calibrated model shows ~{noise:.3f} on ~{holdout:,} rows by chance; the gate also "
         "allows for that noise",
         f"slice_min_rows: {slice_rows}             # {slice_why}; smaller slices are reported, not judged",
@@ -321,4 +373,4 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2) -> dict:
         lines.append(f"positive_rate: [{rate / 2:.4f}, {1 - (1 - rate) / 2:.4f}]   # now {rate:.4f}; the positive or negative share may halve before the labels look broken")
     elif task == "multiclass":
         lines.append(f"min_class_share: {round(min(0.01, (rare or 0.02) / 2), 4)}   # half the rarest class's share ({rare:.4f})")
-    return {"lines": lines, "slices": slices, "holdout_rows": holdout}
+    return {"lines": lines, "slices": slices, "holdout_rows": holdout, "holdout_fraction": round(holdout_fraction, 2)}
