@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -17,6 +18,42 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+STEPS = ("init", "first", "next", "worse", "slice", "shuffled", "renamed", "drift")
+
+
+def cell(step: dict) -> str:
+    """One step's verdict in a few words, with its key number."""
+    if not step:
+        return "n/a (no text group column)"
+    mark = "" if step["ok"] else " **(not as expected)**"
+    name, verdict = step["step"], step["verdict"]
+    if name == "init":
+        return f"margin {step['max_regression']}, slice rows {step['slice_min_rows']}{mark}"
+    if name in ("first", "next", "worse", "slice", "shuffled"):
+        decision = verdict.split(":")[0]
+        numbers = f"{step.get('metric', '')} {step['candidate']}" if step.get("candidate") is not None else ""
+        if step.get("better_by") is not None:
+            numbers += f" vs {step['champion']}, lower bound {step['lower_bound']:+.3f}"
+        if name == "shuffled" and (found := re.search(r"is (-?[\d.]+) on the newest ([\d,]+) labeled holdout rows against (-?[\d.]+)", verdict)):
+            numbers = f"the champion: {found[1]} on the newest labels vs {found[3]} at its promotion"
+        if name == "slice" and (found := re.search(r"\): (.+?=.+?): (\S+) (-?[\d.]+) now vs (-?[\d.]+)", verdict)):
+            numbers = f"{found[1]}: {found[3]} now vs {found[4]} at promotion"
+        gate = {"worse": "no_regression", "slice": "no_slice_regression", "shuffled": "label_quality"}.get(name)
+        return f"{decision}{' by ' + gate if gate and decision == 'refused' else ''} ({numbers}){mark}"
+    if name == "renamed":
+        return f"{verdict.split(':')[0]}, 'renamed upstream?'{mark}" if "renamed upstream?" in verdict else verdict.split(":")[0] + mark
+    return ("accepted; data_drift failed; drift_sensor retrains" if step["ok"] else verdict[:80]) + mark
+
+
+def table(steps: list[dict]) -> str:
+    by = {(s["dataset"], s["step"]): s for s in steps}
+    datasets = list(dict.fromkeys(s["dataset"] for s in steps))
+    lines = ["| dataset | " + " | ".join(STEPS) + " |", "|---" * (len(STEPS) + 1) + "|"]
+    for dataset in datasets:
+        lines.append(f"| {dataset} | " + " | ".join(cell(by.get((dataset, step), {})) for step in STEPS) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -56,12 +93,7 @@ def main() -> None:
     }
     out = ROOT / "benchmarks" / "results" / "real_data.json"
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print("| dataset | step | verdict | as expected | numbers |")
-    print("|---|---|---|---|---|")
-    for s in steps:
-        numbers = ", ".join(f"{k} {v}" for k, v in s.items() if k in ("holdout_rows", "candidate", "champion", "better_by", "lower_bound") and v is not None)
-        verdict = s["verdict"] if len(s["verdict"]) < 160 else s["verdict"][:157] + "..."
-        print(f"| {s['dataset']} | {s['step']} | {verdict.replace('|', '/')} | {'yes' if s['ok'] else '**no**'} | {numbers} |")
+    print(table(steps))
     print(f"\n{sum(s['ok'] for s in steps)} of {len(steps)} steps as expected, in {report['seconds']} s; wrote {out}")
 
 
