@@ -118,7 +118,8 @@ def reaction_100k() -> dict:
                 print(f"{time.perf_counter() - landed:5.0f} s: {len(records) - before} new decision(s)", flush=True)
                 if len(records) > before:
                     decision = records[-1]
-                    return {"rows": 100_000, "landing_to_decision_s": time.perf_counter() - landed, "decision": decision["decision"], "reason": decision["reason"][:500],
+                    return {"rows": 100_000, "landing_to_decision_s": time.perf_counter() - landed, "decision": decision["decision"],
+                            "reason": decision["reason"][:500],
                             "triggered_by": decision["triggered_by"], "target_s": 60.0}
                 time.sleep(2)
             return {"rows": 100_000, "landing_to_decision_s": None, "note": "no decision within 300 s", "target_s": 60.0}

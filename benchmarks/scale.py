@@ -55,7 +55,8 @@ def simulated(tmp: Path, rows: int) -> Path:
     """A project with `rows` simulated rows landed (in BATCHES files), to be copied for each timed run."""
     tmp.mkdir()
     project, env = project_copy(tmp)
-    subprocess.run([str(BIN / "mlcicd"), "simulate", "--batches", str(BATCHES), "--rows", str(rows // BATCHES)], env=env, cwd=project, check=True, capture_output=True)
+    command = [str(BIN / "mlcicd"), "simulate", "--batches", str(BATCHES), "--rows", str(rows // BATCHES)]
+    subprocess.run(command, env=env, cwd=project, check=True, capture_output=True)
     return project
 
 

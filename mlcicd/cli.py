@@ -53,7 +53,8 @@ def validate(config_path: str | None) -> None:
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--scenario", type=click.Choice(["baseline", "covariate_drift", "concept_drift", "schema_break", "degraded_quality"]), default="baseline", show_default=True)
+@click.option("--scenario", type=click.Choice(["baseline", "covariate_drift", "concept_drift", "schema_break", "degraded_quality"]),
+              default="baseline", show_default=True)
 @click.option("--batches", type=click.IntRange(min=1), default=None, help="Number of daily batches (default: simulator.batches).")
 @click.option("--rows", type=click.IntRange(min=1, max=10_000_000), default=None, help="Rows per batch (default: simulator.rows_per_batch).")
 @click.option("--seed", type=int, default=None, help="Random seed (default: simulator.seed); same seed, same data.")
@@ -104,6 +105,11 @@ def render_config(guess, *, target: str, landing_dir: str, contract: str, name: 
         "  # Set id_column (or duplicates: refuse) if a repeated row means a broken export.\n  " if guess.duplicate_rows else ""
     )
     explained = "\n".join(f"  {line}" for line in fitted["lines"])
+    index_note = " (a row index written by a data frame library)" if guess.drop_columns else ""
+    holdout_note = f"the newest {fitted['holdout_fraction']:.0%} of rows are the holdout, about {fitted['holdout_rows']:,} rows at this size"
+    if fitted["holdout_fraction"] > 0.2:
+        holdout_note += " (grown so that the regression margin can stay within 0.05)"
+    leaves = 7 if guess.rows < 2000 else 31
     return f"""# mlcicd configuration written by `mlcicd init` from {guess.rows:,} rows ({len(guess.columns)} columns).
 # Review it, then run `mlcicd schema freeze` to write the data contract, and commit both.
 dataset:
@@ -115,10 +121,10 @@ dataset:
   time_column: {optional(guess.time_column)}               # null: rows are ordered by the arrival of their batch
   categorical_columns: {_yaml_list(guess.categorical_columns)}
   slice_columns: {_yaml_list(fitted["slices"])}   # group columns judged value by value (no_slice_regression)
-  drop_columns: {_yaml_list(list(guess.drop_columns))}   # never used as features{" (a row index written by a data frame library)" if guess.drop_columns else ""}
+  drop_columns: {_yaml_list(list(guess.drop_columns))}   # never used as features{index_note}
   {duplicates}duplicates: {"refuse" if guess.id_column else "allow"}
   window_batches: 30
-  holdout_fraction: {fitted["holdout_fraction"]}               # the newest {fitted["holdout_fraction"]:.0%} of rows are the holdout, about {fitted["holdout_rows"]:,} rows at this size{" (grown so that the regression margin can stay within 0.05)" if fitted["holdout_fraction"] > 0.2 else ""}
+  holdout_fraction: {fitted["holdout_fraction"]}               # {holdout_note}
   # holdout_batches: 2                # or: the newest K batches; grow it when a gate says the holdout is too small to decide
 
 model:
@@ -126,7 +132,7 @@ model:
   experiment: {name}
   num_boost_round: 400
   early_stopping_rounds: 30
-  params: {{learning_rate: 0.05, num_leaves: {7 if guess.rows < 2000 else 31}, min_data_in_leaf: {max(5, min(50, guess.rows // 50))}}}   # smaller trees for small data
+  params: {{learning_rate: 0.05, num_leaves: {leaves}, min_data_in_leaf: {max(5, min(50, guess.rows // 50))}}}   # smaller trees for small data
 
 gates:                                # every gate is blocking; each setting below says why it has this value
 {explained}
@@ -305,7 +311,8 @@ def run_job_with_progress(job: str, run_config: dict | None = None, project: Pro
                             total = len(instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id).steps)
                             bar.length = total
                     if run is not None:
-                        for record in instance.get_records_for_run(run.run_id, of_type={dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}).records:
+                        kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}
+                        for record in instance.get_records_for_run(run.run_id, of_type=kinds).records:
                             step = record.event_log_entry.step_key
                             if step not in done:
                                 done.add(step)

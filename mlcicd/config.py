@@ -129,7 +129,8 @@ class GateSpec(_Strict):
     )
     max_regression: float = Field(
         0.02, ge=0.0,
-        description="Promote only if the lower confidence bound of how much better the candidate is than the champion, on the primary metric, is above -max_regression.",
+        description="Promote only if the lower confidence bound of how much better the candidate is than the champion, on the primary "
+        "metric, is above -max_regression.",
     )
     regression_confidence: float = Field(0.95, ge=0.5, lt=1.0, description="One-sided confidence of that lower bound.")
     bootstrap_rounds: int = Field(200, ge=50, le=5000)
@@ -288,7 +289,8 @@ class Config(_Strict):
                     raise ValueError(f"{key}: '{metric}' is not a {task} metric{hint}; {task} metrics are {', '.join(known)}")
         wrong_way = [m for m in self.gates.min_metrics if m not in HIGHER_IS_BETTER] + [m for m in self.gates.max_metrics if m in HIGHER_IS_BETTER]
         if wrong_way:
-            raise ValueError(f"gates: {wrong_way} point the wrong way: floors (min_metrics) are for higher-is-better metrics, ceilings (max_metrics) for lower-is-better ones")
+            raise ValueError(f"gates: {wrong_way} point the wrong way: floors (min_metrics) are for higher-is-better metrics, "
+                             "ceilings (max_metrics) for lower-is-better ones")
         return self
 
     @model_validator(mode="after")

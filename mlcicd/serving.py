@@ -217,7 +217,8 @@ def app(server: ModelServer):
 
     routes = [
         Route("/health", guarded(lambda request, body: server.health(request.query_params.get("slot", "live"))), methods=["GET"]),
-        Route("/predict", guarded(lambda request, body: server.predict(body, request.headers.get("content-type", ""), request.query_params.get("slot"))), methods=["POST"]),
+        Route("/predict", guarded(lambda request, body: server.predict(body, request.headers.get("content-type", ""), request.query_params.get("slot"))),
+              methods=["POST"]),
         Route("/admin/stage", guarded(stage, admin=True), methods=["POST"]),
         Route("/admin/switch", guarded(switch, admin=True), methods=["POST"]),
         Route("/admin/discard", guarded(discard, admin=True), methods=["POST"]),

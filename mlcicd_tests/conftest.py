@@ -26,7 +26,10 @@ TEST_OVERRIDES = {
     # elsewhere 5 timed repetitions are enough (30 cost 9% of the suite's time).
     "gates": {"latency": {"one_row_p95_ms": 1000, "batch_1000_p95_ms": 2000, "repeats": 5}},
     # The HTML evaluation report (Evidently) is tested in test_tasks.py; elsewhere it would only cost seconds per run.
-    "tiers": {"full": {"evaluation_report": False}, "ci": {"sample_rows": 24000, "num_boost_round": 100, "model_name_suffix": "-ci", "evaluation_report": False}},
+    "tiers": {
+        "full": {"evaluation_report": False},
+        "ci": {"sample_rows": 24000, "num_boost_round": 100, "model_name_suffix": "-ci", "evaluation_report": False},
+    },
 }
 
 

@@ -34,7 +34,10 @@ TRAINING = ["dataset.before_output", "split.before_output", "train.mid_boosting"
 PROMOTION = ["promotion.before_decision", "promotion.after_audit", "registry.after_champion_tags",
              "registry.after_champion_alias", "promotion.before_model_card"]
 # small and quick; the gates here only need to pass for a sound candidate (what they judge is tested elsewhere)
-SMALL = {"model": {"num_boost_round": 40}, "gates": {"min_rows": 1000, "min_metrics": {"roc_auc": 0.6, "pr_auc": 0.02}, "max_regression": 0.3, "max_slice_regression": 0.5}}
+SMALL = {
+    "model": {"num_boost_round": 40},
+    "gates": {"min_rows": 1000, "min_metrics": {"roc_auc": 0.6, "pr_auc": 0.02}, "max_regression": 0.3, "max_slice_regression": 0.5},
+}
 
 
 def test_every_kill_point_is_exercised():

@@ -75,7 +75,8 @@ def test_training_and_promotion_run_on_postgresql(make_project, postgres, tmp_pa
             shown += [entry.message + json.dumps(str(entry.dagster_event)) for entry in instance.all_logs(run.run_id)]
         runs = {run.job_name: run.status for run in instance.get_runs()}
         assert runs == {"training_job": dg.DagsterRunStatus.SUCCESS, "promotion_job": dg.DagsterRunStatus.SUCCESS}
-        assert instance.get_latest_asset_check_evaluation_record(dg.AssetCheckKey(dg.AssetKey("candidate_evaluation"), "no_regression")).event.asset_check_evaluation.passed
+        key = dg.AssetCheckKey(dg.AssetKey("candidate_evaluation"), "no_regression")
+        assert instance.get_latest_asset_check_evaluation_record(key).event.asset_check_evaluation.passed
     registry = mlflow.MlflowClient(tracking_uri=postgres["mlflow"], registry_uri=postgres["mlflow"])
     champion = registry.get_model_version_by_alias(project.model_name("full"), "champion")
     assert str(champion.version) == "1" and champion.tags["gates_passed"] == "true"

@@ -240,7 +240,7 @@ def unusual(df: pd.DataFrame, contract: Contract, share: float = UNUSUAL_SHARE) 
         column = df[name]
         present = column.dropna()
 
-        def note(kind: str, count: int, sentence: str) -> None:
+        def note(kind: str, count: int, sentence: str, name: str = name) -> None:
             if count / rows > share:
                 findings.append({"column": name, "kind": kind, "rows": int(count), "share": round(count / rows, 6),
                                  "sentence": f"column '{name}': {sentence}"})
@@ -250,9 +250,11 @@ def unusual(df: pd.DataFrame, contract: Contract, share: float = UNUSUAL_SHARE) 
             low = numbers[numbers < expected.min] if expected.min is not None else numbers.iloc[:0]
             high = numbers[numbers > expected.max] if expected.max is not None else numbers.iloc[:0]
             if len(low):
-                note("below_expected", len(low), f"{len(low):,} value(s) ({len(low) / rows:.1%}) below the usual minimum {expected.min:g} (lowest {low.min():g})")
+                note("below_expected", len(low),
+                     f"{len(low):,} value(s) ({len(low) / rows:.1%}) below the usual minimum {expected.min:g} (lowest {low.min():g})")
             if len(high):
-                note("above_expected", len(high), f"{len(high):,} value(s) ({len(high) / rows:.1%}) above the usual maximum {expected.max:g} (highest {high.max():g})")
+                note("above_expected", len(high),
+                     f"{len(high):,} value(s) ({len(high) / rows:.1%}) above the usual maximum {expected.max:g} (highest {high.max():g})")
         if expected.values is not None:
             known = {str(v) for v in expected.values}
             text = present.astype(str)
@@ -263,8 +265,8 @@ def unusual(df: pd.DataFrame, contract: Contract, share: float = UNUSUAL_SHARE) 
         if expected.max_null_share is not None:
             missing = int(column.isna().sum())
             if missing / rows > expected.max_null_share:
-                findings.append({"column": name, "kind": "more_missing", "rows": missing, "share": round(missing / rows, 6),
-                                 "sentence": f"column '{name}': {missing / rows:.1%} of the values are missing (usually at most {expected.max_null_share:.1%})"})
+                sentence = f"column '{name}': {missing / rows:.1%} of the values are missing (usually at most {expected.max_null_share:.1%})"
+                findings.append({"column": name, "kind": "more_missing", "rows": missing, "share": round(missing / rows, 6), "sentence": sentence})
     return findings
 
 

@@ -85,21 +85,24 @@ def blue_green(base_url: str, version: str, expected_sha256: str, sample: pd.Dat
         return passed
 
     status, body = call(base_url, "POST", "/admin/stage", {"version": str(version)})
-    ok = step("stage", status == 200, f"loaded beside the live version (artifact {str(body.get('artifact_sha256'))[:12]})" if status == 200 else f"HTTP {status}: {body.get('error')}")
+    staged = f"loaded beside the live version (artifact {str(body.get('artifact_sha256'))[:12]})"
+    ok = step("stage", status == 200, staged if status == 200 else f"HTTP {status}: {body.get('error')}")
     if ok:
         status, body = call(base_url, "GET", "/health?slot=standby")
         healthy = status == 200 and body.get("version") == str(version) and body.get("artifact_sha256") == expected_sha256
         if healthy:
             detail = f"version {body['version']}, artifact {body['artifact_sha256'][:12]}"
         elif status == 200:
-            detail = f"it reports version {body.get('version')} with artifact {str(body.get('artifact_sha256'))[:12]}, not version {version} with {expected_sha256[:12]}"
+            detail = (f"it reports version {body.get('version')} with artifact {str(body.get('artifact_sha256'))[:12]}, "
+                      f"not version {version} with {expected_sha256[:12]}")
         else:
             detail = f"HTTP {status}: {body.get('error')}"
         ok = step("health", healthy, detail)
     rows = records(sample)
     if ok:
         status, body = call(base_url, "POST", "/predict?slot=standby", {"records": rows[:1]})
-        ok = step("smoke", status == 200 and len(body.get("predictions", [])) == 1, "answered one request" if status == 200 else f"HTTP {status}: {body.get('error')}")
+        answered = "answered one request" if status == 200 else f"HTTP {status}: {body.get('error')}"
+        ok = step("smoke", status == 200 and len(body.get("predictions", [])) == 1, answered)
     if ok:
         status, body = call(base_url, "POST", "/predict?slot=standby", {"records": rows})
         if status != 200:

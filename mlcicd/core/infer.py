@@ -370,7 +370,8 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2, measured: d
     ]
     if task == "binary":
         rate = guess.positive_rate
-        lines.append(f"positive_rate: [{rate / 2:.4f}, {1 - (1 - rate) / 2:.4f}]   # now {rate:.4f}; the positive or negative share may halve before the labels look broken")
+        lines.append(f"positive_rate: [{rate / 2:.4f}, {1 - (1 - rate) / 2:.4f}]   # now {rate:.4f}; the positive or negative share "
+                     "may halve before the labels look broken")
     elif task == "multiclass":
         lines.append(f"min_class_share: {round(min(0.01, (rare or 0.02) / 2), 4)}   # half the rarest class's share ({rare:.4f})")
     return {"lines": lines, "slices": slices, "holdout_rows": holdout, "holdout_fraction": round(holdout_fraction, 2)}

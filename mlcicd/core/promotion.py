@@ -93,7 +93,8 @@ def decide_rollback(
                 problems,
             )
         if len(request.reason.strip()) < request.min_reason_chars:
-            return Verdict("refused", f"Rollback refused: an override needs a written reason of at least {request.min_reason_chars} characters.", ["override without a reason"])
+            short = f"Rollback refused: an override needs a written reason of at least {request.min_reason_chars} characters."
+            return Verdict("refused", short, ["override without a reason"])
         return Verdict(
             "rolled_back",
             f"rolled back from version {current} to version {target} by OVERRIDE ({'; '.join(problems)}); the reason given: {request.reason.strip()}",

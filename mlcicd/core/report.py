@@ -82,12 +82,14 @@ def plots(task: str, candidate: tuple, champion: tuple | None, importance: dict[
         y, pred = candidate
         predicted = (pred >= 0.5).astype(int) if task == "binary" else pred.argmax(axis=1)
         labels = classes or ["0", "1"]
-        matrix = pd.crosstab(pd.Categorical(y.astype(int), categories=range(len(labels))), pd.Categorical(predicted, categories=range(len(labels))), dropna=False).to_numpy()
+        codes = range(len(labels))
+        matrix = pd.crosstab(pd.Categorical(y.astype(int), categories=codes), pd.Categorical(predicted, categories=codes), dropna=False).to_numpy()
         fig, ax = _figure(3.6, 3.2)
         ax.imshow(matrix, cmap="Blues")
         for (i, j), count in np.ndenumerate(matrix):
             ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
-        ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="actual", title="Confusion matrix (candidate)")
+        ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="actual",
+               title="Confusion matrix (candidate)")
         out["confusion_matrix"] = _png(fig, dpi)
     else:
         fig, ax = _figure()
@@ -132,7 +134,8 @@ def slice_rows(evaluation: dict) -> list[tuple[str, str, str, str, str]]:
     for column, values in evaluation["candidate"]["slices"].items():
         for value, entry in values.items():
             other = (theirs.get(column, {}).get(value) or {}).get(metric)
-            rows.append((f"{column}={value}", str(entry["rows"]), _fmt(entry.get(metric)), _fmt(other), "yes" if entry["judged"] else entry.get("why_not", "no")))
+            judged = "yes" if entry["judged"] else entry.get("why_not", "no")
+            rows.append((f"{column}={value}", str(entry["rows"]), _fmt(entry.get(metric)), _fmt(other), judged))
     return rows
 
 
@@ -217,6 +220,10 @@ def write_report(path: Path, evaluation: dict, images: dict[str, str], evidently
         f"<p>{html.escape(evaluation['primary_metric'])}: the candidate is better by {comparison['delta']:+.4f} "
         f"(95% lower bound {comparison['lower']:+.4f}, paired bootstrap on the same rows).</p>" if comparison else ""
     )
+    table = slice_rows(evaluation)
+    slices = "<p>No slice columns are configured (dataset.slice_columns).</p>"
+    if table:
+        slices = _html_table(["slice", "rows", "candidate", "champion", "judged"], table)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;margin:1em 0}}
@@ -227,7 +234,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child,t
 {html.escape(evaluation['dataset_hash'][:12])}. Compared with: {html.escape('champion version ' + champion['version'] if champion else 'no champion yet')}.</p>
 <h2>Champion and candidate</h2>{_html_table(["metric", "candidate", "champion"], metrics_table(evaluation))}{verdict}
 <h2>Plots</h2><div class="plots">{"".join(f'<img alt="{k}" title="{k}" src="{v}">' for k, v in images.items())}</div>
-<h2>Slices ({html.escape(evaluation['primary_metric'])})</h2>{_html_table(["slice", "rows", "candidate", "champion", "judged"], slice_rows(evaluation)) if slice_rows(evaluation) else "<p>No slice columns are configured (dataset.slice_columns).</p>"}
+<h2>Slices ({html.escape(evaluation['primary_metric'])})</h2>{slices}
 <h2>Evidently quality report (reference = champion)</h2>
 <iframe title="Evidently report" srcdoc="{html.escape(evidently, quote=True)}"></iframe>
 </body></html>"""

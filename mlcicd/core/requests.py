@@ -108,7 +108,8 @@ def check_rows(frame: pd.DataFrame, contract: Contract, ignore: tuple[str, ...] 
             numbers = [_as_number(v) if p else math.nan for v, p in zip(raw, present)]
             bad = np.fromiter((p and n is None for n, p in zip(numbers, present)), dtype=bool, count=rows)
             if bad.any():
-                problems.append(f"field '{name}': {int(bad.sum())} value(s) are not {'whole numbers' if rule.dtype == 'int' else 'numbers'}, e.g. {_examples(raw[bad])}")
+                kind = "whole numbers" if rule.dtype == "int" else "numbers"
+                problems.append(f"field '{name}': {int(bad.sum())} value(s) are not {kind}, e.g. {_examples(raw[bad])}")
                 continue
             values = np.array(numbers, dtype="float64")
             if rule.dtype == "int":

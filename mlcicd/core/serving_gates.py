@@ -11,7 +11,9 @@ from mlcicd.core.scoring import psi
 def budget_gate(live: dict | None, settings) -> tuple[GateVerdict, bool]:
     if not live or live["requests"] < settings.min_requests:
         count = live["requests"] if live else 0
-        return GateVerdict("serving_within_budget", False, f"Only {count} live request(s) in the last {settings.window_minutes:g} minutes (at least {settings.min_requests} are needed to judge the budget).", {"requests": count}), False
+        few = (f"Only {count} live request(s) in the last {settings.window_minutes:g} minutes "
+               f"(at least {settings.min_requests} are needed to judge the budget).")
+        return GateVerdict("serving_within_budget", False, few, {"requests": count}), False
     numbers = {
         "version": ", ".join(live["versions"]), "requests": live["requests"], "server_error_rate": live["server_error_rate"],
         "max_error_rate": settings.max_error_rate, "p95_ms": live["p95_ms"], "max_p95_ms": settings.p95_latency_ms,
@@ -23,16 +25,16 @@ def budget_gate(live: dict | None, settings) -> tuple[GateVerdict, bool]:
         breaches.append(f"p95 latency {live['p95_ms']:.1f} ms (budget {settings.p95_latency_ms:g} ms)")
     if breaches:
         return GateVerdict("serving_within_budget", False, f"Version {numbers['version']} breaches its budget: " + "; ".join(breaches) + ".", numbers), True
-    return GateVerdict(
-        "serving_within_budget", True,
-        f"Version {numbers['version']} is within budget over {live['requests']} requests: {live['server_error_rate']:.1%} server errors, p95 {live['p95_ms']:.1f} ms.", numbers,
-    ), True
+    within = (f"Version {numbers['version']} is within budget over {live['requests']} requests: {live['server_error_rate']:.1%} server errors, "
+              f"p95 {live['p95_ms']:.1f} ms.")
+    return GateVerdict("serving_within_budget", True, within, numbers), True
 
 
 def canary_gate(canary: dict | None, live: dict | None, settings, probabilities: bool = True) -> tuple[GateVerdict, bool]:
     if not canary or canary["requests"] < settings.min_requests or not live:
         count = canary["requests"] if canary else 0
-        return GateVerdict("canary_comparison", False, f"The canary answered {count} request(s) in the window (at least {settings.min_requests} are needed to judge it).", {"canary_requests": count}), False
+        few = f"The canary answered {count} request(s) in the window (at least {settings.min_requests} are needed to judge it)."
+        return GateVerdict("canary_comparison", False, few, {"canary_requests": count}), False
     shift = psi(live["scores"], canary["scores"], probabilities=probabilities) if live["scores"] and canary["scores"] else float("nan")
     numbers = {
         "canary_version": ", ".join(canary["versions"]), "canary_requests": canary["requests"], "live_requests": live["requests"],
@@ -47,7 +49,8 @@ def canary_gate(canary: dict | None, live: dict | None, settings, probabilities:
     if not shift == shift or shift > settings.max_prediction_psi:  # NaN fails
         problems.append(f"its predictions shifted (PSI {shift:.3f} > {settings.max_prediction_psi:g})")
     if problems:
-        return GateVerdict("canary_comparison", False, f"Canary version {numbers['canary_version']} does worse than the champion: " + "; ".join(problems) + ".", numbers), True
+        worse = f"Canary version {numbers['canary_version']} does worse than the champion: " + "; ".join(problems) + "."
+        return GateVerdict("canary_comparison", False, worse, numbers), True
     return GateVerdict(
         "canary_comparison", True,
         f"Canary version {numbers['canary_version']} matches the champion over {canary['requests']} requests: {canary['server_error_rate']:.1%} server errors, "

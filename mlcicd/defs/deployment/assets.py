@@ -84,7 +84,8 @@ def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
         triggered_by=f"deployment ({context.run.job_name})", dagster_run_id=context.run.run_id, gates={"deployment": result.to_dict()},
     ))
     context.log.error(reason)
-    yield dg.Output({**result.to_dict(), "url": base, "previous": previous, "decision": "rolled_back"}, metadata={**metadata, "live_version": previous or "none"})
+    value = {**result.to_dict(), "url": base, "previous": previous, "decision": "rolled_back"}
+    yield dg.Output(value, metadata={**metadata, "live_version": previous or "none"})
     yield check_result(GateVerdict("deployment_healthy", False, reason[0].upper() + reason[1:] + ".", {"version": version}), asset_key="deployment")
 
 

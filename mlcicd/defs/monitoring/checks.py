@@ -28,7 +28,8 @@ def data_drift(drift_report: dict, project: ProjectResource) -> dg.AssetCheckRes
     return check_result(GateVerdict("data_drift", True, f"{counted}; allowed {limit:.0%} of either.", numbers))
 
 
-@dg.asset_check(asset=drift_report, blocking=True, description="The champion's primary metric on the newest labeled data has not decayed beyond monitoring.max_decay.")
+@dg.asset_check(asset=drift_report, blocking=True,
+                description="The champion's primary metric on the newest labeled data has not decayed beyond monitoring.max_decay.")
 def performance_decay(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
     import math
 
@@ -39,11 +40,15 @@ def performance_decay(drift_report: dict, project: ProjectResource) -> dg.AssetC
     now, before, metric = perf["current"], perf["holdout"], perf["metric"]
     numbers = {"metric": metric, "now": now, "holdout": before, "max_decay": limit}
     if before is None or not all(isinstance(v, float) and math.isfinite(v) for v in (now, before)):
-        return check_result(GateVerdict("performance_decay", False, f"The champion's {metric} could not be compared (now {now}, at promotion {before}).", numbers))
+        unknown = f"The champion's {metric} could not be compared (now {now}, at promotion {before})."
+        return check_result(GateVerdict("performance_decay", False, unknown, numbers))
     change = better_by(metric, now, before)  # negative: worse now than at promotion
     if change < -limit:
-        return check_result(GateVerdict("performance_decay", False, f"The champion's {metric} went from {before:.4f} at promotion to {now:.4f} on the newest data (worse by {-change:.4f}, allowed {limit:g}).", numbers))
-    return check_result(GateVerdict("performance_decay", True, f"The champion's {metric} is {now:.4f} on the newest data against {before:.4f} at promotion (better by {change:+.4f}).", numbers))
+        decayed = (f"The champion's {metric} went from {before:.4f} at promotion to {now:.4f} on the newest data "
+                   f"(worse by {-change:.4f}, allowed {limit:g}).")
+        return check_result(GateVerdict("performance_decay", False, decayed, numbers))
+    held = f"The champion's {metric} is {now:.4f} on the newest data against {before:.4f} at promotion (better by {change:+.4f})."
+    return check_result(GateVerdict("performance_decay", True, held, numbers))
 
 
 MONITORING_CHECKS = [data_drift, performance_decay]
