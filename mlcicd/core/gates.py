@@ -308,11 +308,13 @@ def slice_gate(
             tests[key], material[key] = worse_p_value(change, math.hypot(now_sd, was_sd), 0.0), change < -tolerance
             falls[key] = change
             described[key] = (f"{name}: {metric} {mine[metric]:.4f} now vs {was:.4f} when champion version {champion_version} was promoted "
-                              f"(better by {change:+.4f}): this slice of the newest data is broken (labels or inputs), not the model")
+                              f"(better by {change:+.4f})")
     adjusted = adjust(tests, correction)
     ranked = sorted(adjusted, key=lambda k: (falls.get(k, -math.inf), adjusted[k]))
-    failures = [described[k] + f" [adjusted p {adjusted[k]:.3g}]" for k in ranked if adjusted[k] < alpha and material[k]]
-    worst = min(adjusted, key=adjusted.get) if adjusted else None
+    broken = ": this slice of the newest data is broken (labels or inputs), not the model"
+    failures = [described[k] + (broken if k.endswith(" vs promotion") else "") + f" [adjusted p {adjusted[k]:.3g}]"
+                for k in ranked if adjusted[k] < alpha and material[k]]
+    worst = ranked[0] if ranked else None
     if worst:
         numbers.update({"worst_slice": worst, "worst_adjusted_p": adjusted[worst]})
     if failures:

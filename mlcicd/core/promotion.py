@@ -31,6 +31,7 @@ class Verdict:
 # Gates that judge the data rather than the model: when one fails, it is named first, and the model gates that failed
 # beside it are marked as judged on that data (bad labels are not a bad model).
 DATA_PROBLEM_GATES = ("data_contract", "label_balance", "label_quality")
+MODEL_GATE_NAMES = ("meets_thresholds", "no_regression", "no_slice_regression", "calibration")  # the ones that judge on those labels
 
 
 def problems_from(gates: dict[str, dict]) -> list[str]:
@@ -41,8 +42,6 @@ def problems_from(gates: dict[str, dict]) -> list[str]:
         f"gate {name} did not pass: {gates[name]['reason']}" + (suffix if name in MODEL_GATE_NAMES else "") for name in failed if name not in data
     ]
 
-
-MODEL_GATE_NAMES = ("meets_thresholds", "no_regression", "no_slice_regression", "calibration")
 
 
 def decide_promotion(version: str, current: str | None, problems: list[str], request: PromotionRequest) -> Verdict:

@@ -16,15 +16,20 @@ from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, d
 from mlcicd.resources import ProjectResource, run_tier
 
 from ..ingestion.checks import data_contract
-from ..training.assets import train_holdout_split, training_dataset
-from ..training.checks import MODEL_GATES, identity_problems
+from ..training.assets import DATA_GATES, train_holdout_split, training_dataset
+from ..training.checks import JUDGES, MODEL_GATES, identity_problems
 
 # Every gate, in pipeline order. Promotion needs the latest result of each to pass for the current evidence.
+def _in_order(keys, names: list[str]) -> list:
+    """Check keys in the order their gates are declared (a set of keys has none): status and refusals read in order."""
+    return sorted(keys, key=lambda key: names.index(key.name) if key.name in names else len(names))
+
+
 GATE_KEYS = [
     *data_contract.check_keys,
-    *training_dataset.check_keys,
+    *_in_order(training_dataset.check_keys, DATA_GATES),
     *train_holdout_split.check_keys,
-    *[key for check in MODEL_GATES for key in check.check_keys],
+    *_in_order([key for check in MODEL_GATES for key in check.check_keys], [name for name, _, _ in JUDGES]),
 ]
 
 
