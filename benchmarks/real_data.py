@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-STEPS = ("init", "first", "next", "worse", "slice", "shuffled", "renamed", "drift")
+STEPS = ("init", "first", "next", "worse", "slice", "shuffled", "recovery", "renamed", "drift")
 
 
 def cell(step: dict) -> str:
@@ -31,7 +31,7 @@ def cell(step: dict) -> str:
     name, verdict = step["step"], step["verdict"]
     if name == "init":
         return f"margin {step['max_regression']}, slice rows {step['slice_min_rows']}{mark}"
-    if name in ("first", "next", "worse", "slice", "shuffled"):
+    if name in ("first", "next", "worse", "slice", "shuffled", "recovery"):
         decision = verdict.split(":")[0]
         numbers = f"{step.get('metric', '')} {step['candidate']}" if step.get("candidate") is not None else ""
         if step.get("better_by") is not None:

@@ -95,7 +95,7 @@ def _yaml_list(values: list[str]) -> str:
 def render_config(guess, *, target: str, landing_dir: str, contract: str, name: str, noise: dict | None = None) -> str:
     """mlcicd.yaml for a user's dataset: what was inferred, gate settings the data can support (each explained), and
     what to review."""
-    from mlcicd.core.infer import fitted_gates
+    from mlcicd.core.infer import fitted_gates, model_params
 
     fitted = fitted_gates(guess, measured=noise)
     optional = lambda v: "null" if v is None else v  # noqa: E731
@@ -109,7 +109,7 @@ def render_config(guess, *, target: str, landing_dir: str, contract: str, name: 
     holdout_note = f"the newest {fitted['holdout_fraction']:.0%} of rows are the holdout, about {fitted['holdout_rows']:,} rows at this size"
     if fitted["holdout_fraction"] > 0.2:
         holdout_note += " (grown so that the regression margin can stay within 0.05)"
-    leaves = 7 if guess.rows < 2000 else 31
+    params = model_params(guess.rows)
     return f"""# mlcicd configuration written by `mlcicd init` from {guess.rows:,} rows ({len(guess.columns)} columns).
 # Review it, then run `mlcicd schema freeze` to write the data contract, and commit both.
 dataset:
@@ -132,7 +132,7 @@ model:
   experiment: {name}
   num_boost_round: 400
   early_stopping_rounds: 30
-  params: {{learning_rate: 0.05, num_leaves: {leaves}, min_data_in_leaf: {max(5, min(50, guess.rows // 50))}}}   # smaller trees for small data
+  params: {{learning_rate: {params["learning_rate"]}, num_leaves: {params["num_leaves"]}, min_data_in_leaf: {params["min_data_in_leaf"]}}}   # smaller trees for small data
 
 gates:                                # every gate is blocking; each setting below says why it has this value
 {explained}
@@ -271,6 +271,59 @@ def _has_data_files(folder: Path) -> bool:
         return bool(data_files(folder))
     except ValueError:
         return False
+
+
+@main.group()
+def batches() -> None:
+    """The accepted store: list its batches, take one out of training (remove) or put it back (restore); audited."""
+
+
+@batches.command("list")
+@CONFIG_OPTION
+@click.option("--removed", is_flag=True, help="List the removed batches instead.")
+def list_batches(config_path, removed: bool) -> None:
+    """Accepted (or removed) batches in arrival order: id, source file, rows, when, and unusual findings."""
+    from mlcicd.core.ingest import list_accepted
+
+    project = _project(config_path)
+    folder = project.removed_dir if removed else project.accepted_dir
+    found = list_accepted(folder)
+    if not found:
+        click.echo(f"no batches in {folder}")
+        return
+    rows = [[b.batch_id, str(b.sequence), b.source, f"{b.rows:,}", b.ingested_at, "; ".join(u["sentence"] for u in b.unusual) or "-"] for b in found]
+    click.echo(_table(rows, ["batch", "#", "source", "rows", "ingested (UTC)", "unusual"], width=160))
+
+
+def _change_batch(config_path, batch_id: str, reason: str, action: str) -> None:
+    from mlcicd.core import batches as store
+
+    project = _project(config_path)
+    try:
+        change = getattr(store, action)(project.accepted_dir, project.removed_dir, project.batch_log, batch_id, reason)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    where = project.removed_dir if action == "remove" else project.accepted_dir
+    click.echo(f"{change.action} batch {change.batch_id} ({change.source}, {change.rows:,} rows) by {change.by}; it is now in {where}. "
+               "The next training_job sees the change.")
+
+
+@batches.command("remove")
+@CONFIG_OPTION
+@click.argument("batch_id")
+@click.option("--reason", required=True, help="Why (at least 10 characters); recorded in data/audit/batches.jsonl.")
+def remove_batch(config_path, batch_id: str, reason: str) -> None:
+    """Take an accepted batch out of training (moved to data/removed/, never deleted), e.g. one whose labels a gate named."""
+    _change_batch(config_path, batch_id, reason, "remove")
+
+
+@batches.command("restore")
+@CONFIG_OPTION
+@click.argument("batch_id")
+@click.option("--reason", default="", help="Why; recorded in data/audit/batches.jsonl.")
+def restore_batch(config_path, batch_id: str, reason: str) -> None:
+    """Put a removed batch back into the accepted store, in its original place in the arrival order."""
+    _change_batch(config_path, batch_id, reason, "restore")
 
 
 def run_job_with_progress(job: str, run_config: dict | None = None, project: Project | None = None) -> None:

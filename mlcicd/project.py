@@ -45,6 +45,16 @@ class Project:
         return self.data_dir / "accepted"
 
     @property
+    def removed_dir(self) -> Path:
+        """Accepted batches taken out of training by `mlcicd batches remove` (moved here, never deleted)."""
+        return self.data_dir / "removed"
+
+    @property
+    def batch_log(self) -> Path:
+        """Append-only JSON lines: every batch removed from or restored to the accepted store, by whom and why."""
+        return self.data_dir / "audit" / "batches.jsonl"
+
+    @property
     def archive_dir(self) -> Path:
         """Landed files that were accepted (or were exact duplicates), kept as they arrived."""
         return self.data_dir / "archive"

@@ -8,9 +8,12 @@ Per dataset, in one project, in order (each step records its verdict and the num
   init       `mlcicd init` + `mlcicd schema freeze` on the first batches (nothing edited but speed settings)
   first      ingest, train, promote: every gate passes, version 1 becomes the champion
   next       a normal next batch: accepted, and the candidate (as good as the champion) is promoted
-  worse      a configuration change that makes the model much worse (one 2-leaf tree): refused by no_regression
+  worse      a configuration typo that makes the model much worse (min_data_in_leaf 1,000,000: no tree can split): refused by
+             no_regression
   slice      the newest batch's labels are flipped in one slice: refused by no_slice_regression, naming the slice
   shuffled   the newest batch's labels are shuffled: refused by label_quality, named as a label problem
+  recovery   `mlcicd batches remove` takes the two batches the gates named out of training; with a clean new batch the
+             retrained candidate is promoted
   renamed    a batch with a renamed column: quarantined, the report says "renamed upstream?"
   drift      a drifted batch: accepted (not quarantined), monitoring_job fails data_drift, drift_sensor asks to retrain
 """
@@ -37,7 +40,7 @@ class RealDataset:
     target: str
     task: str
     file_format: str
-    parts: int  # the data is cut into this many batches: parts - 3 to start with, then next, slice, shuffled
+    parts: int  # the data is cut into this many batches: parts - 4 to start with, then next, slice, shuffled, recovery
     drift: Callable[[pd.DataFrame], pd.DataFrame]
     drifted: str  # what the drift does, for the report
     rename: tuple[str, str]
@@ -51,25 +54,25 @@ class RealDataset:
 
 DATASETS = [
     RealDataset(
-        "islr_default", "ISLR", "Default", "default", "binary", "csv", parts=10,
+        "islr_default", "ISLR", "Default", "default", "binary", "csv", parts=11,
         drift=lambda f: f.assign(balance=f["balance"] * 1.3, income=f["income"] + 12_000), drifted="balance x 1.3, income + 12,000",
         rename=("balance", "Balance"), slice=("student", "Yes"),
         init_expect={"id_column": None, "time_column": None, "slice_columns": ["student"]},
     ),
     RealDataset(
-        "islr_wage", "ISLR", "Wage", "wage", "regression", "csv", parts=8, drop=("logwage",), write_index=True,
+        "islr_wage", "ISLR", "Wage", "wage", "regression", "csv", parts=9, drop=("logwage",), write_index=True,
         drift=lambda f: f.assign(age=f["age"] + 10, year=f["year"] + 3, health_ins="1. Yes"), drifted="age + 10, year + 3, everyone insured",
         rename=("age", "age_years"), slice=("maritl", "1. Never Married"),
         init_expect={"drop_columns": ["Unnamed: 0"], "id_column": None},
     ),
     RealDataset(
-        "islr_caravan", "ISLR", "Caravan", "Purchase", "binary", "parquet", parts=6,
+        "islr_caravan", "ISLR", "Caravan", "Purchase", "binary", "parquet", parts=7,
         drift=lambda f: f.assign(**{c: np.minimum(f[c] + 2, 9) for c in f.columns if c.startswith("M") and c != "MOSTYPE"}),
         drifted="another customer base: every postcode demographic (the M* columns) up 2 steps",
         rename=("MOSTYPE", "mostype"),
     ),
     RealDataset(
-        "ggplot2_diamonds", "ggplot2", "diamonds", "cut", "multiclass", "parquet", parts=8, rows=16_000, time_column="sold_at",
+        "ggplot2_diamonds", "ggplot2", "diamonds", "cut", "multiclass", "parquet", parts=9, rows=16_000, time_column="sold_at",
         drift=lambda f: f.assign(carat=f["carat"] * 1.5, depth=f["depth"] + 2, table=f["table"] + 3),
         drifted="a new supplier: carat x 1.5, depth + 2, table + 3",
         rename=("carat", "carats"), slice=("color", "G"),
@@ -179,7 +182,7 @@ class Scenario:
     def init(self) -> dict:
         started = time.perf_counter()
         data, ds = self.root / "incoming", self.dataset
-        for i, part in enumerate(self.parts[: ds.parts - 3]):
+        for i, part in enumerate(self.parts[: ds.parts - 4]):
             write(ds, data, f"day-{i:02d}", part)
         config = self.root / "mlcicd.yaml"
         self.cli("init", "--data", str(data), "--target", ds.target, "--output", str(config), "--name", ds.name.replace("_", "-"))
@@ -202,7 +205,7 @@ class Scenario:
         ok = all(inferred[k] == v for k, v in wanted.items())
         return self.record("init", f"inferred {wanted}", f"inferred {inferred}", ok, started, rows=len(self.frame),
                            max_regression=gates.max_regression, max_calibration_error=gates.max_calibration_error,
-                           slice_min_rows=gates.slice_min_rows, min_metrics=gates.min_metrics)
+                           slice_min_rows=gates.slice_min_rows, max_slice_regression=gates.max_slice_regression, min_metrics=gates.min_metrics)
 
     def first(self) -> dict:
         started = time.perf_counter()
@@ -211,11 +214,11 @@ class Scenario:
         failed = {k: v["reason"] for k, v in gates.items() if not v["passed"]}
         ok = ingest.success and not failed and decision["decision"] == "promoted" and self.champion() == "1"
         return self.record("first", "every gate passes; version 1 promoted", decision["decision"] + (f": {failed}" if failed else ""), ok, started,
-                           **self.numbers(evaluation))
+                           unique_ids=gates.get("unique_ids", {}).get("reason", ""), **self.numbers(evaluation))
 
     def next_batch(self) -> dict:
         started = time.perf_counter()
-        self.land("day-next", self.parts[-3])
+        self.land("day-next", self.parts[-4])
         gates, evaluation, decision = self.train_and_promote()
         contract = gates.get("data_contract", {})
         failed = {k: v["reason"] for k, v in gates.items() if not v["passed"]}
@@ -226,7 +229,7 @@ class Scenario:
     def shuffled(self) -> dict:
         started = time.perf_counter()
         champion = self.champion()
-        self.land("day-shuffled", shuffled_labels(self.parts[-1], self.dataset.target))
+        self.land("day-shuffled", shuffled_labels(self.parts[-2], self.dataset.target))
         gates, evaluation, decision = self.train_and_promote()
         label = gates.get("label_quality", {"passed": True, "reason": "(not run)"})
         ok = (not label["passed"] and decision["decision"] == "refused" and decision["reason"].startswith("Promotion refused: gate label_quality")
@@ -239,7 +242,7 @@ class Scenario:
         config = self.root / "mlcicd.yaml"
         original = config.read_text()
         raw = yaml.safe_load(original)
-        raw["model"].update({"num_boost_round": 1, "params": {"num_leaves": 2, "learning_rate": 0.05}})
+        raw["model"]["params"] = {**raw["model"]["params"], "min_data_in_leaf": 1_000_000}  # a typo: no tree can split
         config.write_text(yaml.safe_dump(raw, sort_keys=False))
         try:
             gates, evaluation, decision = self.train_and_promote()
@@ -252,12 +255,29 @@ class Scenario:
     def flipped_slice(self) -> dict:
         started = time.perf_counter()
         column, value = self.dataset.slice
-        self.land("day-slice", flipped_in_slice(self.parts[-2], self.dataset.target, column, value, self.dataset.task))
+        self.land("day-slice", flipped_in_slice(self.parts[-3], self.dataset.target, column, value, self.dataset.task))
         gates, evaluation, decision = self.train_and_promote()
         verdict = gates.get("no_slice_regression", {"passed": True, "reason": "(not run)"})
         ok = not verdict["passed"] and f"{column}={value}" in verdict["reason"] and decision["decision"] == "refused"
         return self.record("slice", f"refused by no_slice_regression naming {column}={value}", f"{decision['decision']}: {verdict['reason']}",
                            ok, started, **self.numbers(evaluation))
+
+    def recovery(self) -> dict:
+        from mlcicd.core.ingest import list_accepted
+
+        started = time.perf_counter()
+        named = [b for b in list_accepted(self.project.accepted_dir) if b.source.startswith(("day-slice", "day-shuffled"))]
+        for batch in named:
+            self.cli("batches", "remove", batch.batch_id, "--reason", f"{batch.source}: labels named by the gates as broken")
+        self.land("day-after", self.parts[-1])
+        gates, evaluation, decision = self.train_and_promote()
+        label = gates.get("label_quality", {"passed": False, "reason": "(not run)"})
+        removed = {b.source for b in list_accepted(self.project.removed_dir)}
+        failed = {k: v["reason"] for k, v in gates.items() if not v["passed"]}
+        ok = label["passed"] and decision["decision"] == "promoted" and len(removed) == len(named) >= 1
+        return self.record("recovery", "the named batches removed (moved, audited); the next candidate promoted",
+                           f"removed {sorted(removed)}; {decision['decision']}" + (f": {failed}" if failed else ""), ok, started,
+                           **self.numbers(evaluation))
 
     def renamed(self) -> dict:
         started = time.perf_counter()
@@ -311,6 +331,7 @@ class Scenario:
         if self.dataset.slice:  # before the shuffled batch, so that the slice's holdout holds no shuffled labels
             self.flipped_slice()
         self.shuffled()
+        self.recovery()
         self.renamed()
         self.drift()
         return self.steps

@@ -134,3 +134,38 @@ def test_naming_a_file_that_is_not_waiting_fails_clearly(project, run_job):
     assert not result.success
     (failure,) = result.get_step_failure_events()
     assert "not waiting in" in failure.event_specific_data.error.message and "../mlcicd.yaml" in failure.event_specific_data.error.message
+
+
+def test_a_batch_can_be_taken_out_of_training_and_put_back_audited_never_deleted(project, run_job):
+    from click.testing import CliRunner
+
+    from mlcicd.cli import main
+
+    write_batches(project.landing_dir, batches=3, rows_per_batch=1000)
+    assert run_job("ingestion_job").success
+    first, second, third = list_accepted(project.accepted_dir)
+
+    def cli(*args):
+        return CliRunner().invoke(main, list(args))
+
+    short = cli("batches", "remove", second.batch_id[:8], "--reason", "short")
+    assert short.exit_code != 0 and "say why the batch is removed" in short.output
+    unknown = cli("batches", "remove", "nope", "--reason", "labels shuffled upstream")
+    assert unknown.exit_code != 0 and "no batch" in unknown.output and first.batch_id in unknown.output
+
+    removed = cli("batches", "remove", second.batch_id[:8], "--reason", "labels shuffled upstream (ticket 7)")
+    assert removed.exit_code == 0, removed.output
+    assert [b.batch_id for b in list_accepted(project.accepted_dir)] == [first.batch_id, third.batch_id]
+    assert [b.batch_id for b in list_accepted(project.removed_dir)] == [second.batch_id]  # moved, with its record
+    assert "labels shuffled upstream" not in cli("batches", "list").output and second.batch_id in cli("batches", "list", "--removed").output
+
+    write_batches(project.landing_dir, batches=1, rows_per_batch=1000, start_index=3)
+    assert run_job("ingestion_job").success
+    newest = list_accepted(project.accepted_dir)[-1]
+    assert newest.sequence == 4, "arrival numbers are never reused"
+
+    assert cli("batches", "restore", second.batch_id, "--reason", "false alarm").exit_code == 0
+    assert [b.batch_id for b in list_accepted(project.accepted_dir)] == [first.batch_id, second.batch_id, third.batch_id, newest.batch_id]
+    log = [json.loads(line) for line in project.batch_log.read_text().splitlines()]
+    assert [(r["action"], r["batch_id"]) for r in log] == [("removed", second.batch_id), ("restored", second.batch_id)]
+    assert log[0]["reason"] == "labels shuffled upstream (ticket 7)" and log[0]["by"]

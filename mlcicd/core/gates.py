@@ -360,8 +360,9 @@ def label_quality_gate(metric: str, now: float | None, now_sd: float | None, row
         return GateVerdict(
             "label_quality", False,
             head + f": the newest labels disagree with the champion far more than before (a fall of more than {tolerance:g}, beyond "
-            f"noise with {confidence:.0%} confidence): label corruption or concept drift. Check the newest batch's labels before blaming a model; "
-            "the model gates below were judged on these labels.", numbers,
+            f"noise with {confidence:.0%} confidence): label corruption or concept drift. Check the newest batch's labels before blaming "
+            "a model (`mlcicd batches list`; `mlcicd batches remove ID --reason ...` takes a bad batch out of training); the model "
+            "gates below were judged on these labels.", numbers,
         )
     why = f"within {tolerance:g}" if change >= -tolerance else f"a fall within noise (p {p:.3g})"
     return GateVerdict("label_quality", True, head + f"; {why}, so the newest labels look as trustworthy as before.", numbers)

@@ -153,6 +153,16 @@ def list_accepted(accepted_dir: Path) -> list[AcceptedBatch]:
     return sorted(batches, key=lambda b: b.sequence)
 
 
+SEQUENCE_FILE = ".last_sequence"  # arrival numbers are never reused, even after a batch is removed (mlcicd batches)
+
+
+def next_sequence(accepted_dir: Path) -> int:
+    """The next arrival number: after the highest ever given (kept in a file) and after every batch in the store."""
+    marker = accepted_dir / SEQUENCE_FILE
+    given = int(marker.read_text()) if marker.exists() else 0
+    return max([given, *(b.sequence for b in list_accepted(accepted_dir))]) + 1
+
+
 def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content_hash: str, ignore: tuple[str, ...] = ()) -> ContractResult | BatchVerdict:
     """The contract's verdict on the file's rows (with the coerced rows and the soft expectations they break); or,
     when it cannot be read or breaks a hard rule, the verdict of quarantining it with a report. Columns in `ignore`
@@ -196,7 +206,7 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     times = data[time_columns[0]] if time_columns else None
     batch = AcceptedBatch(
         batch_id=batch_id,
-        sequence=len(list(accepted_dir.glob("*.json"))) + 1,
+        sequence=next_sequence(accepted_dir),
         source=path.name,
         content_hash=content_hash,
         rows=len(data),
@@ -211,6 +221,7 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     remember(batch.path, data, writer="ingestion")  # training_dataset reads it next, in the same run
     kill_point("ingest.after_parquet")
     atomic_write(record_path, lambda p: p.write_text(json.dumps(batch.to_record(), indent=2)))
+    atomic_write(accepted_dir / SEQUENCE_FILE, lambda p: p.write_text(str(batch.sequence)))
     kill_point("ingest.after_record")
     moved = move_keeping_both(path, archive_dir, content_hash)
     return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved), unusual=[u["sentence"] for u in result.unusual])

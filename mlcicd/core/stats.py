@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 Z_95 = 1.6448536269514722  # one-sided 95%
+Z_99 = 2.3263478740408408  # one-sided 99%
 
 
 def normal_cdf(z: float) -> float:
