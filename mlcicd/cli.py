@@ -109,7 +109,7 @@ def render_config(guess, *, target: str, landing_dir: str, contract: str, name: 
     holdout_note = f"the newest {fitted['holdout_fraction']:.0%} of rows are the holdout, about {fitted['holdout_rows']:,} rows at this size"
     if fitted["holdout_fraction"] > 0.2:
         holdout_note += " (grown so that the regression margin can stay within 0.05)"
-    params = model_params(guess.rows)
+    params_text = "{" + ", ".join(f"{k}: {v}" for k, v in model_params(guess.rows).items()) + "}"
     return f"""# mlcicd configuration written by `mlcicd init` from {guess.rows:,} rows ({len(guess.columns)} columns).
 # Review it, then run `mlcicd schema freeze` to write the data contract, and commit both.
 dataset:
@@ -132,7 +132,7 @@ model:
   experiment: {name}
   num_boost_round: 400
   early_stopping_rounds: 30
-  params: {{learning_rate: {params["learning_rate"]}, num_leaves: {params["num_leaves"]}, min_data_in_leaf: {params["min_data_in_leaf"]}}}   # smaller trees for small data
+  params: {params_text}   # smaller trees for small data
 
 gates:                                # every gate is blocking; each setting below says why it has this value
 {explained}

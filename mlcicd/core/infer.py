@@ -361,6 +361,8 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2, measured: d
             sd_difference *= math.sqrt(measured["holdout_rows"] / max(1, int(guess.rows * holdout_fraction)))
             holdout = max(1, int(guess.rows * holdout_fraction))
         margin = max(default_margin, _round_up((Z_95 + Z_99) * sd_difference))
+        if needed > MAX_MARGIN and holdout_fraction < MAX_HOLDOUT_FRACTION:
+            margin = MAX_MARGIN  # the holdout was grown for exactly this margin
         margin_why = (f"init trained two quick models on this data: on ~{holdout:,} holdout rows their {primary} differs by "
                       f"±{sd_difference:.3f} from noise alone; a finer margin would refuse models as good as the champion")
     else:
