@@ -82,6 +82,12 @@ def test_a_tampered_model_artifact_is_refused_before_promotion_and_scoring(proje
     assert "the model files changed after registration" in record["gates"]["artifact_integrity"]["reason"]
     assert version_by_alias(project, name, CHAMPION) is None
 
+    override = {"ops": {"champion": {"config": {"override": True, "reason": "the deadline is today, promote it anyway"}}}}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        forced = definitions.resolve_job_def("promotion_job").execute_in_process(instance=instance, run_config=override, raise_on_error=False)
+    assert not forced.success and version_by_alias(project, name, CHAMPION) is None, "an override never waives artifact integrity"
+    assert "never identity" in read(project.audit_log)[-1]["reason"]
+
 
 def test_web_uis_bind_to_loopback_unless_told_otherwise(project):
     makefile = (REPO / "Makefile").read_text()

@@ -224,6 +224,11 @@ def test_rollback_refuses_a_version_whose_files_changed_after_registration(with_
     assert last["gates"]["artifact_integrity"]["passed"] is False
     assert "the model files changed after registration" in last["reason"]
 
+    overridden = run_job("rollback_job", {"ops": {"champion": {"config": {
+        "action": "rollback", "version": "1", "override": True, "reason": "I know what I am doing, roll back anyway"}}}})
+    assert not overridden.success and champion_of(with_champion) == "2", "an override never waives the files' identity"
+    assert "never identity" in read(with_champion.audit_log)[-1]["reason"]
+
 
 @pytest.mark.persistent_instance  # `mlcicd status` reads the gate results from the instance
 def test_status_and_history_show_champion_challenger_gates_and_trail(with_champion, make_project, run_job):

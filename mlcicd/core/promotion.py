@@ -28,6 +28,10 @@ class Verdict:
         return self.decision in ("promoted", "overridden", "rolled_back")
 
 
+# Checks an override can never waive: an override waives gates about quality, never about identity (which version,
+# which evaluation, whether its files are the ones registered).
+IDENTITY_CHECKS = ("identity", "identity_now", "artifact_integrity")
+
 # Gates that judge the data rather than the model: when one fails, it is named first, and the model gates that failed
 # beside it are marked as judged on that data (bad labels are not a bad model).
 DATA_PROBLEM_GATES = ("data_contract", "label_balance", "label_quality")
@@ -44,7 +48,13 @@ def problems_from(gates: dict[str, dict]) -> list[str]:
 
 
 
-def decide_promotion(version: str, current: str | None, problems: list[str], request: PromotionRequest) -> Verdict:
+def unwaivable(gates: dict[str, dict]) -> list[str]:
+    """The failed identity checks among `gates`, as problems_from words them."""
+    return problems_from({name: result for name, result in gates.items() if name in IDENTITY_CHECKS})
+
+
+def decide_promotion(version: str, current: str | None, problems: list[str], request: PromotionRequest, identity: list[str] = ()) -> Verdict:
+    """`identity`: the failed identity checks (unwaivable); they are also among `problems`."""
     if request.mode == "manual" and request.automated:
         return Verdict(
             "refused",
@@ -59,6 +69,12 @@ def decide_promotion(version: str, current: str | None, problems: list[str], req
         )
     if problems and not request.override:
         return Verdict("refused", "Promotion refused: " + "; ".join(problems) + ".", problems)
+    if identity:
+        return Verdict(
+            "refused",
+            "Promotion refused: an override waives gates about quality, never identity: " + "; ".join(identity) + ".",
+            list(identity),
+        )
     if current == version:
         return Verdict("unchanged", f"Version {version} is already the champion; nothing to do.", problems)
     if problems:
@@ -75,15 +91,22 @@ def decide_rollback(
     target: str | None, current: str | None, target_passed_gates: bool | None, request: PromotionRequest, note: str = "",
     problems: list[str] | None = None,
 ) -> Verdict:
-    """`problems`: what the checks made now found wrong with the target (its model files, say). Like a version that
-    never passed its gates, they refuse the rollback unless it is overridden with a written reason."""
+    """`problems`: what the identity checks made now found wrong with the target (its model files changed since
+    registration, say). They refuse the rollback even with an override; a version that never passed its gates is
+    refused unless overridden with a written reason."""
     if target is None:
         return Verdict("refused", "Rollback refused: there is no previous champion to go back to; name a version.", ["no target"])
     if target_passed_gates is None:
         return Verdict("refused", f"Rollback refused: version {target} does not exist in the registry.", ["unknown version"])
     if target == current:
         return Verdict("unchanged", f"Version {target} is already the champion; nothing to do.")
-    problems = ([] if target_passed_gates else [f"version {target} never passed its gates"]) + list(problems or [])
+    if problems:
+        return Verdict(
+            "refused",
+            f"Rollback refused: {'; '.join(problems)}; an override waives gates about quality, never identity.",
+            list(problems),
+        )
+    problems = [] if target_passed_gates else [f"version {target} never passed its gates"]
     if problems:
         if not request.override:
             return Verdict(

@@ -12,7 +12,7 @@ from mlcicd.core.dataset import newest_ingestion, window
 from mlcicd.core.gates import freshness_gate
 from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
-from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, decide_rollback, problems_from
+from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, decide_rollback, problems_from, unwaivable
 from mlcicd.resources import ProjectResource, run_tier
 
 from ..ingestion.checks import data_contract
@@ -158,7 +158,7 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
         if proj.config.promotion.require_canary:
             gates["canary_passed"] = canary_result(context.instance, to_version)
         kill_point("promotion.before_decision")
-        verdict = decide_promotion(to_version, current_version, problems_from(gates), request)
+        verdict = decide_promotion(to_version, current_version, problems_from(gates), request, unwaivable(gates))
         evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
 
     record = AuditRecord(
