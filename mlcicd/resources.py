@@ -100,7 +100,10 @@ class MlflowTracking(dg.ConfigurableResource):
 
     def ui_url(self, artifact: str = "") -> str:
         """This run (and one of its artifacts) in the MLflow UI: $MLCICD_MLFLOW_UI_URL, else `make mlflow-ui`'s address."""
-        base = os.environ.get("MLCICD_MLFLOW_UI_URL", "http://127.0.0.1:5000").rstrip("/")
+        from mlcicd.project import redact
+
+        # the link goes into Dagster's event log and the reports: a password in the address never does
+        base = redact(os.environ.get("MLCICD_MLFLOW_UI_URL", "http://127.0.0.1:5000")).rstrip("/")
         run = self._run().active_run()
         url = f"{base}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
         return url + (f"/artifacts/{artifact}" if artifact else "")

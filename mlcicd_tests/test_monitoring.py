@@ -137,3 +137,15 @@ def test_dagster_job_execute_of_monitoring_job_fails_when_a_monitoring_gate_fail
     drifted = execute()
     assert drifted.exit_code != 0
     assert "data_drift" in drifted.output + str(drifted.exception)
+
+
+def test_a_password_in_the_mlflow_ui_address_never_reaches_the_event_log(monitored, run_job, instance, monkeypatch):
+    monkeypatch.setenv("MLCICD_MLFLOW_UI_URL", "https://pipeline:s3cr3t-pw@mlflow.example.internal")
+    write_batches(monitored.landing_dir, batches=1, rows_per_batch=6000, start_index=next_batch_index([monitored.data_dir]))
+    assert run_job("ingestion_job").success
+    result = run_job("monitoring_job")
+    (materialization,) = result.asset_materializations_for_node("drift_report")
+    link = materialization.metadata["report_in_mlflow"].value
+    assert link.startswith("https://pipeline:***@mlflow.example.internal/#/experiments/"), link
+    logged = "\n".join(str(entry) for entry in instance.all_logs(result.run_id))
+    assert "s3cr3t-pw" not in logged
