@@ -194,6 +194,10 @@ class AutomationSpec(_Strict):
     landing_interval_seconds: int = Field(15, ge=1, description="How often landing_sensor looks for new files.")
     settle_seconds: float = Field(2.0, ge=0, description="A file counts as complete when its size is unchanged for this long.")
     retrain_cron: str = Field("0 2 * * *", description="Nightly retraining (training_job), in cron syntax, UTC.")
+    abandoned_minutes: float = Field(
+        60.0, gt=0, description="A file with a writer's name (hidden, .part, .tmp) untouched this long is an abandoned partial write: "
+        "ingestion quarantines it with a report instead of leaving it in the landing folder forever.",
+    )
 
 
 class MonitoringSpec(_Strict):

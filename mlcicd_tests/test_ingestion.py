@@ -129,11 +129,50 @@ def test_files_still_being_written_are_left_alone(project, run_job):
     assert partial.exists() and list(project.quarantine_dir.glob("*")) == []
 
 
-def test_naming_a_file_that_is_not_waiting_fails_clearly(project, run_job):
+def test_naming_a_path_fails_clearly_and_a_file_already_taken_is_a_duplicate(project, run_job):
     result = run_job("ingestion_job", {"ops": {"raw_batch": {"config": {"files": ["../mlcicd.yaml"]}}}})
     assert not result.success
     (failure,) = result.get_step_failure_events()
-    assert "not waiting in" in failure.event_specific_data.error.message and "../mlcicd.yaml" in failure.event_specific_data.error.message
+    assert "not a file name in" in failure.event_specific_data.error.message and "../mlcicd.yaml" in failure.event_specific_data.error.message
+
+    taken = run_job("ingestion_job", {"ops": {"raw_batch": {"config": {"files": ["taken-by-another-run.parquet"]}}}})
+    (verdict,) = taken.output_for_node("raw_batch")["verdicts"]
+    assert verdict["status"] == "duplicate" and "already taken by another ingestion run" in verdict["problems"][0]
+
+
+def test_no_file_name_can_be_used_against_the_pipeline(project, run_job, tmp_path):
+    """A name too long for its report, a newline in a name, a link out of data/, an abandoned partial write: each is
+    quarantined with a report, never followed, and never keeps the good file beside it from being accepted."""
+    import os
+    import time
+
+    (good,) = write_batches(project.landing_dir, batches=1, rows_per_batch=500)
+    bad = pd.read_parquet(good).drop(columns=["channel"])
+    long_name = project.landing_dir / ("x" * 246 + ".parquet")  # 254 characters: its report's name would be too long
+    bad.to_parquet(long_name)
+    newline = project.landing_dir / "evil\nERROR - run failed.parquet"
+    bad.to_parquet(newline)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("password=hunter2\n")
+    os.symlink(secret, project.landing_dir / "link.csv")
+    abandoned = project.landing_dir / ".upload-0001.parquet.part"
+    abandoned.write_bytes(b"half a file")
+    hours_ago = time.time() - 2 * 3600
+    os.utime(abandoned, (hours_ago, hours_ago))
+
+    result = run_job("ingestion_job")
+    verdicts = {v["source"]: v for v in result.output_for_node("raw_batch")["verdicts"]}
+    assert verdicts[good.name]["status"] == "accepted"
+    assert {v["status"] for name, v in verdicts.items() if name != good.name} == {"quarantined"} and len(verdicts) == 5
+    assert "evil\\nERROR - run failed.parquet" in verdicts, "a newline in a name is shown escaped, never as a line"
+    assert "never followed" in verdicts["link.csv"]["problems"][0]
+    assert "abandoned partial write" in verdicts[".upload-0001.parquet.part"]["problems"][0]
+    assert list(project.landing_dir.iterdir()) == [], "nothing is left to block the next run"
+    reports = list(project.quarantine_dir.glob("*.report.txt"))
+    assert len(reports) == 4 and all(len(r.name.encode()) < 200 for r in reports)
+    assert "hunter2" not in "".join(r.read_text() for r in reports) and secret.read_text() == "password=hunter2\n"
+    assert (project.quarantine_dir / "link.csv").is_symlink(), "the link itself was moved, not what it points at"
+    assert run_job("ingestion_job").output_for_node("raw_batch")["verdicts"] == [], "the next run starts clean"
 
 
 def test_a_batch_can_be_taken_out_of_training_and_put_back_audited_never_deleted(project, run_job):

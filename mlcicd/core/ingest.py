@@ -74,9 +74,15 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def is_in_progress(path: Path) -> bool:
+    """A name a writer uses while it writes (hidden, or .part / .tmp): left alone until it is renamed, or abandoned."""
+    return path.name.startswith(".") or path.suffix in (".part", ".tmp")
+
+
 def is_ready(path: Path) -> bool:
-    """Files still being written (hidden or .part/.tmp names) and folders are left for later."""
-    return path.is_file() and not path.name.startswith(".") and path.suffix not in (".part", ".tmp")
+    """A landed file to ingest: a regular file, or a symbolic link (quarantined, never followed); not a folder, not a
+    file still being written."""
+    return (path.is_symlink() or path.is_file()) and not is_in_progress(path)
 
 
 def pending_files(landing_dir: Path) -> list[Path]:
@@ -85,16 +91,40 @@ def pending_files(landing_dir: Path) -> list[Path]:
     return sorted(p for p in landing_dir.iterdir() if is_ready(p))
 
 
+def abandoned_files(landing_dir: Path, now: float, older_than_seconds: float) -> list[Path]:
+    """Files with a writer's name (hidden, .part, .tmp) that nobody has touched for `older_than_seconds`: abandoned
+    partial writes, which would otherwise stay in the landing folder forever with no report."""
+    if not landing_dir.is_dir():
+        return []
+    return sorted(
+        p for p in landing_dir.iterdir()
+        if is_in_progress(p) and (p.is_symlink() or p.is_file()) and now - p.lstat().st_mtime >= older_than_seconds
+    )
+
+
+def shown(name: str) -> str:
+    """A file name as it may be printed (logs, reports): control characters escaped, so a newline in a name never
+    writes a line of its own."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
+
+
+def content_id(path: Path) -> str:
+    """The SHA-256 of a file's bytes; of a symbolic link, of the link itself (what it points at is never read)."""
+    if path.is_symlink():
+        return hashlib.sha256(b"symlink:" + os.fsencode(os.readlink(path))).hexdigest()
+    return file_sha256(path)
+
+
 def read_batch(path: Path) -> pd.DataFrame:
     kind = READERS.get(path.suffix.lower())
     if kind is None:
-        raise BatchReadError(f"{path.name}: unsupported file type '{path.suffix}' (expected .parquet or .csv)")
+        raise BatchReadError(f"{shown(path.name)}: unsupported file type '{path.suffix}' (expected .parquet or .csv)")
     if path.stat().st_size == 0:
-        raise BatchReadError(f"{path.name}: the file is empty (0 bytes)")
+        raise BatchReadError(f"{shown(path.name)}: the file is empty (0 bytes)")
     try:
         return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
     except Exception as exc:  # any reader failure is a property of the file, reported as such
-        raise BatchReadError(f"{path.name}: cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
+        raise BatchReadError(f"{shown(path.name)}: cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
 
 
 def atomic_write(path: Path, write) -> None:
@@ -105,11 +135,19 @@ def atomic_write(path: Path, write) -> None:
     os.replace(partial, path)
 
 
+MAX_NAME_BYTES = 120  # room for ".report.json" and a writer's ".partial" within any file system's 255-byte limit
+
+
 def destination(source: Path, folder: Path, content_hash: str) -> Path:
-    """Where a file goes in a folder without overwriting anything already there."""
-    target = folder / Path(source.name).name  # a bare name: a file is never placed outside `folder`
-    if target.exists():
-        target = folder / f"{target.stem}-{content_hash[:8]}{target.suffix}"
+    """Where a file goes in a folder without overwriting anything already there: a bare name (a file is never placed
+    outside `folder`), printable, and short enough for its report's name; a long name is cut and keeps a hash."""
+    name = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in Path(source.name).name).lstrip(".") or "unnamed"
+    stem, suffix = Path(name).stem, Path(name).suffix[:16]
+    if len(name.encode()) > MAX_NAME_BYTES:
+        stem = stem.encode()[:60].decode(errors="ignore") + f"-{content_hash[:12]}"
+    target = folder / f"{stem}{suffix}"
+    if target.exists() or target.is_symlink():
+        target = folder / f"{stem}-{content_hash[:8]}{suffix}"
     return target
 
 
@@ -127,20 +165,21 @@ def quarantine(path: Path, quarantine_dir: Path, content_hash: str, rows: int, p
     quarantine_dir.mkdir(parents=True, exist_ok=True)
     target = destination(path, quarantine_dir, content_hash)
     report = {
-        "file": path.name,
+        "file": shown(path.name),
+        "kept_as": target.name,
         "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "content_sha256": content_hash,
         "rows": rows,
         "problems": problems,
     }
-    lines = [f"{path.name} was rejected and kept here, unchanged. {len(problems)} problem(s):"]
+    lines = [f"{shown(path.name)} was rejected and kept here, unchanged, as {target.name}. {len(problems)} problem(s):"]
     lines += [f"  - {p}" for p in problems]
     lines += ["", "Fix the source and land a corrected file; nothing from this file was ingested."]
     atomic_write(target.with_name(target.name + ".report.json"), lambda p: p.write_text(json.dumps(report, indent=2)))
     atomic_write(target.with_name(target.name + ".report.txt"), lambda p: p.write_text("\n".join(lines) + "\n"))
     kill_point("quarantine.after_report")
     moved = move_keeping_both(path, quarantine_dir, content_hash, target)
-    return BatchVerdict(path.name, content_hash, "quarantined", rows, str(moved), problems)
+    return BatchVerdict(shown(path.name), content_hash, "quarantined", rows, str(moved), problems)
 
 
 def list_accepted(accepted_dir: Path) -> list[AcceptedBatch]:
@@ -177,22 +216,32 @@ def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content
     return result
 
 
+def quarantine_abandoned(path: Path, quarantine_dir: Path, minutes: float) -> BatchVerdict:
+    """A writer's file (hidden, .part, .tmp) nobody has touched for `minutes`: kept in quarantine with a report."""
+    return quarantine(path, quarantine_dir, content_id(path), 0, [
+        f"{shown(path.name)} has a name writers use while writing (hidden, .part or .tmp) and has not changed for over {minutes:g} "
+        "minutes: an abandoned partial write? Land the complete file under its final name."])
+
+
 def ingest_file(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Path, quarantine_dir: Path) -> BatchVerdict:
     """One landed file, whole or not at all. Runs one at a time: two runs given the same file (two landing
     events, a sensor and a person) give one accepted batch and one "duplicate"."""
     with exclusive(accepted_dir / ".ingest.lock"):
-        if not path.exists():
-            return BatchVerdict(path.name, "", "duplicate", 0, "", ["already taken by another ingestion run"])
+        if not (path.exists() or path.is_symlink()):
+            return BatchVerdict(shown(path.name), "", "duplicate", 0, "", ["already taken by another ingestion run"])
         return _ingest(path, contract, accepted_dir, archive_dir, quarantine_dir)
 
 
 def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Path, quarantine_dir: Path) -> BatchVerdict:
+    if path.is_symlink():  # never followed: what it points at (perhaps outside data/) is never read
+        return quarantine(path, quarantine_dir, content_id(path), 0, [
+            f"{shown(path.name)} is a symbolic link: links in the landing folder are never followed; land the file itself"])
     content_hash = file_sha256(path)
     batch_id = content_hash[:16]
     record_path = accepted_dir / f"{batch_id}.json"
     if record_path.exists():
         moved = move_keeping_both(path, archive_dir, content_hash)
-        return BatchVerdict(path.name, content_hash, "duplicate", 0, str(moved), [f"same content as accepted batch {batch_id}"])
+        return BatchVerdict(shown(path.name), content_hash, "duplicate", 0, str(moved), [f"same content as accepted batch {batch_id}"])
 
     result = read_validated(path, contract, quarantine_dir, content_hash)
     if isinstance(result, BatchVerdict):
@@ -207,7 +256,7 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     batch = AcceptedBatch(
         batch_id=batch_id,
         sequence=next_sequence(accepted_dir),
-        source=path.name,
+        source=shown(path.name),
         content_hash=content_hash,
         rows=len(data),
         min_time=str(times.min()) if times is not None else None,
@@ -224,4 +273,4 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     atomic_write(accepted_dir / SEQUENCE_FILE, lambda p: p.write_text(str(batch.sequence)))
     kill_point("ingest.after_record")
     moved = move_keeping_both(path, archive_dir, content_hash)
-    return BatchVerdict(path.name, content_hash, "accepted", len(data), str(moved), unusual=[u["sentence"] for u in result.unusual])
+    return BatchVerdict(shown(path.name), content_hash, "accepted", len(data), str(moved), unusual=[u["sentence"] for u in result.unusual])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlcicd.core.ingest import file_sha256, pending_files
+from mlcicd.core.ingest import content_id, pending_files
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,12 @@ def scan(landing_dir: Path, seen: dict[str, list], now: float, settle_seconds: f
     """
     ready, state = [], {}
     for path in pending_files(landing_dir):
-        stat = path.stat()
+        stat = path.lstat()  # a symbolic link is never followed (ingestion quarantines it)
         before = seen.get(path.name)
         digest = before[2] if before and before[0] == stat.st_size and before[1] == stat.st_mtime else None
         settled = now - stat.st_mtime >= settle_seconds and (before is None or before[0] == stat.st_size)
         if settled:
-            digest = digest or file_sha256(path)
+            digest = digest or content_id(path)
             ready.append(LandedFile(path, digest))
         state[path.name] = [stat.st_size, stat.st_mtime, digest]
     return ready, state

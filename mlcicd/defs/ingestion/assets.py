@@ -1,11 +1,13 @@
 """raw_batch: landed files become accepted batches, or are quarantined with a report."""
 
+import time
+
 import dagster as dg
 
 from mlcicd.faults import kill_point
 from pydantic import Field
 
-from mlcicd.core.ingest import ingest_file, list_accepted, pending_files
+from mlcicd.core.ingest import abandoned_files, ingest_file, list_accepted, pending_files, quarantine_abandoned, shown
 from mlcicd.core.simulate import next_batch_index, write_batches
 from mlcicd.resources import ProjectResource, run_tier
 
@@ -49,9 +51,10 @@ def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig, project: 
         context.log.info(f"ci tier: no data yet, simulated {rows:,} rows in {len(written)} batches into {landing}")
 
     if config.files:
-        unknown = [name for name in config.files if not (landing / name).is_file() or "/" in name or name.startswith(".")]
-        if unknown:
-            raise dg.Failure(f"not waiting in {landing}: {', '.join(unknown)}")
+        invalid = [name for name in config.files if "/" in name or "\\" in name or name.startswith(".")]
+        if invalid:
+            raise dg.Failure(f"not a file name in {landing}: {', '.join(shown(name) for name in invalid)}")
+        # a named file no longer waiting was taken by another run (ingest_file reports it as a duplicate, not a failure)
         files = [landing / name for name in config.files]
     else:
         files = pending_files(landing)
@@ -62,6 +65,10 @@ def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig, project: 
         if index:
             kill_point("ingest.between_files")
         verdicts.append(ingest_file(path, contract, proj.accepted_dir, proj.archive_dir, proj.quarantine_dir).to_dict())
+    if not config.files:  # a full scan also clears abandoned partial writes, which would otherwise wait forever
+        minutes = proj.config.automation.abandoned_minutes
+        for path in abandoned_files(landing, time.time(), minutes * 60):
+            verdicts.append(quarantine_abandoned(path, proj.quarantine_dir, minutes).to_dict())
     for v in verdicts:
         log = context.log.warning if v["status"] == "quarantined" else context.log.info
         log(f"{v['source']}: {v['status']}" + (f" ({'; '.join(v['problems'])})" if v["problems"] else ""))
