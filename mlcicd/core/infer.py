@@ -31,7 +31,8 @@ def data_files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise ValueError(f"{path}: no such file or folder")
-    files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in READERS)
+    # symbolic links are never followed (a quarantined link may point anywhere)
+    files = sorted(p for p in path.iterdir() if p.is_file() and not p.is_symlink() and not p.name.startswith(".") and p.suffix.lower() in READERS)
     if not files:
         raise ValueError(f"{path}: no .csv or .parquet files in this folder")
     return files
