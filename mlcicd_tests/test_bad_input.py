@@ -2,6 +2,7 @@
 quarantine with a report, nothing lost, the sensor still running afterwards; and property-based tests of
 the data contract (hypothesis)."""
 
+import gzip
 import hashlib
 
 import numpy as np
@@ -62,8 +63,12 @@ CORPUS = {
     "truncated parquet": ("truncated.parquet", truncated, "cannot be read as parquet"),
     "text file named .parquet": ("fake.parquet", raw(b"id,amount\n1,2\n"), "cannot be read as parquet"),
     "binary garbage named .csv": ("garbage.csv", raw(bytes(range(256)) * 20), "cannot be read as csv"),
-    "csv with the wrong delimiter": ("semicolon.csv", csv(GOOD, sep=";"), "is missing"),
-    "csv in another encoding": ("utf16.csv", csv(GOOD, encoding="utf-16"), "cannot be read as csv"),
+    "csv with the wrong delimiter": ("semicolon.csv", csv(GOOD, sep=";"), "separated by semicolons, not commas"),
+    "csv in another encoding": ("utf16.csv", csv(GOOD, encoding="utf-16"), "it is UTF-16 encoded"),
+    "gzip bytes named .csv": ("packed.csv", raw(gzip.compress(GOOD.to_csv(index=False).encode())), "it is gzip-compressed"),
+    "numbers stored as text": ("text_amounts.parquet", parquet(GOOD.assign(amount=GOOD["amount"].astype(str))), "numbers stored as text"),
+    "labels stored as decimals": ("float_labels.parquet", parquet(GOOD.assign(is_fraud=GOOD["is_fraud"].astype(float))), "stored as decimals"),
+    "a missing whole number": ("no_age.csv", csv(first_row(GOOD, "customer_age", None)), "missing value(s) where whole-number values are required"),
     "csv with a duplicated header": ("dup_header.csv", raw(b"amount,amount\n1,2\n"), "is missing"),
     "duplicate ids": ("dup_ids.parquet", parquet(GOOD.assign(transaction_id=GOOD["transaction_id"].where(GOOD.index != 1, GOOD["transaction_id"].iloc[0]))), "duplicated value(s)"),
     "missing labels": ("no_labels.parquet", parquet(first_row(GOOD, "is_fraud", None)), "is_fraud"),

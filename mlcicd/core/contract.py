@@ -63,6 +63,7 @@ class ColumnRule:
     not_in_future: bool = False  # datetime: no value later than now (+5 minutes of clock skew)
     min_distinct: int | None = None  # a label: at least this many different values in a batch (one class only is suspect)
     expected: Expectation | None = None  # soft: reported as drift, never quarantined
+    coerce: bool = False  # accept numbers stored as text, and whole-number labels stored as decimals (never silently)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def parse_contract(raw: dict, source: str = "") -> Contract:
     for name, rule in raw["columns"].items():
         if not isinstance(rule, dict) or rule.get("dtype") not in DTYPES:
             raise ValueError(f"{source}: column '{name}' needs dtype, one of {sorted(DTYPES)}")
-        bad = set(rule) - {"dtype", "nullable", "unique", "min", "max", "allowed", "not_in_future", "min_distinct", "expected"}
+        bad = set(rule) - {"dtype", "nullable", "unique", "min", "max", "allowed", "not_in_future", "min_distinct", "expected", "coerce"}
         if bad:
             raise ValueError(f"{source}: column '{name}' has unknown key(s) {sorted(bad)}")
         allowed = rule.get("allowed")
@@ -164,7 +165,11 @@ def _sentence(column: str, check: str, count: int, examples: list) -> str:
     if check.startswith("dtype("):
         return f"column '{column}' has the wrong type: expected {check[6:-1]}, found {shown}"
     if check.startswith("coerce_dtype"):
-        return f"column '{column}': {count} value(s) cannot be read as {check.split('(')[-1].rstrip(')')}, e.g. {shown}"
+        wanted = check.split("(")[-1].rstrip(")")
+        if not examples:  # the values that failed were missing ones
+            kind = {"int64": "whole-number", "float64": "number", "datetime64[ns]": "date/time"}.get(wanted.strip("'"), wanted)
+            return f"column '{column}': {count} missing value(s) where {kind} values are required"
+        return f"column '{column}': {count} value(s) cannot be read as {wanted}, e.g. {shown}"
     if check == "not_nullable":
         return f"column '{column}': {count} missing value(s) where none are allowed"
     if check == "field_uniqueness":
@@ -270,6 +275,28 @@ def unusual(df: pd.DataFrame, contract: Contract, share: float = UNUSUAL_SHARE) 
     return findings
 
 
+def silent_conversions(df: pd.DataFrame, contract: Contract) -> list[str]:
+    """What pandera would convert without a word: numbers stored as text, and whole-number labels (a column with
+    `allowed` values) stored as decimals. Each is an upstream type change to refuse, unless the rule says `coerce: true`."""
+    problems = []
+    for name, rule in contract.columns.items():
+        if name not in df or rule.coerce or rule.dtype not in ("int", "float"):
+            continue
+        column = df[name]
+        if column.dtype == object or pd.api.types.is_string_dtype(column):
+            values = column.dropna()
+            numbers = pd.to_numeric(values, errors="coerce")
+            if len(values) and values.map(lambda v: isinstance(v, str)).all() and numbers.notna().all():
+                problems.append(f"column '{name}': numbers stored as text (e.g. {_shown(values.head(3))}); the contract expects {rule.dtype} "
+                                "values: an upstream type change? (`coerce: true` in the contract accepts it)")
+        elif rule.dtype == "int" and rule.allowed is not None and pd.api.types.is_float_dtype(column) and column.notna().all():
+            values = column[column == column.round()]
+            if len(values) == len(column):
+                problems.append(f"column '{name}': whole-number values stored as decimals (e.g. {_shown(values.head(3))}); the contract "
+                                "expects int: an upstream type change? (`coerce: true` in the contract accepts it)")
+    return problems
+
+
 def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
     """Check a batch against the contract's hard rules; on success the result holds the coerced frame and the
     soft expectations it breaks. Every failing rule of every column is listed, not just the first."""
@@ -283,7 +310,7 @@ def validate(df: pd.DataFrame, contract: Contract) -> ContractResult:
         return ContractResult(False, [f"the batch has {len(df)} row(s); the contract requires at least {contract.min_rows}"])
     # pandera coerces 40.5 into an int column as 40: a fraction where a whole number belongs is named here, and
     # the column's other rules (ranges, allowed values) are still checked by pandera below
-    problems, rows = [], set()
+    problems, rows = silent_conversions(df, contract), set()
     for name, rule in contract.columns.items():
         if rule.dtype == "int" and name in df and pd.api.types.is_float_dtype(df[name]):
             values = df[name].dropna()

@@ -122,9 +122,29 @@ def read_batch(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise BatchReadError(f"{shown(path.name)}: the file is empty (0 bytes)")
     try:
-        return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
+        frame = pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path)
     except Exception as exc:  # any reader failure is a property of the file, reported as such
-        raise BatchReadError(f"{shown(path.name)}: cannot be read as {kind}: {type(exc).__name__}: {exc}") from None
+        raise BatchReadError(f"{shown(path.name)}: cannot be read as {kind}{_looks_like(path)}: {type(exc).__name__}: {exc}") from None
+    if kind == "csv" and len(frame.columns) == 1:
+        header = str(frame.columns[0])
+        for separator, word in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+            if separator in header:
+                raise BatchReadError(f"{shown(path.name)}: its columns are separated by {word}, not commas (the header is "
+                                     f"{shown(header[:80])!r}): save it as comma-separated CSV")
+    return frame
+
+
+def _looks_like(path: Path) -> str:
+    """What a file that does not read seems to be, from its first bytes (said in the report)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return " (it is gzip-compressed: decompress it, or land it as .parquet)"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return " (it is UTF-16 encoded: save it as UTF-8)"
+    if head[:4] == b"PAR1" and path.suffix.lower() == ".csv":
+        return " (it is a Parquet file: name it .parquet)"
+    return ""
 
 
 def atomic_write(path: Path, write) -> None:
