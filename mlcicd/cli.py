@@ -434,13 +434,17 @@ def score(config_path) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: serving.port.")
 def serve(config_path, host, port) -> None:
     """Serve the champion over HTTP: GET /health, POST /predict (JSON records or CSV), blue-green admin endpoints."""
+    from mlcicd.serving import ServingError
     from mlcicd.serving import serve as run
 
     project = _project(config_path)
     settings = project.config.serving
     host, port = host or settings.host, port or settings.port
     click.echo(f"serving {project.model_name('full')} on http://{host}:{port} (pid {os.getpid()})", err=True)
-    run(project, host, port)
+    try:
+        run(project, host, port, on_start=lambda said: click.echo(said, err=True))
+    except ServingError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def latest_gates() -> tuple[dict, str]:

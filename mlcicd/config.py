@@ -244,6 +244,10 @@ class ServingSpec(_Strict):
     max_error_rate: float = Field(0.01, ge=0, le=1, description="Budget: share of requests answered with a server error (5xx).")
     p95_latency_ms: float = Field(100.0, gt=0, description="Budget: p95 request latency of the live version.")
     canary: CanarySpec = CanarySpec()
+    fallback_to_last_good: bool = Field(
+        False, description="When the champion's files fail their check at start, serve the newest earlier champion (from the audit "
+        "trail) whose files still match, and say so; false: refuse to start, with the reason.",
+    )
 
 
 class SimulatorSpec(_Strict):

@@ -61,12 +61,32 @@ class ModelServer:
         sha = (client(self.project).get_model_version(self.model_name, version).tags or {})[HASH_TAG]
         return Slot(str(version), booster, features, sha, time.time())
 
-    def load_champion(self) -> None:
+    def load_champion(self, fallback: bool = False) -> str:
+        """Load the champion into the live slot. When its files fail their check: with `fallback`, the newest earlier
+        champion in the audit trail whose files still match (returned: what happened, in words); else ServingError."""
+        from mlcicd.core.audit import read
         from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 
         champion = version_by_alias(self.project, self.model_name, CHAMPION)
-        if champion is not None:
-            self.slots["live"] = self.load(str(champion.version))
+        if champion is None:
+            return f"no champion of {self.model_name} yet: /predict answers 503 until one is promoted"
+        version = str(champion.version)
+        try:
+            self.slots["live"] = self.load(version)
+            return f"serving champion version {version} of {self.model_name}"
+        except Exception as exc:  # noqa: BLE001 - said in words, and the service never serves files that do not verify
+            reason = f"champion version {version} of {self.model_name} cannot be served: {exc}"
+        if not fallback:
+            raise ServingError(reason + " (roll back with `make rollback`, or set serving.fallback_to_last_good: true)")
+        earlier = [r["to_version"] for r in reversed(read(self.project.audit_log))
+                   if r["model_name"] == self.model_name and r["decision"] in ("promoted", "rolled_back") and r["to_version"] != version]
+        for candidate in dict.fromkeys(earlier):
+            try:
+                self.slots["live"] = self.load(str(candidate))
+            except Exception:  # noqa: BLE001, S112 - this one does not verify either: try the one before
+                continue
+            return f"{reason}; serving version {candidate} instead, the newest earlier champion whose files match (serving.fallback_to_last_good)"
+        raise ServingError(reason + "; no earlier champion in the audit trail has files that match either")
 
     def stage(self, version: str) -> Slot:
         with self._admin_lock:
@@ -227,11 +247,15 @@ def app(server: ModelServer):
     return Starlette(routes=routes)
 
 
-def serve(project: Project, host: str, port: int) -> None:
+class ServingError(RuntimeError):
+    """The service cannot start as asked; the message says why and what to do."""
+
+
+def serve(project: Project, host: str, port: int, on_start=print) -> None:
     import uvicorn
 
     server = ModelServer(project)
-    server.load_champion()
+    on_start(server.load_champion(fallback=project.config.serving.fallback_to_last_good))
     pid_file = project.data_dir / "serving" / "server.pid"
     pid_file.write_text(str(os.getpid()))
     try:

@@ -230,6 +230,35 @@ def test_rollback_refuses_a_version_whose_files_changed_after_registration(with_
     assert "never identity" in read(with_champion.audit_log)[-1]["reason"]
 
 
+def tamper(project, version: str) -> None:
+    registry = client(project)
+    logged = registry.get_logged_model(registry.get_model_version(project.model_name("full"), version).source.removeprefix("models:/"))
+    (model_file,) = Path(logged.artifact_location.removeprefix("file://")).rglob("model.lgb")
+    model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))
+
+
+def test_scoring_and_serving_say_why_when_the_champions_files_fail_their_check(with_champion, make_project, run_job):
+    from mlcicd.core.simulate import write_batches
+    from mlcicd.serving import ModelServer, ServingError
+
+    land(with_champion, batches=1)
+    assert run_job("training_job").success and promote(run_job).success and champion_of(with_champion) == "2"
+    tamper(with_champion, "2")
+
+    write_batches(with_champion.scoring_dir, batches=1, rows_per_batch=200, drop_columns=("is_fraud",))
+    scoring = run_job("scoring_job")
+    (failure,) = scoring.get_step_failure_events()
+    said = failure.event_specific_data.error.message
+    assert "Champion version 2 of" in said and "cannot be used for scoring" in said and "changed after registration" in said
+    assert list(with_champion.scoring_dir.iterdir()), "nothing was scored, nothing was moved"
+
+    with pytest.raises(ServingError, match="champion version 2 of .* cannot be served: .*fallback_to_last_good"):
+        ModelServer(with_champion).load_champion()
+    server = ModelServer(make_project({"serving": {"fallback_to_last_good": True}}))
+    said = server.load_champion(fallback=True)
+    assert server.slots["live"].version == "1" and "serving version 1 instead" in said, said
+
+
 @pytest.mark.persistent_instance  # `mlcicd status` reads the gate results from the instance
 def test_status_and_history_show_champion_challenger_gates_and_trail(with_champion, make_project, run_job):
     make_project(DEGRADED)

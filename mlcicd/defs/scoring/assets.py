@@ -25,9 +25,20 @@ def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResourc
     champion = version_by_alias(proj, name, CHAMPION)
     if champion is None:
         raise dg.Failure(f"There is no champion of {name}; promote one before scoring.")
-    champion_model = load_model(proj, name, str(champion.version))
+    try:
+        champion_model = load_model(proj, name, str(champion.version))
+    except Exception as exc:  # noqa: BLE001 - said in words: nothing is scored with files that do not verify
+        raise dg.Failure(
+            f"Champion version {champion.version} of {name} cannot be used for scoring: {exc}. Nothing was scored; roll back to a "
+            "version whose files match (`make rollback`)."
+        ) from None
     challenger = version_by_alias(proj, name, CHALLENGER)
-    shadow = load_model(proj, name, str(challenger.version)) if challenger and challenger.version != champion.version else None
+    shadow = None
+    if challenger and challenger.version != champion.version:
+        try:
+            shadow = load_model(proj, name, str(challenger.version))
+        except Exception as exc:  # noqa: BLE001 - the shadow is evidence, not the answer: score without it, and say so
+            context.log.warning(f"challenger version {challenger.version} is left out of the shadow comparison: {exc}")
     contract = proj.contract.without(spec.target)
 
     scored, rejected, comparisons = [], [], []
