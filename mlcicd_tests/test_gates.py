@@ -285,3 +285,30 @@ def test_slices_that_cannot_be_judged_fail_the_slice_gate(with_champion, make_pr
     assert failed_gates(trained) == {"no_slice_regression"}
     (evaluation,) = [e for e in trained.get_asset_check_evaluations() if e.check_name == "no_slice_regression"]
     assert "cannot be ruled out" in evaluation.description
+
+
+def test_retraining_with_nothing_new_registers_nothing(make_project, run_job):
+    """Same data, same committed code, same settings: recorded as unchanged, no new version (issue 17, point 8)."""
+    import subprocess
+
+    from mlcicd.core.audit import read as read_audit
+
+    project = make_project()
+    for command in (["init", "-q"], ["add", "mlcicd.yaml", "contracts"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "project"]):
+        subprocess.run(["git", *command], cwd=project.root, check=True)
+    land(project)
+    assert run_job("training_job").success and promote(run_job).success and champion_of(project) == "1"
+
+    again = run_job("training_job")
+    assert again.success
+    (candidate,) = again.asset_materializations_for_node("candidate_model")
+    assert "nothing new to learn" in candidate.metadata["unchanged"].value
+    assert promote(run_job).success
+    versions = client(project).search_model_versions(f"name = '{project.model_name('full')}'")
+    assert [str(v.version) for v in versions] == ["1"], "nothing was registered"
+    last = read_audit(project.audit_log)[-1]
+    assert last["decision"] == "unchanged" and "nothing new to learn" in last["reason"]
+
+    land(project, batches=1)  # new data: a new candidate again
+    assert run_job("training_job").success
+    assert len(client(project).search_model_versions(f"name = '{project.model_name('full')}'")) == 2

@@ -43,6 +43,24 @@ def predict(booster, features: FeatureState, frame: pd.DataFrame) -> np.ndarray:
     return booster.predict(inputs, num_iteration=booster.best_iteration if booster.best_iteration > 0 else None)
 
 
+def training_fingerprint(dataset: DatasetSpec, model: ModelSpec, num_boost_round: int, sample_rows: int | None) -> str:
+    """A hash of every setting that shapes a trained model (the dataset spec, the model spec, the tier's rounds and
+    sample): with the same data and the same code, the same fingerprint means the same model."""
+    import hashlib
+    import json
+
+    shaping = {"dataset": dataset.model_dump(mode="json"), "model": model.model_dump(mode="json"), "rounds": num_boost_round, "sample_rows": sample_rows}
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def nothing_new(champion_tags: dict, dataset_hash: str, commit: str, fingerprint: str) -> bool:
+    """The champion was trained on exactly this data, by exactly this committed code, with exactly these settings: a
+    retrain would learn nothing new. Unknown or uncommitted code never counts as the same."""
+    known = commit != "unknown" and not commit.endswith("-dirty")
+    return known and (champion_tags.get("dataset_hash"), champion_tags.get("git_commit"), champion_tags.get("training_fingerprint")) == (
+        dataset_hash, commit, fingerprint)
+
+
 def lightgbm_params(model: ModelSpec, task: str = "binary", classes: list[str] | None = None) -> dict[str, Any]:
     params = {
         **OBJECTIVES[task],

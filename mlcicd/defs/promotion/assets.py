@@ -159,6 +159,9 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
             gates["canary_passed"] = canary_result(context.instance, to_version)
         kill_point("promotion.before_decision")
         verdict = decide_promotion(to_version, current_version, problems_from(gates), request, unwaivable(gates))
+        if verdict.decision == "unchanged" and candidate_evaluation.get("unchanged"):
+            verdict = Verdict("unchanged", f"unchanged: nothing new to learn (version {to_version} was trained on the same data, by the "
+                                           "same commit, with the same settings); nothing was registered", verdict.problems)
         evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
 
     record = AuditRecord(

@@ -136,20 +136,28 @@ def holdout_share(proj, frame: pd.DataFrame) -> float:
 def candidate_model(
     context: dg.AssetExecutionContext, train_set: pd.DataFrame, project: ProjectResource, mlflow: MlflowTracking
 ) -> dg.Output[dict]:
-    from mlcicd.core.train import train_model
-    from mlcicd.mlflow_registry import log_candidate, log_reference
+    from mlcicd.core.train import nothing_new, train_model, training_fingerprint
+    from mlcicd.mlflow_registry import CHAMPION, log_candidate, log_reference, version_by_alias
     from mlcicd.project import git_commit
 
     proj = project.load()
     tier_name = run_tier(context)
     tier = proj.tier(tier_name)
     rounds = tier.num_boost_round or proj.config.model.num_boost_round
+    digest, commit = train_set.attrs[HASH_ATTR], git_commit(proj.root)
+    fingerprint = training_fingerprint(proj.config.dataset, proj.config.model, rounds, tier.sample_rows)
+    champion = version_by_alias(proj, proj.model_name(tier_name), CHAMPION)
+    if champion is not None and nothing_new(champion.tags or {}, digest, commit, fingerprint):
+        said = (f"unchanged: nothing new to learn (champion version {champion.version} was trained on dataset {digest[:12]} by commit "
+                f"{commit[:12]} with these settings); nothing is trained or registered, the champion is evaluated as the candidate")
+        context.log.info(said)
+        value = {"name": proj.model_name(tier_name), "version": str(champion.version), "run_id": None, "uri": f"models:/{champion.name}/{champion.version}",
+                 "dataset_hash": digest, "tier": tier_name, "git_commit": commit, "unchanged": True}
+        return dg.Output(value, metadata={"model": value["name"], "version": value["version"], "unchanged": dg.MetadataValue.text(said)})
     trained = train_model(
         train_set, proj.config.dataset, proj.config.model, rounds,
         on_round=lambda done, total: context.log.debug(f"boosting round {done} of at most {total}") if done % max(1, total // 5) == 0 else None,
     )
-    digest = train_set.attrs[HASH_ATTR]
-    commit = git_commit(proj.root)
     # the first thing logged starts this Dagster run's MLflow run, which log_reference and log_candidate log into
     mlflow.log_params({**trained.params, "num_boost_round": rounds, "train_rows": len(train_set), "tier": tier_name})
     mlflow.log_metrics({"best_iteration": trained.best_iteration})
@@ -159,7 +167,8 @@ def candidate_model(
         proj,
         trained,
         model_name=proj.model_name(tier_name),
-        tags={"dataset_hash": digest, "git_commit": commit, "dagster_run_id": context.run.run_id, "tier": tier_name},
+        tags={"dataset_hash": digest, "git_commit": commit, "dagster_run_id": context.run.run_id, "tier": tier_name,
+              "training_fingerprint": fingerprint},
     )
     value = {
         **registered.to_dict(),
@@ -260,6 +269,7 @@ def candidate_evaluation(
     value = {
         "model_name": name,
         "tier": candidate_model["tier"],
+        "unchanged": bool(candidate_model.get("unchanged")),  # the champion itself: nothing new to learn
         "dataset_hash": holdout_set.attrs[HASH_ATTR],
         "holdout_rows": len(holdout_set),
         "primary_metric": metric,

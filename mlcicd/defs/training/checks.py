@@ -98,7 +98,7 @@ def identity_problems(instance: dg.DagsterInstance, proj, evaluation: dict, mode
     if evaluation["model_name"] != model_name:
         problems.append(f"the latest evaluation is of {evaluation['model_name']} ({evaluation['tier']} tier), not {model_name}")
     challenger = version_by_alias(proj, model_name, CHALLENGER)
-    if challenger is not None and str(challenger.version) != version:
+    if challenger is not None and str(challenger.version) != version and not evaluation.get("unchanged"):
         problems.append(f"the latest evaluation is of version {version}, but the candidate waiting is version {challenger.version}; evaluate it first")
     dataset_now = current_dataset_version(instance)
     if evaluation["dataset_hash"] != dataset_now:
