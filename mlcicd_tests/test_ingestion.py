@@ -208,3 +208,14 @@ def test_a_batch_can_be_taken_out_of_training_and_put_back_audited_never_deleted
     log = [json.loads(line) for line in project.batch_log.read_text().splitlines()]
     assert [(r["action"], r["batch_id"]) for r in log] == [("removed", second.batch_id), ("restored", second.batch_id)]
     assert log[0]["reason"] == "labels shuffled upstream (ticket 7)" and log[0]["by"]
+
+
+def test_the_same_rows_under_another_name_or_format_are_a_duplicate(project, run_job):
+    (landed,) = write_batches(project.landing_dir, batches=1, rows_per_batch=800)
+    frame = pd.read_parquet(landed)
+    assert run_job("ingestion_job").success
+    frame[list(reversed(frame.columns))].to_csv(project.landing_dir / "resaved-as.csv", index=False)  # columns reordered too
+    result = run_job("ingestion_job")
+    (verdict,) = result.output_for_node("raw_batch")["verdicts"]
+    assert verdict["status"] == "duplicate" and f"landed as {landed.name}" in verdict["problems"][0]
+    assert len(list_accepted(project.accepted_dir)) == 1 and (project.archive_dir / "resaved-as.csv").exists(), "kept, not ingested"

@@ -59,6 +59,7 @@ class AcceptedBatch:
     ingested_at: str
     path: Path
     unusual: list[dict] = field(default_factory=list)  # soft expectations broken (contract.unusual); monitoring reads them
+    rows_hash: str | None = None  # the rows themselves (rows_hash): the same rows under another name or format are a duplicate
 
     def to_record(self) -> dict:
         record = asdict(self)
@@ -212,6 +213,13 @@ def list_accepted(accepted_dir: Path) -> list[AcceptedBatch]:
     return sorted(batches, key=lambda b: b.sequence)
 
 
+def rows_hash(frame: pd.DataFrame, contract: Contract) -> str:
+    """The SHA-256 of a validated batch's rows (the contract's columns, in the contract's order, as the contract typed
+    them): the same rows give the same hash whatever the file's format, name or column order."""
+    columns = [c for c in contract.columns if c in frame.columns]
+    return hashlib.sha256(pd.util.hash_pandas_object(frame[columns], index=False).to_numpy().tobytes()).hexdigest()
+
+
 SEQUENCE_FILE = ".last_sequence"  # arrival numbers are never reused, even after a batch is removed (mlcicd batches)
 
 
@@ -267,6 +275,12 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     if isinstance(result, BatchVerdict):
         return result
     checked = result.validated
+    rows = rows_hash(checked, contract)
+    same = next((b for b in list_accepted(accepted_dir) if b.rows_hash == rows), None)
+    if same is not None:  # a re-save (CSV of a Parquet batch, another name): ingesting it would repeat every row
+        moved = move_keeping_both(path, archive_dir, content_hash)
+        return BatchVerdict(shown(path.name), content_hash, "duplicate", 0, str(moved),
+                            [f"the same rows as accepted batch {same.batch_id} (landed as {same.source}), in another file"])
 
     accepted_dir.mkdir(parents=True, exist_ok=True)
     # text columns are stored as categories (Parquet dictionaries): smaller files, less memory, faster features
@@ -284,6 +298,7 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
         ingested_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         path=accepted_dir / f"{batch_id}.parquet",
         unusual=result.unusual,
+        rows_hash=rows,
     )
     kill_point("ingest.before_write")
     atomic_write(batch.path, lambda p: (data.to_parquet(p, index=False), kill_point("ingest.partial_written")))
