@@ -462,7 +462,7 @@ def latest_gates() -> tuple[dict, str]:
 
 
 def status_report(project: Project) -> dict:
-    from mlcicd.core.audit import read
+    from mlcicd.core.audit import decisions
     from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, version_by_alias
 
     name = project.model_name("full")
@@ -483,7 +483,7 @@ def status_report(project: Project) -> dict:
             "git_commit": tags.get("git_commit"),
         }
 
-    history = [r for r in read(project.audit_log) if r["model_name"] == name]
+    history = [r for r in decisions(project.audit_log) if r["model_name"] == name and r["phase"] == "done"]
     gates, gates_source = latest_gates()
     return {
         "model_name": name,
@@ -547,11 +547,11 @@ def _table(rows: list[list], header: list[str], width: int = 110) -> str:
 @click.option("--tier", type=click.Choice(["full", "ci"]), default="full", show_default=True)
 def history(config_path: str | None, as_json: bool, limit: int, tier: str) -> None:
     """The audit trail: every promotion, refusal, override and rollback, newest last."""
-    from mlcicd.core.audit import read
+    from mlcicd.core.audit import decisions
 
     project = _project(config_path)
     name = project.model_name(tier)
-    records = [r for r in read(project.audit_log) if r["model_name"] == name][-limit:]
+    records = [r for r in decisions(project.audit_log) if r["model_name"] == name][-limit:]
     if as_json:
         click.echo(json.dumps(records, indent=2, default=str))
         return

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from mlcicd.cli import main
 from mlcicd.config import ConfigError
-from mlcicd.core.audit import read
+from mlcicd.core.audit import decisions, read
 from mlcicd.core.ingest import ingest_file, list_accepted
 from mlcicd.core.simulate import write_batches
 from mlcicd.mlflow_registry import CHAMPION, client, version_by_alias
@@ -61,8 +61,8 @@ def test_a_schedule_and_a_sensor_promoting_at_once_promote_once(project, definit
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [run.communicate(timeout=180)[0] for run in runs]
     assert all(run.returncode == 0 for run in runs), outputs[0][-2000:]
-    decisions = sorted(record["decision"] for record in read(project.audit_log))
-    assert decisions == ["promoted", "unchanged"], "the second decision saw the first one's result"
+    made = sorted(record["decision"] for record in decisions(project.audit_log))
+    assert made == ["promoted", "unchanged"], "the second decision saw the first one's result"
     assert str(version_by_alias(project, project.model_name("full"), CHAMPION).version) == "1"
 
 

@@ -19,6 +19,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from mlcicd.core.audit import decisions, unfinished
 from mlcicd.core.ingest import list_accepted
 from mlcicd.core.simulate import write_batches
 from mlcicd.faults import KILL_POINTS
@@ -220,3 +221,10 @@ def test_a_crash_during_promotion_leaves_a_champion_that_passed_and_a_rerun_comp
 
     assert run("promotion_job", home, definitions) == 0
     assert_champion_passed(project, {"2"})
+    # the trail agrees with the registry: every intent is closed, and version 2 was promoted exactly once
+    assert unfinished(project.audit_log, project.model_name("full")) == []
+    promotions = [r for r in decisions(project.audit_log) if r["decision"] == "promoted" and r["phase"] == "done"]
+    assert [r["to_version"] for r in promotions] == ["1", "2"], promotions
+    if point == "promotion.after_audit":  # died between the intent and the alias: recorded as interrupted, not as a promotion
+        (abandoned,) = [r for r in decisions(project.audit_log) if r["phase"] == "abandoned"]
+        assert abandoned["to_version"] == "2" and "interrupted" in abandoned["reason"]

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlcicd.cli import main
-from mlcicd.core.audit import read
+from mlcicd.core.audit import decisions, read
 from mlcicd.core.simulate import write_batches
 from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alias
 
@@ -46,7 +46,7 @@ def test_ci_job_on_a_fresh_clone_runs_the_whole_loop_and_promotes(project, run_j
 
     assert alias(project, "ci", CHAMPION) == "1" and alias(project, "ci", CHALLENGER) is None
     assert alias(project, "full", CHAMPION) is None, "the CI tier never touches the production model"
-    (record,) = read(project.audit_log)
+    (record,) = decisions(project.audit_log)
     assert record["decision"] == "promoted" and record["to_version"] == "1" and record["from_version"] is None
 
     # one MLflow run for the Dagster run, finished, with params, metrics, dataset hash and commit

@@ -1,4 +1,9 @@
-"""The audit trail: one JSON line per promotion decision (promoted, refused, unchanged), append-only."""
+"""The audit trail: one JSON line per promotion decision (promoted, refused, unchanged), append-only.
+
+A decision that moves the champion alias is written twice: an `intent` record before the alias moves and a `done`
+record after it. A run that dies in between leaves an intent without a done; the next decision reconciles it (`done` if
+the alias did move, `abandoned` if it did not), so the trail never says "promoted" for a move that never happened, and
+a re-run never lists the same promotion twice. Decisions that move nothing are written once, as `done`."""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
+from uuid import uuid4
 
 
 @dataclass(frozen=True)
@@ -22,6 +28,14 @@ class AuditRecord:
     metrics: dict[str, Any] = field(default_factory=dict)
     gates: dict[str, Any] = field(default_factory=dict)
     at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    phase: Literal["intent", "done", "abandoned"] = "done"
+    decision_id: str = field(default_factory=lambda: uuid4().hex)
+
+    def as_phase(self, phase: str, reason: str | None = None) -> "AuditRecord":
+        """The same decision, recorded again at a later phase."""
+        from dataclasses import replace
+
+        return replace(self, phase=phase, reason=reason or self.reason, at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def append(log: Path, record: AuditRecord) -> None:
@@ -31,6 +45,19 @@ def append(log: Path, record: AuditRecord) -> None:
 
 
 def read(log: Path) -> list[dict]:
+    """Every record, every phase (older records, written before phases existed, count as done)."""
     if not log.exists():
         return []
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [{"phase": "done", **json.loads(line)} for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def decisions(log: Path) -> list[dict]:
+    """What happened: done and abandoned records (an intent is not a decision until it is done)."""
+    return [r for r in read(log) if r["phase"] != "intent"]
+
+
+def unfinished(log: Path, model_name: str) -> list[dict]:
+    """Intents of `model_name` with neither a done nor an abandoned record: a run died while moving the alias."""
+    records = [r for r in read(log) if r["model_name"] == model_name]
+    closed = {r.get("decision_id") for r in records if r["phase"] != "intent"}
+    return [r for r in records if r["phase"] == "intent" and r.get("decision_id") not in closed]

@@ -121,11 +121,26 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
         return decide(context, config, candidate_evaluation, proj)
 
 
+def reconcile(proj, name: str, current_version: str | None) -> None:
+    """Close every intent a dead run left: done if the alias did move to its version, abandoned if it did not."""
+    from mlcicd.core.audit import unfinished
+
+    for intent in unfinished(proj.audit_log, name):
+        record = AuditRecord(**{k: v for k, v in intent.items() if k in AuditRecord.__dataclass_fields__})
+        if current_version is not None and intent["to_version"] == current_version:
+            append(proj.audit_log, record.as_phase("done", intent["reason"] + " (its run stopped after the alias moved; completed on the next run)"))
+        else:
+            append(proj.audit_log, record.as_phase(
+                "abandoned", f"interrupted: the run stopped before the alias moved, so version {current_version or 'none'} stayed the champion "
+                f"(it was to be version {intent['to_version']}: {intent['reason']})"))
+
+
 def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, proj) -> dg.Output[dict]:
     from mlcicd.mlflow_registry import CHAMPION, client, move_champion, version_by_alias
 
     name = proj.model_name(run_tier(context))
     current = version_by_alias(proj, name, CHAMPION)
+    reconcile(proj, name, str(current.version) if current else None)
     current_version = str(current.version) if current else None
     who, automated = triggered_by(context.run, config.requested_by)
     request = PromotionRequest(
@@ -169,7 +184,7 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
         triggered_by=who, dagster_run_id=context.run.run_id,
         dataset_hash=candidate_evaluation["dataset_hash"] if config.action == "promote" else None, metrics=evidence, gates=gates,
     )
-    append(proj.audit_log, record)
+    append(proj.audit_log, record if not verdict.moves_alias else record.as_phase("intent"))
     kill_point("promotion.after_audit")
     context.log.info(f"{verdict.decision}: {verdict.reason}")
     if verdict.decision == "refused":
@@ -188,6 +203,7 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
                 }
             )
         move_champion(proj, name, to_version, tags=tags)
+        append(proj.audit_log, record.as_phase("done"))
         kill_point("promotion.before_model_card")
     card = write_model_card(proj, name, to_version, record, candidate_evaluation) if verdict.moves_alias and config.action == "promote" else None
     return _output(verdict, name, to_version, current_version, card)
