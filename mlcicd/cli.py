@@ -462,7 +462,7 @@ def latest_gates() -> tuple[dict, str]:
 
 
 def status_report(project: Project) -> dict:
-    from mlcicd.core.audit import decisions
+    from mlcicd.core.audit import decisions, unaudited
     from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, version_by_alias
 
     name = project.model_name("full")
@@ -484,6 +484,7 @@ def status_report(project: Project) -> dict:
         }
 
     history = [r for r in decisions(project.audit_log) if r["model_name"] == name and r["phase"] == "done"]
+    champion_version = version_by_alias(project, name, CHAMPION)
     gates, gates_source = latest_gates()
     return {
         "model_name": name,
@@ -495,6 +496,7 @@ def status_report(project: Project) -> dict:
         "gates": gates,
         "gates_source": gates_source,
         "last_decision": history[-1] if history else None,
+        "champion_audit": unaudited(project.audit_log, name, str(champion_version.version) if champion_version else None),
     }
 
 
@@ -517,6 +519,8 @@ def status(config_path: str | None, as_json: bool) -> None:
         score = f"{primary} {champion[primary]:.4f}" if champion[primary] is not None else f"{primary} unknown"
         rows = f" on {champion['holdout_rows']:,} holdout rows" if champion["holdout_rows"] else ""
         click.echo(f"champion: version {champion['version']} of {report['model_name']}, {score}{rows}, {champion['reason'] or ''}")
+    if report["champion_audit"]:
+        click.echo(f"WARNING: {report['champion_audit']}; scoring and serving refuse it (promotion.revert_unaudited moves it back)")
     challenger = report["challenger"]
     click.echo(f"challenger: {'version ' + challenger['version'] if challenger else 'none'}   (promotion mode: {report['promotion_mode']})")
     if report["gates"]:

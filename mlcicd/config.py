@@ -172,6 +172,10 @@ class PromotionSpec(_Strict):
     )
     min_override_reason_chars: int = Field(20, ge=1, description="An override needs a written reason at least this long.")
     require_canary: bool = Field(False, description="Promote only a candidate whose canary window passed (serving.canary).")
+    revert_unaudited: bool = Field(
+        False, description="When the champion alias points where no audited decision moved it: false, alert and refuse to score or serve "
+        "it; true, also move it back to the audited version (an audited rollback).",
+    )
 
 
 class TierSpec(_Strict):

@@ -64,18 +64,22 @@ class ModelServer:
     def load_champion(self, fallback: bool = False) -> str:
         """Load the champion into the live slot. When its files fail their check: with `fallback`, the newest earlier
         champion in the audit trail whose files still match (returned: what happened, in words); else ServingError."""
-        from mlcicd.core.audit import decisions
+        from mlcicd.core.audit import decisions, unaudited
         from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 
         champion = version_by_alias(self.project, self.model_name, CHAMPION)
         if champion is None:
             return f"no champion of {self.model_name} yet: /predict answers 503 until one is promoted"
         version = str(champion.version)
-        try:
-            self.slots["live"] = self.load(version)
-            return f"serving champion version {version} of {self.model_name}"
-        except Exception as exc:  # noqa: BLE001 - said in words, and the service never serves files that do not verify
-            reason = f"champion version {version} of {self.model_name} cannot be served: {exc}"
+        moved_outside = unaudited(self.project.audit_log, self.model_name, version)
+        if moved_outside:
+            reason = f"champion version {version} cannot be served: {moved_outside}"
+        else:
+            try:
+                self.slots["live"] = self.load(version)
+                return f"serving champion version {version} of {self.model_name}"
+            except Exception as exc:  # noqa: BLE001 - said in words, and the service never serves files that do not verify
+                reason = f"champion version {version} of {self.model_name} cannot be served: {exc}"
         if not fallback:
             raise ServingError(reason + " (roll back with `make rollback`, or set serving.fallback_to_last_good: true)")
         earlier = [r["to_version"] for r in reversed(decisions(self.project.audit_log))

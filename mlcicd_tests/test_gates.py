@@ -312,3 +312,42 @@ def test_retraining_with_nothing_new_registers_nothing(make_project, run_job):
     land(project, batches=1)  # new data: a new candidate again
     assert run_job("training_job").success
     assert len(client(project).search_model_versions(f"name = '{project.model_name('full')}'")) == 2
+
+
+def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_config(with_champion, make_project, run_job, instance):
+    """Anyone with the registry's address can move an alias; mlcicd compares it with its audit trail (issue 17, point 2)."""
+    import dagster as dg
+
+    from mlcicd.core.simulate import write_batches
+    from mlcicd.defs.automation.alerts import unaudited_champion_alert
+    from mlcicd.resources import ProjectResource
+    from mlcicd.serving import ModelServer, ServingError
+
+    land(with_champion, batches=1)
+    assert run_job("training_job").success  # version 2 waits as the challenger
+    name = with_champion.model_name("full")
+    client(with_champion).set_registered_model_alias(name, CHAMPION, "2")  # what a POST to the registry's alias endpoint does
+
+    report = json.loads(CliRunner().invoke(main, ["status", "--json"]).output)
+    assert "moved outside the pipeline" in report["champion_audit"]
+    write_batches(with_champion.scoring_dir, batches=1, rows_per_batch=200, drop_columns=("is_fraud",))
+    (failure,) = run_job("scoring_job").get_step_failure_events()
+    assert "Nothing was scored" in failure.event_specific_data.error.message
+    with pytest.raises(ServingError, match="moved outside the pipeline"):
+        ModelServer(with_champion).load_champion()
+
+    def tick(cursor=None):
+        return unaudited_champion_alert(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()}))
+
+    first = tick()
+    alerts = [json.loads(line) for line in (with_champion.data_dir / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    assert [a["kind"] for a in alerts] == ["unaudited_champion"] and alerts[0]["version"] == "2"
+    assert "revert_unaudited is off" in str(first)
+
+    make_project({"promotion": {"revert_unaudited": True}})
+    request = tick(cursor="2")
+    assert isinstance(request, dg.RunRequest)
+    assert run_job("rollback_job", request.run_config).success and champion_of(with_champion) == "1"
+    last = read(with_champion.audit_log)[-1]
+    assert last["decision"] == "rolled_back" and "moved outside the pipeline" in last["reason"]
+    assert json.loads(CliRunner().invoke(main, ["status", "--json"]).output)["champion_audit"] is None

@@ -113,7 +113,7 @@ def test_everything_the_loop_needs_runs_by_default(definitions):
     assert set(sensors) == {
         "landing_sensor", "retrain_on_new_data", "promote_after_training", "decide_after_failed_gates",
         "monitor_after_ingestion", "drift_sensor",
-        "run_failure_alert", "gate_failure_alert", "rollback_on_serving_breach",
+        "run_failure_alert", "gate_failure_alert", "rollback_on_serving_breach", "unaudited_champion_alert",
     }
     serving = {"rollback_on_serving_breach", "serving_monitoring"}  # on only with serving.enabled (off in the shipped config)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for name, s in sensors.items() if name not in serving)

@@ -61,3 +61,24 @@ def unfinished(log: Path, model_name: str) -> list[dict]:
     records = [r for r in read(log) if r["model_name"] == model_name]
     closed = {r.get("decision_id") for r in records if r["phase"] != "intent"}
     return [r for r in records if r["phase"] == "intent" and r.get("decision_id") not in closed]
+
+
+MOVES = ("promoted", "overridden", "rolled_back")
+
+
+def audited_champion(log: Path, model_name: str) -> str | None:
+    """The version the audit trail last moved `model_name`'s champion alias to (None: it never moved one)."""
+    moves = [r for r in read(log) if r["model_name"] == model_name and r["phase"] == "done" and r["decision"] in MOVES]
+    return str(moves[-1]["to_version"]) if moves else None
+
+
+def unaudited(log: Path, model_name: str, alias_version: str | None) -> str | None:
+    """Why the champion alias cannot be trusted (it points where no audited decision moved it), or None."""
+    if alias_version is None:
+        return None
+    audited = audited_champion(log, model_name)
+    if audited == str(alias_version):
+        return None
+    where = f"the audit trail's last move was to version {audited}" if audited else "the audit trail records no move at all"
+    return (f"the champion alias of {model_name} points at version {alias_version}, but {where}: it was moved outside the pipeline "
+            "(no record says who or why)")

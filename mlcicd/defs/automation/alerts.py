@@ -8,6 +8,7 @@ import dagster as dg
 from mlcicd.core.alerts import notify
 from mlcicd.resources import ProjectResource
 
+from ..jobs import rollback_job
 from ..monitoring.checks import MONITORING_CHECKS
 from ..promotion.assets import GATE_KEYS
 
@@ -42,3 +43,32 @@ def gate_failure_alert(context: dg.SensorEvaluationContext, project: ProjectReso
                 sent += 1
     context.update_cursor(json.dumps(newest))
     return dg.SkipReason(f"{sent} gate failure notice(s) sent")
+
+
+@dg.sensor(job=rollback_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="The champion alias against the audit trail: an alias moved outside the pipeline is an alert (once per version), "
+                       "and with promotion.revert_unaudited a rollback_job back to the audited version.")
+def unaudited_champion_alert(context: dg.SensorEvaluationContext, project: ProjectResource):
+    from mlcicd.core.audit import audited_champion, unaudited
+    from mlcicd.mlflow_registry import CHAMPION, version_by_alias
+
+    proj = project.load()
+    name = proj.model_name("full")
+    champion = version_by_alias(proj, name, CHAMPION)
+    version = str(champion.version) if champion else None
+    problem = unaudited(proj.audit_log, name, version)
+    if problem is None:
+        context.update_cursor("")
+        return dg.SkipReason(f"the champion alias of {name} is where the audit trail last moved it")
+    if context.cursor != version:  # one notice per unaudited version, not one per tick
+        notify(alerts_log(project), "unaudited_champion", problem, model=name, version=version)
+        context.update_cursor(version)
+    audited = audited_champion(proj.audit_log, name)
+    if not proj.config.promotion.revert_unaudited or audited is None:
+        return dg.SkipReason(f"{problem}; alerted (promotion.revert_unaudited is off: scoring and serving refuse it)")
+    reason = f"revert: {problem}"
+    return dg.RunRequest(
+        run_key=f"revert-unaudited-{version}-{len(proj.audit_log.read_text()) if proj.audit_log.exists() else 0}",
+        run_config={"ops": {"champion": {"config": {"action": "rollback", "version": audited, "reason": reason[:900]}}}},
+        tags={"mlcicd/trigger": "unaudited_champion", "mlcicd/reason": reason[:1000]},
+    )

@@ -25,6 +25,11 @@ def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResourc
     champion = version_by_alias(proj, name, CHAMPION)
     if champion is None:
         raise dg.Failure(f"There is no champion of {name}; promote one before scoring.")
+    from mlcicd.core.audit import unaudited
+
+    moved_outside = unaudited(proj.audit_log, name, str(champion.version))
+    if moved_outside:
+        raise dg.Failure(f"Nothing was scored: {moved_outside}. Promote or roll back through the pipeline, or set promotion.revert_unaudited.")
     try:
         champion_model = load_model(proj, name, str(champion.version))
     except Exception as exc:  # noqa: BLE001 - said in words: nothing is scored with files that do not verify
