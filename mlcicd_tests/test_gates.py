@@ -161,7 +161,7 @@ def test_override_needs_a_reason_and_is_recorded_as_an_override(with_champion, m
     assert champion_of(with_champion) == "2"
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "overridden" and reason in last["reason"] and "no_regression" in last["reason"]
-    assert last["triggered_by"].startswith("alice")
+    assert last["triggered_by"].startswith("alice (as requested; ") and ("OS user" in last["triggered_by"] or "CI " in last["triggered_by"])
     tags = client(with_champion).get_model_version(with_champion.model_name("full"), "2").tags
     assert tags["gates_passed"] == "false" and tags["last_decision"] == "overridden"
 
@@ -351,3 +351,14 @@ def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "rolled_back" and "moved outside the pipeline" in last["reason"]
     assert json.loads(CliRunner().invoke(main, ["status", "--json"]).output)["champion_audit"] is None
+
+
+def test_every_decision_records_a_known_identity_and_requested_by_beside_it(monkeypatch):
+    from mlcicd.core.audit import actor
+
+    for variable in ("USER", "LOGNAME", "GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "CI"):
+        monkeypatch.delenv(variable, raising=False)
+    assert actor().startswith(("OS user ", "OS uid ")) and "unknown" not in actor(), "USER unset: the uid's name, never 'unknown'"
+    assert actor("alice@example.com") == "Dagster user alice@example.com"
+    monkeypatch.setenv("GITHUB_ACTOR", "octocat")
+    assert actor() == "CI actor octocat"

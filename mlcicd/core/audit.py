@@ -7,7 +7,9 @@ a re-run never lists the same promotion twice. Decisions that move nothing are w
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -82,3 +84,19 @@ def unaudited(log: Path, model_name: str, alias_version: str | None) -> str | No
     where = f"the audit trail's last move was to version {audited}" if audited else "the audit trail records no move at all"
     return (f"the champion alias of {model_name} points at version {alias_version}, but {where}: it was moved outside the pipeline "
             "(no record says who or why)")
+
+
+def actor(dagster_user: str | None = None) -> str:
+    """A known identity for whoever acts: the Dagster UI's user, else CI's actor, else the operating system's user
+    (never "unknown": a process always runs as some uid)."""
+    if dagster_user:
+        return f"Dagster user {dagster_user}"
+    ci_actor = os.environ.get("GITHUB_ACTOR") or os.environ.get("GITLAB_USER_LOGIN") or os.environ.get("BUILDKITE_BUILD_CREATOR")
+    if ci_actor:
+        return f"CI actor {ci_actor}"
+    if os.environ.get("CI"):
+        return f"CI run {os.environ.get('GITHUB_RUN_ID') or os.environ.get('CI_PIPELINE_ID') or '(no id)'}"
+    try:
+        return f"OS user {getpass.getuser()}"
+    except (KeyError, OSError):  # no name for this uid (a container)
+        return f"OS uid {os.getuid()}"

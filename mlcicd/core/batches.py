@@ -11,14 +11,13 @@ removal moves the record first and restoring moves it last.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from mlcicd.core.audit import actor
 from mlcicd.core.ingest import AcceptedBatch, list_accepted
 from mlcicd.core.locks import exclusive
 
@@ -39,17 +38,6 @@ class BatchChange:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-def who() -> str:
-    """The person or CI job doing it: CI's actor when there is one, else the OS user."""
-    actor = os.environ.get("GITHUB_ACTOR") or os.environ.get("GITLAB_USER_LOGIN")
-    if actor:
-        return f"CI ({actor})"
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (a container)
-        return f"uid {os.getuid()}"
 
 
 def find(batches: list[AcceptedBatch], batch_id: str, where: str) -> AcceptedBatch:
@@ -82,7 +70,7 @@ def remove(accepted_dir: Path, removed_dir: Path, audit_log: Path, batch_id: str
     with exclusive(accepted_dir / ".ingest.lock"):
         batch = find(list_accepted(accepted_dir), batch_id, str(accepted_dir))
         _move(batch, accepted_dir, removed_dir, record_first=True)
-        change = BatchChange("removed", batch.batch_id, batch.source, batch.rows, reason.strip(), who(), _now())
+        change = BatchChange("removed", batch.batch_id, batch.source, batch.rows, reason.strip(), actor(), _now())
         _log(audit_log, change)
     return change
 
@@ -92,7 +80,7 @@ def restore(accepted_dir: Path, removed_dir: Path, audit_log: Path, batch_id: st
     with exclusive(accepted_dir / ".ingest.lock"):
         batch = find(list_accepted(removed_dir), batch_id, str(removed_dir))
         _move(batch, removed_dir, accepted_dir, record_first=False)
-        change = BatchChange("restored", batch.batch_id, batch.source, batch.rows, reason.strip(), who(), _now())
+        change = BatchChange("restored", batch.batch_id, batch.source, batch.rows, reason.strip(), actor(), _now())
         _log(audit_log, change)
     return change
 

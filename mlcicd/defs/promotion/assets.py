@@ -1,6 +1,5 @@
 """champion: moves the MLflow `champion` alias (promotion or rollback), only on the evidence, always audited."""
 
-import os
 from datetime import datetime, timezone
 from typing import Literal
 
@@ -47,13 +46,13 @@ def triggered_by(run: dg.DagsterRun, requested_by: str) -> tuple[str, bool]:
     for key, label in (("dagster/sensor_name", "sensor"), ("dagster/schedule_name", "schedule")):
         if key in tags:
             return f"{label} {tags[key]}", True
+    from mlcicd.core.audit import actor
+
+    # a known identity always; a free-text requested_by is recorded beside it, never instead of it
+    known = actor(tags.get("dagster/user"))
     if requested_by:
-        return f"{requested_by} ({run.job_name})", False
-    if os.environ.get("CI"):
-        ref = os.environ.get("GITHUB_RUN_ID") or os.environ.get("CI_PIPELINE_ID") or ""
-        return f"CI {ref}".strip() + f" ({run.job_name})", False
-    who = tags.get("dagster/user") or os.environ.get("USER") or "unknown user"
-    return f"a person via the UI or CLI ({who}, {run.job_name})", False
+        return f"{requested_by} (as requested; {known}, {run.job_name})", False
+    return f"{known} ({run.job_name})", False
 
 
 def gate_results(instance: dg.DagsterInstance) -> dict[str, dict]:
