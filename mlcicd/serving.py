@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,7 +26,29 @@ from mlcicd.core.requests import RequestError, check_rows, parse_body, to_jsonab
 from mlcicd.project import Project
 
 SLOTS = ("live", "standby", "canary")
-TOKEN_ENV = "MLCICD_SERVE_TOKEN"  # when set, /admin/* needs "Authorization: Bearer <token>"
+TOKEN_ENV = "MLCICD_SERVE_TOKEN"  # /admin/* always needs "Authorization: Bearer <token>": this one, else the project's token file
+
+
+def token_path(project: Project) -> Path:
+    return project.data_dir / "serving" / "admin.token"
+
+
+def admin_token(project: Project, create: bool = False) -> tuple[str | None, bool]:
+    """The admin endpoints' bearer token: $MLCICD_SERVE_TOKEN, else the project's token file (readable by its owner
+    only), which `create` makes at the service's first start. Returns (token, whether it was just created)."""
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV], False
+    path = token_path(project)
+    if path.exists():
+        return path.read_text().strip(), False
+    if not create:
+        return None, False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token + "\n")
+    return token, True
 LOGGED_PREDICTIONS = 20  # per request, for comparing prediction distributions
 
 
@@ -188,12 +212,13 @@ def app(server: ModelServer):
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
+    token, _ = admin_token(server.project, create=True)
+
     def guarded(handler, admin: bool = False):
         async def endpoint(request: Request):
-            if admin:
-                token = os.environ.get(TOKEN_ENV)
-                if token and request.headers.get("authorization") != f"Bearer {token}":
-                    return JSONResponse({"error": "admin endpoints need the bearer token"}, status_code=401)
+            if admin and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
+                return JSONResponse({"error": "admin endpoints need the bearer token (MLCICD_SERVE_TOKEN or data/serving/admin.token)"},
+                                    status_code=401)
             body = await request.body()
             try:
                 return JSONResponse(await run_in_threadpool(handler, request, body))
@@ -261,6 +286,9 @@ def serve(project: Project, host: str, port: int, on_start=print) -> None:
 
     server = ModelServer(project)
     on_start(server.load_champion(fallback=project.config.serving.fallback_to_last_good))
+    _, created = admin_token(project, create=True)
+    if created:
+        on_start(f"the admin endpoints' token is in {token_path(project)} (readable by you only); set {TOKEN_ENV} to choose your own")
     pid_file = project.data_dir / "serving" / "server.pid"
     pid_file.write_text(str(os.getpid()))
     try:

@@ -111,6 +111,18 @@ def test_health_and_predictions_through_the_one_feature_path(served):
     assert status == 200 and len(body["predictions"]) == 3
     np.testing.assert_allclose([p["probability"] for p in body["predictions"]], served_scores[:3], atol=1e-12)
     bad_requests_get_a_4xx_that_names_the_field(project, base)
+    admin_endpoints_need_the_token_always(project, base)
+
+
+def admin_endpoints_need_the_token_always(project, base):
+    """No MLCICD_SERVE_TOKEN set: the first start made a token file, readable by its owner only (issue 17, point 2)."""
+    import stat
+
+    token_file = project.data_dir / "serving" / "admin.token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert call(base, "POST", "/admin/discard", {})[0] == 401
+    assert call(base, "POST", "/admin/discard", {}, token="guessed")[0] == 401
+    assert call(base, "POST", "/admin/discard", {}, token=token_file.read_text().strip())[0] == 200
 
 
 BAD_REQUESTS = [

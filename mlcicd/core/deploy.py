@@ -4,7 +4,6 @@ turned into the numbers its budget and the canary are judged on."""
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -42,12 +41,13 @@ class DeployResult:
         return {"version": self.version, "passed": self.passed, "reason": self.reason, "steps": [asdict(s) for s in self.steps]}
 
 
-def call(base_url: str, method: str, path: str, payload=None, timeout: float = 30.0) -> tuple[int, dict]:
-    """One HTTP call to the service: (status, JSON body); a connection failure is status 0 with the reason."""
+def call(base_url: str, method: str, path: str, payload=None, timeout: float = 30.0, token: str | None = None) -> tuple[int, dict]:
+    """One HTTP call to the service: (status, JSON body); a connection failure is status 0 with the reason. `token`: the
+    admin endpoints' bearer token (serving.admin_token)."""
     data = None if payload is None else json.dumps(payload, default=str).encode()
     headers = {"content-type": "application/json"}
-    if os.environ.get("MLCICD_SERVE_TOKEN"):
-        headers["authorization"] = f"Bearer {os.environ['MLCICD_SERVE_TOKEN']}"
+    if token:
+        headers["authorization"] = f"Bearer {token}"
     request = urllib.request.Request(base_url.rstrip("/") + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -74,7 +74,9 @@ def score_of(prediction: dict) -> float:
     return float(prediction.get("prediction", prediction.get("probability")))
 
 
-def blue_green(base_url: str, version: str, expected_sha256: str, sample: pd.DataFrame, expected: np.ndarray, tolerance: float) -> DeployResult:
+def blue_green(
+    base_url: str, version: str, expected_sha256: str, sample: pd.DataFrame, expected: np.ndarray, tolerance: float, token: str | None = None,
+) -> DeployResult:
     """Stage `version` beside the live one, then health, smoke and skew checks against the standby slot;
     switch only when all pass, otherwise discard it (the live version never stopped answering).
     `expected` holds batch scoring's predictions for `sample` (the score: probability or value)."""
@@ -84,7 +86,7 @@ def blue_green(base_url: str, version: str, expected_sha256: str, sample: pd.Dat
         result.steps.append(Step(name, passed, detail))
         return passed
 
-    status, body = call(base_url, "POST", "/admin/stage", {"version": str(version)})
+    status, body = call(base_url, "POST", "/admin/stage", {"version": str(version)}, token=token)
     staged = f"loaded beside the live version (artifact {str(body.get('artifact_sha256'))[:12]})"
     ok = step("stage", status == 200, staged if status == 200 else f"HTTP {status}: {body.get('error')}")
     if ok:
@@ -112,10 +114,10 @@ def blue_green(base_url: str, version: str, expected_sha256: str, sample: pd.Dat
             gap = float(np.max(np.abs(served - np.asarray(expected, dtype=float)))) if len(served) == len(expected) else float("inf")
             ok = step("skew", gap <= tolerance, f"largest difference from batch scoring on {len(rows)} rows: {gap:.3g} (allowed {tolerance:g})")
     if ok:
-        status, body = call(base_url, "POST", "/admin/switch", {})
+        status, body = call(base_url, "POST", "/admin/switch", {}, token=token)
         step("switch", status == 200, f"live: {body.get('previous')} -> {body.get('live')}" if status == 200 else f"HTTP {status}: {body.get('error')}")
     if not result.passed:
-        call(base_url, "POST", "/admin/discard", {})
+        call(base_url, "POST", "/admin/discard", {}, token=token)
     return result
 
 

@@ -43,6 +43,7 @@ def batch_scores(proj, name: str, version: str, sample):
 )
 def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
     from mlcicd.core.deploy import blue_green, call
+    from mlcicd.serving import admin_token
     from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, load_reference, move_champion, version_by_alias
 
     proj = project.load()
@@ -63,13 +64,13 @@ def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
     sample = load_reference(proj, name, version).drop(columns=[target], errors="ignore").head(settings.sample_rows)
     expected = batch_scores(proj, name, version, sample)
     sha = (client(proj).get_model_version(name, version).tags or {}).get(HASH_TAG, "")
-    result = blue_green(base, version, sha, sample, expected, settings.skew_tolerance)
+    result = blue_green(base, version, sha, sample, expected, settings.skew_tolerance, token=admin_token(proj)[0])
     steps = "\n".join(f"| {s.name} | {'pass' if s.passed else 'FAIL'} | {s.detail} |" for s in result.steps)
     metadata = {"url": base, "version": version, "steps": dg.MetadataValue.md("| step | result | detail |\n|---|---|---|\n" + steps)}
     if result.passed:
         canary = health.get("canary") or {}
         if canary.get("version") == version:  # the canary became the champion: it no longer needs a slot of its own
-            call(base, "POST", "/admin/canary", {"version": None})
+            call(base, "POST", "/admin/canary", {"version": None}, token=admin_token(proj)[0])
         yield dg.Output({**result.to_dict(), "url": base, "previous": live, "decision": "deployed"}, metadata={**metadata, "live_version": version})
         yield check_result(GateVerdict("deployment_healthy", True, result.reason.capitalize() + ".", {"version": version}), asset_key="deployment")
         return
@@ -96,6 +97,7 @@ def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
 )
 def canary(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
     from mlcicd.core.deploy import call
+    from mlcicd.serving import admin_token
     from mlcicd.core.promotion import problems_from
     from mlcicd.mlflow_registry import CHALLENGER, version_by_alias
 
@@ -108,7 +110,8 @@ def canary(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Ou
     if problems:
         raise dg.Failure(f"Version {challenger.version} is not exposed to live traffic: " + "; ".join(problems))
     share = proj.config.serving.canary_share
-    status, body = call(service_url(proj), "POST", "/admin/canary", {"version": str(challenger.version), "share": share})
+    status, body = call(service_url(proj), "POST", "/admin/canary", {"version": str(challenger.version), "share": share},
+                        token=admin_token(proj)[0])
     if status != 200:
         raise dg.Failure(f"The service did not take the canary: HTTP {status}: {body.get('error')}")
     return dg.Output({"version": str(challenger.version), "share": share, "since": datetime.now(timezone.utc).isoformat()},
