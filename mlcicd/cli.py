@@ -274,6 +274,24 @@ def _has_data_files(folder: Path) -> bool:
 
 
 @main.group()
+def audit() -> None:
+    """The audit trail of promotion decisions (data/audit/promotions.jsonl): append-only and hash-chained."""
+
+
+@audit.command("verify")
+@CONFIG_OPTION
+def verify_audit(config_path) -> None:
+    """Check that every record holds the SHA-256 of the one before it: an edited, removed or inserted record shows."""
+    from mlcicd.core.audit import read, verify
+
+    project = _project(config_path)
+    problems = verify(project.audit_log)
+    if problems:
+        raise click.ClickException(f"{project.audit_log} has been changed:\n  " + "\n  ".join(problems))
+    click.echo(f"{project.audit_log}: {len(read(project.audit_log))} record(s), every one linked to the one before it")
+
+
+@main.group()
 def batches() -> None:
     """The accepted store: list its batches, take one out of training (remove) or put it back (restore); audited."""
 

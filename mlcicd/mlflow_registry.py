@@ -151,9 +151,11 @@ def version_by_alias(project: Project, model_name: str, alias: str):
         return None
 
 
-def load_model(project: Project, model_name: str, version: str) -> tuple[Any, FeatureState]:
+def load_model(project: Project, model_name: str, version: str, audited_sha256: str | None = None) -> tuple[Any, FeatureState]:
     """The booster and its FeatureState for one registered version, after checking that the model's files
-    are byte for byte the ones registered (their SHA-256 is a version tag): a tampered artifact is refused."""
+    are byte for byte the ones registered (their SHA-256 is a version tag): a tampered artifact is refused.
+    `audited_sha256` (the audit trail's record of the version's files, for a champion): the tag must say the same, since
+    whoever can write the registry can rewrite a tag together with the files."""
     import mlflow.artifacts
     import mlflow.lightgbm
     from mlflow.models import Model
@@ -164,6 +166,11 @@ def load_model(project: Project, model_name: str, version: str) -> tuple[Any, Fe
     local = mlflow.artifacts.download_artifacts(uri, tracking_uri=project.tracking_uri, registry_uri=project.tracking_uri)
     if not expected:
         raise ArtifactIntegrityError(f"{uri} has no recorded {HASH_TAG}, so its files cannot be trusted; re-register it through mlcicd")
+    if audited_sha256 and audited_sha256 != expected:
+        raise ArtifactIntegrityError(
+            f"{uri}: its {HASH_TAG} tag says {expected[:12]}..., but the audit trail recorded {audited_sha256[:12]}... when the alias moved to "
+            "it: the registry's record was rewritten; refusing to use it"
+        )
     actual = artifact_sha256(local)
     if actual != expected:
         raise ArtifactIntegrityError(

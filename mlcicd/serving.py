@@ -78,17 +78,17 @@ class ModelServer:
 
     # ---- models ---------------------------------------------------------------------------------
 
-    def load(self, version: str) -> Slot:
+    def load(self, version: str, audited_sha256: str | None = None) -> Slot:
         from mlcicd.mlflow_registry import HASH_TAG, client, load_model
 
-        booster, features = load_model(self.project, self.model_name, version)  # refuses a tampered artifact
+        booster, features = load_model(self.project, self.model_name, version, audited_sha256)  # refuses a tampered artifact
         sha = (client(self.project).get_model_version(self.model_name, version).tags or {})[HASH_TAG]
         return Slot(str(version), booster, features, sha, time.time())
 
     def load_champion(self, fallback: bool = False) -> str:
         """Load the champion into the live slot. When its files fail their check: with `fallback`, the newest earlier
         champion in the audit trail whose files still match (returned: what happened, in words); else ServingError."""
-        from mlcicd.core.audit import decisions, unaudited
+        from mlcicd.core.audit import audited_artifact, decisions, unaudited
         from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 
         champion = version_by_alias(self.project, self.model_name, CHAMPION)
@@ -100,7 +100,7 @@ class ModelServer:
             reason = f"champion version {version} cannot be served: {moved_outside}"
         else:
             try:
-                self.slots["live"] = self.load(version)
+                self.slots["live"] = self.load(version, audited_artifact(self.project.audit_log, self.model_name, version))
                 return f"serving champion version {version} of {self.model_name}"
             except Exception as exc:  # noqa: BLE001 - said in words, and the service never serves files that do not verify
                 reason = f"champion version {version} of {self.model_name} cannot be served: {exc}"
@@ -111,7 +111,7 @@ class ModelServer:
                    and r["to_version"] != version]
         for candidate in dict.fromkeys(earlier):
             try:
-                self.slots["live"] = self.load(str(candidate))
+                self.slots["live"] = self.load(str(candidate), audited_artifact(self.project.audit_log, self.model_name, str(candidate)))
             except Exception:  # noqa: BLE001, S112 - this one does not verify either: try the one before
                 continue
             return f"{reason}; serving version {candidate} instead, the newest earlier champion whose files match (serving.fallback_to_last_good)"

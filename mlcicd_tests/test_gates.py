@@ -362,3 +362,26 @@ def test_every_decision_records_a_known_identity_and_requested_by_beside_it(monk
     assert actor("alice@example.com") == "Dagster user alice@example.com"
     monkeypatch.setenv("GITHUB_ACTOR", "octocat")
     assert actor() == "CI actor octocat"
+
+
+def test_the_audit_trail_is_chained_and_keeps_each_champions_hash_beyond_the_registrys_reach(with_champion, run_job):
+    """Whoever can write the registry can rewrite a version's SHA-256 tag with its files; the chained trail keeps the hash
+    recorded at the move, and `mlcicd audit verify` finds an edited record (issue 17, point 2, second bullet)."""
+    from mlcicd.mlflow_registry import HASH_TAG, artifact_sha256
+    from mlcicd.serving import ModelServer, ServingError
+
+    assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0
+    name = with_champion.model_name("full")
+    registry = client(with_champion)
+    logged = registry.get_logged_model(registry.get_model_version(name, "1").source.removeprefix("models:/"))
+    (model_file,) = Path(logged.artifact_location.removeprefix("file://")).rglob("model.lgb")
+    model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))
+    registry.set_model_version_tag(name, "1", HASH_TAG, artifact_sha256(str(model_file.parents[0])))  # the tag rewritten to match
+    with pytest.raises(ServingError, match="the registry's record was rewritten"):
+        ModelServer(with_champion).load_champion()
+
+    lines = with_champion.audit_log.read_text().splitlines()
+    lines[0] = lines[0].replace('"promoted"', '"overridden"', 1)  # someone edits the first record
+    with_champion.audit_log.write_text("\n".join(lines) + "\n")
+    checked = CliRunner().invoke(main, ["audit", "verify"])
+    assert checked.exit_code != 0 and "line 2 does not hold the SHA-256 of line 1" in checked.output

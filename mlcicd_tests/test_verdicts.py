@@ -213,7 +213,8 @@ def test_latency_is_judged_against_the_champion_measured_beside_it_on_a_busy_mac
     frame = simulate_batch(0, 3000)
     spec = DatasetSpec(contract="c.yaml", target="is_fraud", id_column="transaction_id", time_column="event_time",
                        categorical_columns=["merchant_category", "channel", "region", "card_type"])
-    budget = GateSpec().latency  # the shipped budgets: 50 ms for one row, 250 ms for 1,000 rows, at most 1.5x the champion
+    budget = GateSpec().latency  # the shipped ratio: over a budget on a busy machine, at most 1.5x the champion
+    tiny = {"one_row_p95_ms": 0.01, "batch_1000_p95_ms": 0.01}  # budgets no model meets: the machine is "busy" for both
 
     def model(rounds: int, leaves: int, seed: int, rate: float = 0.05):
         params = {"num_leaves": leaves, "learning_rate": rate, "min_data_in_leaf": 5}
@@ -225,7 +226,10 @@ def test_latency_is_judged_against_the_champion_measured_beside_it_on_a_busy_mac
     assert slow[0].best_iteration > 1000
     for candidate, should_pass in ((alike, True), (slow, False)):
         mine, theirs = measure_latency([candidate, champion], frame, repeats=30, blocks=3)
-        verdict = gates.budget_gate(mine, 100_000, budget.budgets_ms, 50.0, max_ratio=budget.max_ratio,
-                                    min_difference_ms=budget.min_difference_ms, champion_latency=theirs)
-        assert verdict.passed is should_pass, verdict.reason
-    assert "the champion's time" in verdict.reason and "measured together" in verdict.reason
+        shipped = gates.budget_gate(mine, 100_000, budget.budgets_ms, 50.0, max_ratio=budget.max_ratio, champion_latency=theirs)
+        assert shipped.passed, f"within the shipped budgets even under the hog: {shipped.reason}"
+        busy = gates.budget_gate(mine, 100_000, tiny, 50.0, max_ratio=budget.max_ratio, champion_latency=theirs)
+        assert busy.passed is should_pass, busy.reason
+    assert "the champion's time measured together" in busy.reason
+    alone = gates.budget_gate(mine, 100_000, tiny, 50.0, champion_latency={"one_row_p95_ms": 0.001, "batch_1000_p95_ms": 0.001})
+    assert not alone.passed and "over the budget of 0.01 ms" in alone.reason, "the champion within the budget: the model is slow"

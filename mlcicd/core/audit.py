@@ -32,6 +32,7 @@ class AuditRecord:
     at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     phase: Literal["intent", "done", "abandoned"] = "done"
     decision_id: str = field(default_factory=lambda: uuid4().hex)
+    artifact_sha256: str | None = None  # the moved-to version's files, as verified at the move: the registry's tag may be rewritten
 
     def as_phase(self, phase: str, reason: str | None = None) -> "AuditRecord":
         """The same decision, recorded again at a later phase."""
@@ -40,10 +41,46 @@ class AuditRecord:
         return replace(self, phase=phase, reason=reason or self.reason, at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
+GENESIS = "0" * 64
+
+
+def _line_hash(line: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(line.encode("utf-8")).hexdigest()
+
+
 def append(log: Path, record: AuditRecord) -> None:
+    """Append one record, chained: it holds the SHA-256 of the line before it, so an edit anywhere shows (verify)."""
     log.parent.mkdir(parents=True, exist_ok=True)
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    previous = _line_hash(lines[-1]) if lines else GENESIS
     with open(log, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(record), default=str) + "\n")
+        handle.write(json.dumps({**asdict(record), "prev_hash": previous}, default=str) + "\n")
+
+
+def verify(log: Path) -> list[str]:
+    """What is wrong with the chain (empty when every record holds the hash of the one before it). Records written
+    before the trail was chained carry no link; one after a chained record must."""
+    if not log.exists():
+        return []
+    problems, previous, chained = [], None, False
+    for number, line in enumerate(log.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            recorded = json.loads(line).get("prev_hash")
+        except (ValueError, AttributeError):
+            problems.append(f"line {number} is not a JSON record")
+        else:
+            if recorded is None:
+                if chained:
+                    problems.append(f"line {number} is not linked to the record before it (inserted?)")
+            else:
+                chained = True
+                if recorded != (previous or GENESIS):
+                    problems.append(f"line {number} does not hold the SHA-256 of line {number - 1}: line {number - 1} was edited or "
+                                    "removed, or this one was inserted")
+        previous = _line_hash(line)
+    return problems
 
 
 def read(log: Path) -> list[dict]:
@@ -66,6 +103,13 @@ def unfinished(log: Path, model_name: str) -> list[dict]:
 
 
 MOVES = ("promoted", "overridden", "rolled_back")
+
+
+def audited_artifact(log: Path, model_name: str, version: str) -> str | None:
+    """The SHA-256 of `version`'s files as verified when the trail last moved the alias to it (None: never recorded)."""
+    moves = [r for r in read(log) if r["model_name"] == model_name and r["phase"] == "done" and r["decision"] in MOVES
+             and str(r["to_version"]) == str(version) and r.get("artifact_sha256")]
+    return moves[-1]["artifact_sha256"] if moves else None
 
 
 def audited_champion(log: Path, model_name: str) -> str | None:

@@ -178,10 +178,15 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
                                            "same commit, with the same settings); nothing was registered", verdict.problems)
         evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
 
+    from mlcicd.mlflow_registry import HASH_TAG
+
+    # the files' SHA-256 (verified just now by artifact_integrity) goes into the chained trail: a later rewrite of the tag shows
+    sha = (client(proj).get_model_version(name, to_version).tags or {}).get(HASH_TAG) if verdict.moves_alias and to_version else None
     record = AuditRecord(
         decision=verdict.decision, model_name=name, from_version=current_version, to_version=to_version, reason=verdict.reason,
         triggered_by=who, dagster_run_id=context.run.run_id,
         dataset_hash=candidate_evaluation["dataset_hash"] if config.action == "promote" else None, metrics=evidence, gates=gates,
+        artifact_sha256=sha,
     )
     append(proj.audit_log, record if not verdict.moves_alias else record.as_phase("intent"))
     kill_point("promotion.after_audit")

@@ -25,13 +25,13 @@ def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResourc
     champion = version_by_alias(proj, name, CHAMPION)
     if champion is None:
         raise dg.Failure(f"There is no champion of {name}; promote one before scoring.")
-    from mlcicd.core.audit import unaudited
+    from mlcicd.core.audit import audited_artifact, unaudited
 
     moved_outside = unaudited(proj.audit_log, name, str(champion.version))
     if moved_outside:
         raise dg.Failure(f"Nothing was scored: {moved_outside}. Promote or roll back through the pipeline, or set promotion.revert_unaudited.")
     try:
-        champion_model = load_model(proj, name, str(champion.version))
+        champion_model = load_model(proj, name, str(champion.version), audited_artifact(proj.audit_log, name, str(champion.version)))
     except Exception as exc:  # noqa: BLE001 - said in words: nothing is scored with files that do not verify
         raise dg.Failure(
             f"Champion version {champion.version} of {name} cannot be used for scoring: {exc}. Nothing was scored; roll back to a "

@@ -79,7 +79,7 @@ def latency_and_size(evaluation: dict, proj, context) -> gates.GateVerdict:
     champion = evaluation["champion"] or {}
     return gates.budget_gate(
         candidate["latency"], candidate["size_bytes"], spec.latency.budgets_ms, spec.max_model_size_mb,
-        max_ratio=spec.latency.max_ratio, min_difference_ms=spec.latency.min_difference_ms, champion_latency=champion.get("latency"),
+        max_ratio=spec.latency.max_ratio, champion_latency=champion.get("latency"),
     )
 
 
