@@ -67,20 +67,21 @@ def remove(accepted_dir: Path, removed_dir: Path, audit_log: Path, batch_id: str
     """Move an accepted batch to `removed_dir`; training stops seeing it. Needs a reason (it is audited)."""
     if len(reason.strip()) < 10:
         raise ValueError("say why the batch is removed (at least 10 characters); it goes into the audit trail")
-    with exclusive(accepted_dir / ".ingest.lock"):
-        batch = find(list_accepted(accepted_dir), batch_id, str(accepted_dir))
-        _move(batch, accepted_dir, removed_dir, record_first=True)
-        change = BatchChange("removed", batch.batch_id, batch.source, batch.rows, reason.strip(), actor(), _now())
-        _log(audit_log, change)
-    return change
+    return _change("removed", accepted_dir, removed_dir, accepted_dir, audit_log, batch_id, reason)
 
 
 def restore(accepted_dir: Path, removed_dir: Path, audit_log: Path, batch_id: str, reason: str = "") -> BatchChange:
     """Move a removed batch back into the accepted store, in its original place in the arrival order."""
+    return _change("restored", removed_dir, accepted_dir, accepted_dir, audit_log, batch_id, reason)
+
+
+def _change(action: str, source: Path, target: Path, accepted_dir: Path, audit_log: Path, batch_id: str, reason: str) -> BatchChange:
+    """One batch from `source` to `target` under the ingestion lock, audited. Leaving the accepted store, the record
+    moves first (the batch stops counting); entering it, the record moves last (the batch counts once whole)."""
     with exclusive(accepted_dir / ".ingest.lock"):
-        batch = find(list_accepted(removed_dir), batch_id, str(removed_dir))
-        _move(batch, removed_dir, accepted_dir, record_first=False)
-        change = BatchChange("restored", batch.batch_id, batch.source, batch.rows, reason.strip(), actor(), _now())
+        batch = find(list_accepted(source), batch_id, str(source))
+        _move(batch, source, target, record_first=source == accepted_dir)
+        change = BatchChange(action, batch.batch_id, batch.source, batch.rows, reason.strip(), actor(), _now())
         _log(audit_log, change)
     return change
 
