@@ -502,19 +502,19 @@ def status_report(project: Project) -> dict:
         }
 
     history = [r for r in decisions(project.audit_log) if r["model_name"] == name and r["phase"] == "done"]
-    champion_version = version_by_alias(project, name, CHAMPION)
+    champion = describe(CHAMPION)
     gates, gates_source = latest_gates()
     return {
         "model_name": name,
         "tracking_uri": project.tracking_uri_shown,
         "primary_metric": primary,
         "promotion_mode": project.config.promotion.mode,
-        "champion": describe(CHAMPION),
+        "champion": champion,
         "challenger": describe(CHALLENGER),
         "gates": gates,
         "gates_source": gates_source,
         "last_decision": history[-1] if history else None,
-        "champion_audit": unaudited(project.audit_log, name, str(champion_version.version) if champion_version else None),
+        "champion_audit": unaudited(project.audit_log, name, champion["version"] if champion else None),
     }
 
 

@@ -102,7 +102,7 @@ def unfinished(log: Path, model_name: str) -> list[dict]:
     return [r for r in records if r["phase"] == "intent" and r.get("decision_id") not in closed]
 
 
-MOVES = ("promoted", "overridden", "rolled_back")
+MOVES = ("promoted", "overridden", "rolled_back")  # the decisions that move the champion alias
 
 
 def audited_artifact(log: Path, model_name: str, version: str) -> str | None:

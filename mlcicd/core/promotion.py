@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mlcicd.core.audit import MOVES
+
 Decision = Literal["promoted", "overridden", "refused", "unchanged", "rolled_back"]
 
 
@@ -25,7 +27,7 @@ class Verdict:
 
     @property
     def moves_alias(self) -> bool:
-        return self.decision in ("promoted", "overridden", "rolled_back")
+        return self.decision in MOVES
 
 
 # Checks an override can never waive: an override waives gates about quality, never about identity (which version,
@@ -53,8 +55,11 @@ def unwaivable(gates: dict[str, dict]) -> list[str]:
     return problems_from({name: result for name, result in gates.items() if name in IDENTITY_CHECKS})
 
 
-def decide_promotion(version: str, current: str | None, problems: list[str], request: PromotionRequest, identity: list[str] = ()) -> Verdict:
-    """`identity`: the failed identity checks (unwaivable); they are also among `problems`."""
+def decide_promotion(
+    version: str, current: str | None, problems: list[str], request: PromotionRequest, identity: list[str] = (), nothing_new: bool = False,
+) -> Verdict:
+    """`identity`: the failed identity checks (unwaivable); they are also among `problems`. `nothing_new`: the candidate is
+    the champion itself (same data, same committed code, same settings), so nothing was trained or registered."""
     if request.mode == "manual" and request.automated:
         return Verdict(
             "refused",
@@ -76,6 +81,9 @@ def decide_promotion(version: str, current: str | None, problems: list[str], req
             list(identity),
         )
     if current == version:
+        if nothing_new:
+            return Verdict("unchanged", f"unchanged: nothing new to learn (version {version} was trained on the same data, by the same "
+                                        "commit, with the same settings); nothing was registered", problems)
         return Verdict("unchanged", f"Version {version} is already the champion; nothing to do.", problems)
     if problems:
         return Verdict(

@@ -172,10 +172,9 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
         if proj.config.promotion.require_canary:
             gates["canary_passed"] = canary_result(context.instance, to_version)
         kill_point("promotion.before_decision")
-        verdict = decide_promotion(to_version, current_version, problems_from(gates), request, unwaivable(gates))
-        if verdict.decision == "unchanged" and candidate_evaluation.get("unchanged"):
-            verdict = Verdict("unchanged", f"unchanged: nothing new to learn (version {to_version} was trained on the same data, by the "
-                                           "same commit, with the same settings); nothing was registered", verdict.problems)
+        verdict = decide_promotion(
+            to_version, current_version, problems_from(gates), request, unwaivable(gates), nothing_new=bool(candidate_evaluation.get("unchanged"))
+        )
         evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
 
     from mlcicd.mlflow_registry import HASH_TAG
