@@ -223,11 +223,11 @@ def rows_hash(frame: pd.DataFrame, contract: Contract) -> str:
 SEQUENCE_FILE = ".last_sequence"  # arrival numbers are never reused, even after a batch is removed (mlcicd batches)
 
 
-def next_sequence(accepted_dir: Path) -> int:
+def next_sequence(accepted_dir: Path, batches: list[AcceptedBatch]) -> int:
     """The next arrival number: after the highest ever given (kept in a file) and after every batch in the store."""
     marker = accepted_dir / SEQUENCE_FILE
     given = int(marker.read_text()) if marker.exists() else 0
-    return max([given, *(b.sequence for b in list_accepted(accepted_dir))]) + 1
+    return max([given, *(b.sequence for b in batches)]) + 1
 
 
 def read_validated(path: Path, contract: Contract, quarantine_dir: Path, content_hash: str, ignore: tuple[str, ...] = ()) -> ContractResult | BatchVerdict:
@@ -276,7 +276,8 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
         return result
     checked = result.validated
     rows = rows_hash(checked, contract)
-    same = next((b for b in list_accepted(accepted_dir) if b.rows_hash == rows), None)
+    stored = list_accepted(accepted_dir)
+    same = next((b for b in stored if b.rows_hash == rows), None)
     if same is not None:  # a re-save (CSV of a Parquet batch, another name): ingesting it would repeat every row
         moved = move_keeping_both(path, archive_dir, content_hash)
         return BatchVerdict(shown(path.name), content_hash, "duplicate", 0, str(moved),
@@ -289,7 +290,7 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     times = data[time_columns[0]] if time_columns else None
     batch = AcceptedBatch(
         batch_id=batch_id,
-        sequence=next_sequence(accepted_dir),
+        sequence=next_sequence(accepted_dir, stored),
         source=shown(path.name),
         content_hash=content_hash,
         rows=len(data),

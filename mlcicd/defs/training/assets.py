@@ -15,6 +15,7 @@ from mlcicd.resources import MlflowTracking, ProjectResource, run_tier
 from ..ingestion.assets import raw_batch
 
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
+HOLDOUT_ATTR = "mlcicd_holdout_share"  # the share of the rows the holdout takes, decided where the batches are known
 
 
 DATA_GATES = ["data_freshness", "min_rows", "label_balance", "unique_ids"]
@@ -51,6 +52,7 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
         raise dg.Failure(f"The accepted batches have no target column '{spec.target}' (dataset.target in mlcicd.yaml).")
     digest = dataset_hash(batches, tier.sample_rows)
     frame.attrs[HASH_ATTR] = digest
+    frame.attrs[HOLDOUT_ATTR] = holdout_share(spec, batches)
     kill_point("dataset.before_output")
     time_range = {"first_time": str(frame[spec.time_column].min()), "last_time": str(frame[spec.time_column].max())} if spec.time_column else {}
     balance = gates.label_balance_gate(
@@ -99,9 +101,9 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
 def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource):
     from mlcicd.core.gates import leakage_gate
 
-    proj = project.load()
-    spec = proj.config.dataset
-    train, holdout = split_by_time(training_dataset, spec.time_column, holdout_share(proj, training_dataset))
+    spec = project.load().config.dataset
+    share = training_dataset.attrs.get(HOLDOUT_ATTR, spec.holdout_fraction)
+    train, holdout = split_by_time(training_dataset, spec.time_column, share)
     digest = training_dataset.attrs[HASH_ATTR]
     for part in (train, holdout):
         part.attrs[HASH_ATTR] = digest
@@ -115,15 +117,13 @@ def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource
     yield check_result(leakage_gate(len(shared), train_last, cut, shared[:3].tolist(), identical_rows_allowed=allowed), asset_key="holdout_set")
 
 
-def holdout_share(proj, frame: pd.DataFrame) -> float:
+def holdout_share(spec, batches) -> float:
     """dataset.holdout_fraction, or (with dataset.holdout_batches K) the share of the window's rows that its newest K
     batches hold, when the window has more than K batches."""
     from mlcicd.core.dataset import holdout_fraction_of_batches
 
-    spec = proj.config.dataset
     if spec.holdout_batches is None:
         return spec.holdout_fraction
-    batches = window(list_accepted(proj.accepted_dir), spec.window_batches)
     return holdout_fraction_of_batches(batches, spec.holdout_batches) or spec.holdout_fraction
 
 
