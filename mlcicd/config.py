@@ -92,8 +92,8 @@ class ModelSpec(_Strict):
 class LatencyBudget(_Strict):
     one_row_p95_ms: float = Field(50.0, gt=0, description="p95 time to score 1 row through the shared feature path.")
     batch_1000_p95_ms: float = Field(250.0, gt=0, description="p95 time to score 1,000 rows.")
-    repeats: int = Field(30, ge=5, description="Timed repetitions per block (after one warm-up) that each p95 is taken over.")
-    blocks: int = Field(5, ge=1, le=50, description="Blocks of repetitions, candidate and champion interleaved; the fastest block's p95 is "
+    repeats: int = Field(30, ge=5, description="Timed repetitions of each model (after one warm-up), split into `blocks` of at least 5.")
+    blocks: int = Field(3, ge=1, le=50, description="Blocks of repetitions, candidate and champion interleaved; the fastest block's p95 is "
                         "judged against the budgets (a busy spell slows some blocks, not the model).")
     max_ratio: float = Field(1.5, ge=1.0, description="Over a budget on a busy machine (the champion, measured beside it, is over it too), "
                              "the candidate may take at most this many times the champion's time (median of paired timings).")

@@ -8,7 +8,6 @@ Aliases, not stages: `challenger` is the newest registered candidate, `champion`
 from __future__ import annotations
 
 import json
-
 import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass

@@ -49,6 +49,8 @@ def admin_token(project: Project, create: bool = False) -> tuple[str | None, boo
     with os.fdopen(descriptor, "w") as handle:
         handle.write(token + "\n")
     return token, True
+
+
 LOGGED_PREDICTIONS = 20  # per request, for comparing prediction distributions
 
 

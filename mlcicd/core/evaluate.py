@@ -64,7 +64,6 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
         result = {}
         for name in LATENCY_SIZES:
             result[f"{name}_p95_ms"] = float(min(np.percentile(b, 95) for b in times[(i, name)]))
-            result[f"{name}_median_ms"] = float(np.median(np.concatenate(times[(i, name)])))
             if i == 0 and len(models) == 2:
                 first, second = np.concatenate(times[(0, name)]), np.concatenate(times[(1, name)])
                 result[f"{name}_ratio"] = float(np.median(first / second))

@@ -165,8 +165,8 @@ def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_
     if task == "binary":
         from mlcicd.core.features import target_classes
 
-        classes = target_classes(frame[target], task)
-        positive_rate = float((frame[target].dropna().astype(str) == classes[1]).mean())
+        positive = target_classes(frame[target], task)[1]
+        positive_rate = float((frame[target].dropna().astype(str) == positive).mean())
     duplicated, examples = duplicate_rows(frame.drop(columns=drop)) if not id_column else (0, [])
     slices = slice_candidates(frame, categorical)
     largest = {c: float(frame[c].value_counts(normalize=True).max()) for c in slices}

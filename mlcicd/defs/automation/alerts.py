@@ -68,7 +68,7 @@ def unaudited_champion_alert(context: dg.SensorEvaluationContext, project: Proje
         return dg.SkipReason(f"{problem}; alerted (promotion.revert_unaudited is off: scoring and serving refuse it)")
     reason = f"revert: {problem}"
     return dg.RunRequest(
-        run_key=f"revert-unaudited-{version}-{len(proj.audit_log.read_text()) if proj.audit_log.exists() else 0}",
+        run_key=f"revert-unaudited-{version}-to-{audited}",  # once: a refused rollback is not asked for again every minute
         run_config={"ops": {"champion": {"config": {"action": "rollback", "version": audited, "reason": reason[:900]}}}},
         tags={"mlcicd/trigger": "unaudited_champion", "mlcicd/reason": reason[:1000]},
     )
