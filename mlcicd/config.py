@@ -247,6 +247,10 @@ class ServingSpec(_Strict):
     max_error_rate: float = Field(0.01, ge=0, le=1, description="Budget: share of requests answered with a server error (5xx).")
     p95_latency_ms: float = Field(100.0, gt=0, description="Budget: p95 request latency of the live version.")
     canary: CanarySpec = CanarySpec()
+    max_body_mb: float = Field(10.0, gt=0, description="Largest request body; a larger one is answered 413 while it is read, before parsing.")
+    request_timeout_seconds: float = Field(
+        10.0, gt=0, description="A request not answered in this time is answered 503 (the work is dropped; the service keeps serving).",
+    )
     fallback_to_last_good: bool = Field(
         False, description="When the champion's files fail their check at start, serve the newest earlier champion (from the audit "
         "trail) whose files still match, and say so; false: refuse to start, with the reason.",

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mlcicd import faults
-from mlcicd.core.requests import RequestError, check_rows, parse_body, to_jsonable
+from mlcicd.core.requests import RequestError, check_rows, parse_body, read_json, to_jsonable
 from mlcicd.project import Project
 
 SLOTS = ("live", "standby", "canary")
@@ -51,6 +51,7 @@ def admin_token(project: Project, create: bool = False) -> tuple[str | None, boo
     return token, True
 
 
+DRAIN_FACTOR = 10  # an oversized body is read (and dropped) up to this multiple of serving.max_body_mb before the 413
 LOGGED_PREDICTIONS = 20  # per request, for comparing prediction distributions
 
 
@@ -207,6 +208,8 @@ class ModelServer:
 
 def app(server: ModelServer):
     """The HTTP layer (Starlette): JSON in, JSON out; a bad request is a 4xx naming the problem, never a 500."""
+    import asyncio
+
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -214,25 +217,52 @@ def app(server: ModelServer):
     from starlette.routing import Route
 
     token, _ = admin_token(server.project, create=True)
+    settings = server.project.config.serving
+    max_bytes = int(settings.max_body_mb * 1024 * 1024)
+
+    class Answer(JSONResponse):
+        """JSON with every non-ASCII character escaped: an answer that quotes the request can always be written."""
+
+        def render(self, content) -> bytes:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+    async def read_body(request: Request) -> bytes:
+        """The body, kept no further than max_body_mb: a larger one is refused (413) before anything parses it. The rest of
+        an oversized body is read and dropped (up to DRAIN_FACTOR times the limit) so that the client can read the answer
+        instead of seeing its connection reset."""
+        too_large = RequestError(413, f"the body is larger than {settings.max_body_mb:g} MB (serving.max_body_mb): send fewer rows per request")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                chunks.clear()
+                if size > DRAIN_FACTOR * max_bytes:
+                    break
+            else:
+                chunks.append(chunk)
+        if size > max_bytes:
+            raise too_large
+        return b"".join(chunks)
 
     def guarded(handler, admin: bool = False):
         async def endpoint(request: Request):
             if admin and not secrets.compare_digest(request.headers.get("authorization", ""), f"Bearer {token}"):
-                return JSONResponse({"error": "admin endpoints need the bearer token (MLCICD_SERVE_TOKEN or data/serving/admin.token)"},
-                                    status_code=401)
-            body = await request.body()
+                return Answer({"error": "admin endpoints need the bearer token (MLCICD_SERVE_TOKEN or data/serving/admin.token)"},
+                              status_code=401)
             try:
-                return JSONResponse(await run_in_threadpool(handler, request, body))
+                body = await read_body(request)
+                answer = await asyncio.wait_for(run_in_threadpool(handler, request, body), timeout=settings.request_timeout_seconds)
+                return Answer(answer)
             except RequestError as error:
-                return JSONResponse(error.to_dict(), status_code=error.status)
+                return Answer(error.to_dict(), status_code=error.status)
+            except TimeoutError:
+                return Answer({"error": f"the request was not answered within {settings.request_timeout_seconds:g} s "
+                                        "(serving.request_timeout_seconds): send fewer rows per request"}, status_code=503)
 
         return endpoint
 
     def admin_args(body: bytes) -> dict:
-        try:
-            args = json.loads(body or b"{}")
-        except ValueError:
-            raise RequestError(400, "the body is not valid JSON") from None
+        args = read_json(body or b"{}")
         if not isinstance(args, dict):
             raise RequestError(400, "expected a JSON object")
         return args

@@ -95,7 +95,7 @@ def test_the_corpus_has_at_least_30_kinds():
 
 
 def test_every_bad_batch_is_quarantined_with_a_reason_and_nothing_is_lost(project, run_job, instance):
-    from .test_loop import settle, tick
+    from .support import settle, tick
 
     project.landing_dir.mkdir(parents=True)
     for name, write, _ in CORPUS.values():

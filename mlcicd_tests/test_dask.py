@@ -7,7 +7,7 @@ from mlcicd.core.simulate import simulate_batch
 from mlcicd.core.train import predict
 from mlcicd.mlflow_registry import load_model
 
-from .test_pipeline import checks, simulate
+from .support import checks, simulate
 
 
 def test_training_on_a_dask_cluster_passes_the_same_gates(make_project, run_job):

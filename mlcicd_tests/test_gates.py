@@ -12,7 +12,7 @@ from mlcicd.cli import main
 from mlcicd.core.audit import read
 from mlcicd.core.simulate import simulate_batch, write_batches
 from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alias
-from mlcicd_tests.test_pipeline import DEGRADED, PROMOTION_CHECKS
+from .support import DEGRADED, PROMOTION_CHECKS
 
 
 def champion_of(project) -> str | None:

@@ -1,17 +1,15 @@
 """The loop, evaluated against a test instance (no clock): landing -> ingestion -> retraining -> promotion."""
 
-import os
-import time
 
 import dagster as dg
 import pytest
 
 from mlcicd.core.simulate import write_batches
-from mlcicd.defs.automation.sensors import decide_after_failed_gates, landing_sensor, promote_after_training
+from mlcicd.defs.automation.sensors import decide_after_failed_gates, promote_after_training
 from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 from mlcicd.resources import ProjectResource
 
-from .test_pipeline import MODEL_GATES
+from .support import MODEL_GATES, settle, tick
 
 TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"} | {
     # the model gates are separate checks: each must be requested with the retrained evaluation, or promotion
@@ -19,18 +17,6 @@ TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "
     f"candidate_evaluation:{check}"
     for check in MODEL_GATES
 }
-
-
-def tick(instance, cursor=None):
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
-    return landing_sensor(context)
-
-
-def settle(project, seconds=10):
-    """Pretend the landed files were written `seconds` ago."""
-    past = time.time() - seconds
-    for path in project.landing_dir.iterdir():
-        os.utime(path, (past, past))
 
 
 def test_landing_sensor_requests_one_ingestion_per_complete_file(project, instance):

@@ -11,28 +11,11 @@ from mlcicd.core.audit import decisions, read
 from mlcicd.core.simulate import write_batches
 from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alias
 
-from mlcicd.defs.training.checks import JUDGES
-
-MODEL_GATES = [name for name, _, _ in JUDGES]
-ALL_GATES = {"data_contract", "data_freshness", "min_rows", "label_balance", "unique_ids", "no_leakage", *MODEL_GATES}
-PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now", "artifact_integrity"}
-
-# A code change that makes the model much worse: tiny trees, barely trained.
-DEGRADED = {"model": {"num_boost_round": 4, "params": {"num_leaves": 2, "learning_rate": 0.02, "feature_fraction": 0.3}}}
-
-
-def checks(result) -> dict:
-    return {e.check_name: e for e in result.get_asset_check_evaluations()}
-
+from .support import ALL_GATES, DEGRADED, PROMOTION_CHECKS, checks, simulate
 
 def alias(project, tier: str, name: str):
     version = version_by_alias(project, project.model_name(tier), name)
     return None if version is None else str(version.version)
-
-
-def simulate(project, batches=4, scenario="baseline"):
-    result = CliRunner().invoke(main, ["simulate", "--batches", str(batches), "--scenario", scenario])
-    assert result.exit_code == 0, result.output
 
 
 def test_ci_job_on_a_fresh_clone_runs_the_whole_loop_and_promotes(project, run_job):

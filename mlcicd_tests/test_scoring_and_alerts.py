@@ -15,7 +15,7 @@ from mlcicd.core.train import predict
 from mlcicd.defs.automation.alerts import gate_failure_alert, run_failure_alert
 from mlcicd.mlflow_registry import load_model
 from mlcicd.resources import ProjectResource
-from mlcicd_tests.test_pipeline import DEGRADED
+from .support import DEGRADED
 
 
 def test_scoring_uses_the_champion_and_shadows_the_challenger(make_project, run_job):

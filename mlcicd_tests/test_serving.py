@@ -24,7 +24,7 @@ from mlcicd.core.train import predict
 from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, HASH_TAG, client, load_model, version_by_alias
 from mlcicd.resources import ProjectResource
 
-from .test_ui import free_port, wait_until_up
+from .support import free_port, wait_until_up
 
 
 def alias(project, name):

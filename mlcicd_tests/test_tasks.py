@@ -16,7 +16,7 @@ from mlcicd.core.metrics import TASK_METRICS
 from mlcicd.mlflow_registry import CHAMPION, client, version_by_alias
 from mlcicd.project import Project
 
-from .test_pipeline import checks
+from .support import checks
 
 
 def bundled(name: str) -> pd.DataFrame:

@@ -7,17 +7,14 @@ MLCICD_REQUIRE_BROWSER=1, which turns that skip into a failure, so in CI it alwa
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from .test_pipeline import MODEL_GATES
+from .support import MODEL_GATES, free_port, wait_until_up
 
 CHROMIUM_ARGS = [  # what works on a closed network: no background connections, no sandbox as root
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,26 +37,6 @@ def chromium_or_skip() -> str:
             pytest.fail(f"MLCICD_REQUIRE_BROWSER=1 but {problem}")
         pytest.skip(problem)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"dagster-webserver exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"dagster-webserver did not answer {url} within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ import pandas as pd
 from mlcicd.core.contract import Contract
 
 MAX_ROWS = 100_000
+LARGEST_INT = 2**63 - 1  # JSON allows any integer; a column holds 64 bits
+SHOWN_CHARS = 60  # a field name or value quoted in an answer is cut to this many characters
 
 
 @dataclass
@@ -40,15 +42,13 @@ def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
         except Exception as exc:  # noqa: BLE001 - any parser failure is the body's fault
             raise RequestError(400, f"the body is not CSV with a header row: {exc}") from None
     elif kind == "application/json":
-        try:
-            payload = json.loads(body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+        payload = read_json(body)
         records = payload.get("records") if isinstance(payload, dict) and "records" in payload else payload
         if isinstance(records, dict):
             records = [records]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise RequestError(400, 'expected {"records": [{column: value, ...}, ...]}, a list of such records, or one record')
+        _check_flat(records)
         frame = pd.DataFrame.from_records(records)
     else:
         raise RequestError(415, f"unsupported content type '{kind}': send application/json or text/csv")
@@ -59,8 +59,51 @@ def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
     return frame
 
 
+def read_json(body: bytes):
+    """The body's JSON, or RequestError(400) saying what is wrong with it."""
+    try:
+        return json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        if "integer string conversion" in str(exc):
+            raise RequestError(400, "the body holds a number of more than 4,300 digits") from None
+        raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(400, "the body's JSON is nested too deeply to be a request") from None
+
+
+def _check_flat(records: list[dict]) -> None:
+    """Every field of every record holds one JSON scalar, and every text is valid Unicode (JSON can carry a lone
+    surrogate, which no encoder can write back): else 400/422 naming the field, before any column is built."""
+    for number, record in enumerate(records, start=1):
+        for key, value in record.items():
+            if not _is_unicode(key):
+                raise RequestError(400, f"record {number}: a field name is not valid Unicode text (it holds a lone surrogate)")
+            if isinstance(value, dict | list):
+                raise RequestError(422, f"record {number}: field {_shown(key)} holds a JSON {'object' if isinstance(value, dict) else 'list'}; "
+                                        "expected one value (text, number, true/false or null)")
+            if isinstance(value, int) and not -LARGEST_INT <= value <= LARGEST_INT:
+                raise RequestError(422, f"record {number}: field {_shown(key)} holds a whole number of {len(str(abs(value)))} digits, "
+                                        "beyond what any column can store (64 bits)")
+            if isinstance(value, str) and not _is_unicode(value):
+                raise RequestError(400, f"record {number}: field {_shown(key)} is not valid Unicode text (it holds a lone surrogate)")
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(value) -> str:
+    """A value quoted in an answer: repr, cut to SHOWN_CHARS characters so a huge field cannot fill the answer."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + f"... ({len(text):,} characters)"
+
+
 def _examples(values) -> str:
-    return ", ".join(repr(v) for v in list(values)[:3])
+    return ", ".join(_shown(v) for v in list(values)[:3])
 
 
 def _is_present(value) -> bool:
@@ -75,13 +118,11 @@ def _as_number(value) -> float | None:
     """A JSON number or numeric text as float; None when it is neither (booleans are not numbers)."""
     if isinstance(value, bool | np.bool_):
         return None
-    if isinstance(value, int | float | np.number):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, int | float | np.number | str):
             return float(value)
-        except ValueError:
-            return None
+    except (ValueError, OverflowError):  # "lots", or an integer of 400 digits: not a number this model can take
+        return None
     return None
 
 
@@ -96,7 +137,7 @@ def check_rows(frame: pd.DataFrame, contract: Contract, ignore: tuple[str, ...] 
     missing = [c for c in absent if not contract.columns[c].nullable]  # a nullable field may be left out: null
     extra = [c for c in frame.columns if c not in contract.columns and c not in ignore]
     problems += [f"field '{c}' is missing" for c in missing]
-    problems += [f"field '{c}' is not in the data contract" for c in extra]
+    problems += [f"field {_shown(c)} is not in the data contract" for c in extra]
     rows = len(frame)
     out = {}
     for name, rule in contract.columns.items():
@@ -122,7 +163,9 @@ def check_rows(frame: pd.DataFrame, contract: Contract, ignore: tuple[str, ...] 
                 continue
             checked = values[present]
         elif rule.dtype == "datetime":
-            values = pd.to_datetime(pd.Series(np.where(present, raw, None)), errors="coerce", format="mixed")
+            # A time with an offset ("+05:00", "Z") is taken to UTC and kept without its zone, like the stored batches;
+            # a time without one is read as UTC. Rows with and without offsets may be mixed.
+            values = pd.to_datetime(pd.Series(np.where(present, raw, None)), errors="coerce", format="mixed", utc=True).dt.tz_localize(None)
             bad = present & values.isna().to_numpy()
             if bad.any():
                 problems.append(f"field '{name}': {int(bad.sum())} value(s) are not dates/times, e.g. {_examples(raw[bad])}")

@@ -1,0 +1,72 @@
+"""Helpers shared by the tests (one place; no test file imports another): gate lists, check results, simulated data,
+sensor ticks, and services started on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mlcicd.cli import main
+from mlcicd.defs.training.checks import JUDGES
+
+MODEL_GATES = [name for name, _, _ in JUDGES]
+ALL_GATES = {"data_contract", "data_freshness", "min_rows", "label_balance", "unique_ids", "no_leakage", *MODEL_GATES}
+PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now", "artifact_integrity"}
+
+# A code change that makes the model much worse: tiny trees, barely trained.
+DEGRADED = {"model": {"num_boost_round": 4, "params": {"num_leaves": 2, "learning_rate": 0.02, "feature_fraction": 0.3}}}
+
+
+def checks(result) -> dict:
+    """A run's asset check evaluations by check name."""
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def simulate(project, batches=4, scenario="baseline"):
+    result = CliRunner().invoke(main, ["simulate", "--batches", str(batches), "--scenario", scenario])
+    assert result.exit_code == 0, result.output
+
+
+def tick(instance, cursor=None):
+    """One evaluation of the landing sensor against a test instance."""
+    import dagster as dg
+
+    from mlcicd.defs.automation.sensors import landing_sensor
+    from mlcicd.resources import ProjectResource
+
+    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
+    return landing_sensor(context)
+
+
+def settle(project, seconds=10):
+    """Pretend the landed files were written `seconds` ago."""
+    past = time.time() - seconds
+    for path in project.landing_dir.iterdir():
+        os.utime(path, (past, past))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float = 90) -> None:
+    """Wait until `url` answers 200; fail with the end of the service's log if it exits or never answers."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args[:3]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{process.args[:3]} did not answer {url} within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
