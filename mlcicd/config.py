@@ -201,6 +201,10 @@ class AutomationSpec(_Strict):
         60.0, gt=0, description="A file with a writer's name (hidden, .part, .tmp) untouched this long is an abandoned partial write: "
         "ingestion quarantines it with a report instead of leaving it in the landing folder forever.",
     )
+    dead_run_check_seconds: int = Field(
+        30, ge=0, description="How often dead_run_sweeper looks for STARTED runs whose process has died (killed, out of memory) and marks "
+        "them failed, so the run queue moves on; 0 turns it off (for runs on other machines, where Dagster's run monitoring does this).",
+    )
 
 
 class MonitoringSpec(_Strict):

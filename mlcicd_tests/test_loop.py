@@ -99,11 +99,14 @@ def test_everything_the_loop_needs_runs_by_default(definitions):
     assert set(sensors) == {
         "landing_sensor", "retrain_on_new_data", "promote_after_training", "decide_after_failed_gates",
         "monitor_after_ingestion", "drift_sensor",
-        "run_failure_alert", "gate_failure_alert", "rollback_on_serving_breach", "unaudited_champion_alert",
+        "run_failure_alert", "gate_failure_alert", "rollback_on_serving_breach", "unaudited_champion_alert", "dead_run_sweeper",
     }
     serving = {"rollback_on_serving_breach", "serving_monitoring"}  # on only with serving.enabled (off in the shipped config)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for name, s in sensors.items() if name not in serving)
     assert sensors["rollback_on_serving_breach"].default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensors["dead_run_sweeper"].minimum_interval_seconds <= 60, "a dead run must be failed within 2 minutes"
+    jobs = {job.name: job for job in repository.get_all_jobs()}
+    assert all(0 < int(jobs[name].tags["dagster/max_runtime"]) <= 4 * 3600 for name in jobs if not name.startswith("__")), "every job has a runtime bound"
     schedules = {schedule.name: schedule for schedule in repository.schedule_defs}
     assert {name: (s.cron_schedule, s.job_name) for name, s in schedules.items()} == {
         "nightly_retraining": ("0 2 * * *", "training_job"),

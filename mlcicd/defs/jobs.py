@@ -23,21 +23,25 @@ training_assets = dg.AssetSelection.assets(candidate_evaluation).upstream()
 # The run queue's lanes (dagster.yaml, deploy/production/dagster.yaml, deploy/helm/values.yaml): one training
 # run and one promotion run at a time, whichever job, sensor or schedule asks for it.
 LANE = "mlcicd/lane"
+MAX_RUNTIME = "dagster/max_runtime"  # seconds; Dagster's run monitoring reads it
 TRAINING_LANE, PROMOTION_LANE = {LANE: "training"}, {LANE: "promotion"}
 # with serving on, a moved alias is deployed in the same run (and goes back if the deployment fails)
 moves_champion = dg.AssetSelection.assets(champion, *([deployment] if config_at_load().serving.enabled else []))
 
 
 
-def job(name: str, selection, description: str, **kwargs):
-    """An asset job run in one process (the graph is a chain: more processes would only add start-up time)."""
+def job(name: str, selection, description: str, max_runtime_minutes: int = 30, tags: dict | None = None, **kwargs):
+    """An asset job run in one process (the graph is a chain: more processes would only add start-up time). Its runs
+    carry `dagster/max_runtime`: run monitoring (dagster.yaml) fails a run that exceeds it, a safety net under
+    dead_run_sweeper for a run that hangs rather than dies."""
     if not isinstance(selection, dg.AssetSelection):
         selection = dg.AssetSelection.assets(selection)
-    return dg.define_asset_job(name, selection=selection, executor_def=dg.in_process_executor, description=description, **kwargs)
+    tags = {MAX_RUNTIME: str(max_runtime_minutes * 60), **(tags or {})}
+    return dg.define_asset_job(name, selection=selection, executor_def=dg.in_process_executor, description=description, tags=tags, **kwargs)
 
 
 training_job = job(
-    "training_job", training_assets, tags={TIER_TAG: "full", **TRAINING_LANE},
+    "training_job", training_assets, tags={TIER_TAG: "full", **TRAINING_LANE}, max_runtime_minutes=240,
     description="Ingest landed data, train a candidate on the full window and evaluate it against the champion.",
 )
 promotion_job = job(
@@ -45,7 +49,7 @@ promotion_job = job(
     description="Move the `champion` alias to the evaluated candidate, only if every gate passed for it.",
 )
 ci_job = job(
-    "ci_job", training_assets | dg.AssetSelection.assets(champion), tags={TIER_TAG: "ci", **TRAINING_LANE},
+    "ci_job", training_assets | dg.AssetSelection.assets(champion), tags={TIER_TAG: "ci", **TRAINING_LANE}, max_runtime_minutes=60,
     description="The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone).",
 )
 rollback_job = job(

@@ -9,6 +9,7 @@ from mlcicd.core.alerts import notify
 from mlcicd.resources import ProjectResource
 
 from ..jobs import rollback_job
+from .dead_runs import DEAD_RUN
 from ..monitoring.checks import MONITORING_CHECKS
 from ..promotion.assets import GATE_KEYS
 
@@ -21,6 +22,8 @@ def alerts_log(project: ProjectResource):
 def run_failure_alert(context: dg.RunFailureSensorContext, project: ProjectResource) -> None:
     run = context.dagster_run
     error = context.failure_event.message or "the run failed"
+    if error.startswith(DEAD_RUN):
+        return  # dead_run_sweeper marked it failed and has sent its own notice, naming the run
     notify(alerts_log(project), "run_failure", f"{run.job_name} failed: {error}", job=run.job_name, run_id=run.run_id, tags=dict(run.tags))
 
 
