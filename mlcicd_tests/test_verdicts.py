@@ -226,8 +226,10 @@ def test_latency_is_judged_against_the_champion_measured_beside_it_on_a_busy_mac
     assert slow[0].best_iteration > 1000
     for candidate, should_pass in ((alike, True), (slow, False)):
         mine, theirs = measure_latency([candidate, champion], frame, repeats=30, blocks=3)
-        shipped = gates.budget_gate(mine, 100_000, budget.budgets_ms, 50.0, max_ratio=budget.max_ratio, champion_latency=theirs)
-        assert shipped.passed, f"within the shipped budgets even under the hog: {shipped.reason}"
+        if should_pass:  # a model like the champion stays within the shipped budgets even under the hog (the 1,500-tree
+            # one need not: 276 ms against 250 for 1,000 rows was seen on a slow day; the ratio below is what judges it)
+            shipped = gates.budget_gate(mine, 100_000, budget.budgets_ms, 50.0, max_ratio=budget.max_ratio, champion_latency=theirs)
+            assert shipped.passed, f"within the shipped budgets even under the hog: {shipped.reason}"
         busy = gates.budget_gate(mine, 100_000, tiny, 50.0, max_ratio=budget.max_ratio, champion_latency=theirs)
         assert busy.passed is should_pass, busy.reason
     assert "the champion's time measured together" in busy.reason
