@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from mlcicd.core import gate_table
 from mlcicd.core.gates import GateVerdict
 from mlcicd.faults import kill_point
 
@@ -20,3 +21,22 @@ def check_result(verdict: GateVerdict, asset_key: str | None = None, warn_only: 
         check_name=verdict.gate,
         passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR, description=verdict.reason, metadata=metadata
     )
+
+
+def check_specs(asset: str, **kwargs) -> list[dg.AssetCheckSpec]:
+    """The check specs of one asset, from the gate table (name, blocking, description), in pipeline order."""
+    return [dg.AssetCheckSpec(gate.name, asset=asset, blocking=gate.blocking, description=gate.demands, **kwargs) for gate in gate_table.on(asset)]
+
+
+def gate_key(gate: gate_table.Gate) -> dg.AssetCheckKey:
+    return dg.AssetCheckKey(dg.AssetKey(gate.asset), gate.name)
+
+
+def reverified_keys() -> list[dg.AssetCheckKey]:
+    """The checks whose latest result promotion requires to have passed for the candidate, in pipeline order."""
+    return [gate_key(gate) for gate in gate_table.reverified()]
+
+
+def every_check_key() -> list[dg.AssetCheckKey]:
+    """Every gate that is a Dagster check (promotion's own are judged inside the decision), in pipeline order."""
+    return [gate_key(gate) for gate in gate_table.GATES if gate.stage != "promotion"]

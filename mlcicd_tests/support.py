@@ -13,11 +13,12 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mlcicd.cli import main
-from mlcicd.defs.training.checks import JUDGES
+from mlcicd.core import gate_table
 
-MODEL_GATES = [name for name, _, _ in JUDGES]
-ALL_GATES = {"data_contract", "data_freshness", "min_rows", "label_balance", "unique_ids", "no_leakage", *MODEL_GATES}
-PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now", "artifact_integrity"}
+# derived from the gate table, as the code's own lists are
+MODEL_GATES = [gate.name for gate in gate_table.stage("model")]
+ALL_GATES = {gate.name for gate in gate_table.GATES if gate.stage in ("data", "model")}  # what a training run judges
+PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now", "artifact_integrity"}  # what a promotion records (no canary asked for)
 
 # A code change that makes the model much worse: tiny trees, barely trained.
 DEGRADED = {"model": {"num_boost_round": 4, "params": {"num_leaves": 2, "learning_rate": 0.02, "feature_fraction": 0.3}}}

@@ -93,3 +93,22 @@ def test_dagster_cli_lists_the_jobs():
     out = subprocess.run([*dagster, "job", "list", "-m", "mlcicd.definitions"], capture_output=True, text=True, check=True).stdout
     for job in ("training_job", "promotion_job", "rollback_job", "ci_job", "ingestion_job", "monitoring_job", "scoring_job"):
         assert job in out
+
+
+def test_the_gate_table_is_what_the_checks_promotion_and_alerts_are_built_from(definitions):
+    from mlcicd.core import gate_table
+    from mlcicd.defs.promotion.assets import GATE_KEYS
+    from mlcicd.defs.training.checks import JUDGES
+
+    graph = definitions.resolve_asset_graph()
+    checks = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
+    table = {(gate.asset, gate.name): gate for gate in gate_table.GATES if gate.stage != "promotion"}
+    assert set(checks) == set(table), "every check is a row of the gate table, and every row (but promotion's own) is a check"
+    for key, spec in checks.items():
+        assert (spec.blocking, spec.description) == (table[key].blocking, table[key].demands), key
+    assert set(JUDGES) == {gate.name for gate in gate_table.stage("model")}, "each model gate has a judge, and only those"
+    reverified = [(key.asset_key.to_user_string(), key.name) for key in GATE_KEYS]
+    assert reverified == [(g.asset, g.name) for g in gate_table.GATES if g.reverified]
+    assert {name for _, name in reverified} >= {g.name for g in gate_table.GATES if g.stage in ("data", "model")}, \
+        "promotion re-verifies every data and model gate, whichever asset it is on"
+    assert gate_table.in_pipeline_order(["identity", "data_contract", "no_regression", "unknown"]) == ["data_contract", "no_regression", "identity", "unknown"]

@@ -6,12 +6,11 @@ import json
 import dagster as dg
 
 from mlcicd.core.alerts import notify
+from mlcicd.gate_checks import every_check_key
 from mlcicd.resources import ProjectResource
 
 from ..jobs import rollback_job
 from .dead_runs import DEAD_RUN
-from ..monitoring.checks import MONITORING_CHECKS
-from ..promotion.assets import GATE_KEYS
 
 
 def alerts_log(project: ProjectResource):
@@ -30,7 +29,7 @@ def run_failure_alert(context: dg.RunFailureSensorContext, project: ProjectResou
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING, description="A notice for every failed gate (blocking or monitoring).")
 def gate_failure_alert(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SkipReason:
     last_seen = int(context.cursor or 0)
-    keys = [*GATE_KEYS, *[k for check in MONITORING_CHECKS for k in check.check_keys]]
+    keys = every_check_key()  # every gate in the table that is a Dagster check (core/gate_table.py)
     newest, sent = last_seen, 0
     for key in keys:
         for record in context.instance.event_log_storage.get_asset_check_execution_history(key, limit=50):

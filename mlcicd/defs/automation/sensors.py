@@ -18,14 +18,15 @@ import time
 
 import dagster as dg
 
+from mlcicd.core import gate_table
 from mlcicd.core.landing import scan
+from mlcicd.gate_checks import gate_key
 from mlcicd.core.monitoring import RetrainState, retrain_decision
 from mlcicd.project import config_at_load
 from mlcicd.resources import ProjectResource
 
 from ..jobs import ingestion_job, monitoring_job, promotion_job, training_job
 from ..ingestion.assets import raw_batch
-from ..monitoring.checks import MONITORING_CHECKS
 from ..training.assets import candidate_evaluation
 
 TRAINING_ASSETS = dg.AssetSelection.groups("training")
@@ -130,8 +131,7 @@ def drift_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
 def monitoring_windows(instance: dg.DagsterInstance, after_id: int) -> list[tuple[int, bool, str]]:
     """One entry per monitoring run since `after_id`, oldest first: (record id, drift or decay found, why)."""
     by_run: dict[str, list] = {}
-    for check in MONITORING_CHECKS:
-        (key,) = check.check_keys
+    for key in [gate_key(gate) for gate in gate_table.stage("monitoring")]:
         for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=100):
             evaluation = record.event.asset_check_evaluation if record.event else None
             if record.id <= after_id or evaluation is None:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from mlcicd.core.audit import AuditRecord, append
 from mlcicd.core.gates import GateVerdict
-from mlcicd.gate_checks import check_result
+from mlcicd.gate_checks import check_result, check_specs
 from mlcicd.resources import ProjectResource
 
 from ..promotion.assets import champion, gate_results
@@ -34,7 +34,7 @@ def batch_scores(proj, name: str, version: str, sample):
     deps=[champion],
     group_name="deployment",
     kinds={"http"},
-    check_specs=[dg.AssetCheckSpec("deployment_healthy", asset="deployment", blocking=True)],
+    check_specs=check_specs("deployment"),
     description=(
         "The champion deployed to `mlcicd serve` blue-green: staged beside the live version, health-checked, a smoke "
         "request, a skew check against batch scoring; traffic switches only when all pass. On a failure the old "
@@ -121,7 +121,7 @@ def canary(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Ou
 @dg.asset(
     group_name="deployment",
     kinds={"http"},
-    check_specs=[dg.AssetCheckSpec("serving_within_budget", asset="serving_metrics"), dg.AssetCheckSpec("canary_comparison", asset="serving_metrics")],
+    check_specs=check_specs("serving_metrics"),
     description="The service's last serving.window_minutes from its request log: requests, error rates, latency percentiles per slot and version.",
 )
 def serving_metrics(project: ProjectResource):

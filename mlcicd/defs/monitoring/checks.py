@@ -3,6 +3,7 @@ exits non-zero like ci_job; drift_sensor reads them)."""
 
 import dagster as dg
 
+from mlcicd.core.gate_table import BY_NAME
 from mlcicd.core.gates import GateVerdict
 from mlcicd.core.metrics import better_by
 from mlcicd.gate_checks import check_result
@@ -11,8 +12,7 @@ from mlcicd.resources import ProjectResource
 from .assets import drift_report
 
 
-@dg.asset_check(asset=drift_report, blocking=True, description="At most monitoring.max_drift_share of the feature columns drifted, and "
-                "at most that share of the champion's feature importance lies in drifted columns.")
+@dg.asset_check(asset=drift_report, blocking=BY_NAME["data_drift"].blocking, description=BY_NAME["data_drift"].demands)
 def data_drift(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
     limit = project.load().config.monitoring.max_drift_share
     share, drifted, weighted = drift_report["drift_share"], drift_report["drifted"], drift_report.get("importance_share")
@@ -28,8 +28,7 @@ def data_drift(drift_report: dict, project: ProjectResource) -> dg.AssetCheckRes
     return check_result(GateVerdict("data_drift", True, f"{counted}; allowed {limit:.0%} of either.", numbers))
 
 
-@dg.asset_check(asset=drift_report, blocking=True,
-                description="The champion's primary metric on the newest labeled data has not decayed beyond monitoring.max_decay.")
+@dg.asset_check(asset=drift_report, blocking=BY_NAME["performance_decay"].blocking, description=BY_NAME["performance_decay"].demands)
 def performance_decay(drift_report: dict, project: ProjectResource) -> dg.AssetCheckResult:
     import math
 
@@ -50,5 +49,3 @@ def performance_decay(drift_report: dict, project: ProjectResource) -> dg.AssetC
     held = f"The champion's {metric} is {now:.4f} on the newest data against {before:.4f} at promotion (better by {change:+.4f})."
     return check_result(GateVerdict("performance_decay", True, held, numbers))
 
-
-MONITORING_CHECKS = [data_drift, performance_decay]

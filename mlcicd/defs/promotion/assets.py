@@ -12,24 +12,14 @@ from mlcicd.core.gates import freshness_gate
 from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
 from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, decide_rollback, problems_from, unwaivable
+from mlcicd.gate_checks import reverified_keys
 from mlcicd.resources import ProjectResource, run_tier
 
-from ..ingestion.checks import data_contract
-from ..training.assets import DATA_GATES, train_holdout_split, training_dataset
-from ..training.checks import JUDGES, MODEL_GATES, identity_problems
+from ..training.checks import identity_problems
 
-# Every gate, in pipeline order. Promotion needs the latest result of each to pass for the current evidence.
-def _in_order(keys, names: list[str]) -> list:
-    """Check keys in the order their gates are declared (a set of keys has none): status and refusals read in order."""
-    return sorted(keys, key=lambda key: names.index(key.name) if key.name in names else len(names))
-
-
-GATE_KEYS = [
-    *data_contract.check_keys,
-    *_in_order(training_dataset.check_keys, DATA_GATES),
-    *train_holdout_split.check_keys,
-    *_in_order([key for check in MODEL_GATES for key in check.check_keys], [name for name, _, _ in JUDGES]),
-]
+# Every gate promotion re-verifies, in pipeline order (core/gate_table.py): the latest result of each must have passed
+# for the current evidence.
+GATE_KEYS = reverified_keys()
 
 
 class ChampionConfig(dg.Config):

@@ -8,7 +8,7 @@ import pandas as pd
 from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, row_keys, sample, split_by_time, window
 from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
-from mlcicd.gate_checks import check_result
+from mlcicd.gate_checks import check_result, check_specs
 from mlcicd.project import config_at_load
 from mlcicd.resources import MlflowTracking, ProjectResource, run_tier
 
@@ -17,8 +17,6 @@ from ..ingestion.assets import raw_batch
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
 HOLDOUT_ATTR = "mlcicd_holdout_share"  # the share of the rows the holdout takes, decided where the batches are known
 
-
-DATA_GATES = ["data_freshness", "min_rows", "label_balance", "unique_ids"]
 
 # Every training asset: new accepted data retrains by itself (retrain_on_new_data sensor), but never past a
 # failed blocking gate upstream (eager() alone would ignore failed checks).
@@ -36,7 +34,7 @@ RETRAIN_ON_NEW_DATA = dg.AutomationCondition.eager() & dg.AutomationCondition.al
     # the UI's view of freshness; the blocking gate (data_freshness) reads the config at run time
     freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=config_at_load().gates.max_data_age_hours)),
     automation_condition=RETRAIN_ON_NEW_DATA,
-    check_specs=[dg.AssetCheckSpec(name, asset="training_dataset", blocking=True) for name in DATA_GATES],
+    check_specs=check_specs("training_dataset"),
 )
 def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
     from mlcicd.core import gates
@@ -96,7 +94,7 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
             description="The newest rows of training_dataset (dataset.holdout_fraction), never trained on, for evaluating candidate and champion.",
         ),
     },
-    check_specs=[dg.AssetCheckSpec("no_leakage", asset="holdout_set", blocking=True)],
+    check_specs=check_specs("holdout_set"),
 )
 def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource):
     from mlcicd.core.gates import leakage_gate

@@ -4,8 +4,8 @@ refuses any candidate whose latest gate results are not all passes for exactly i
 
 import dagster as dg
 
-from mlcicd.core import gates
-from mlcicd.gate_checks import check_result
+from mlcicd.core import gate_table, gates
+from mlcicd.gate_checks import check_result, check_specs
 from mlcicd.resources import ProjectResource, run_tier
 
 from .assets import candidate_evaluation, training_dataset
@@ -118,25 +118,21 @@ def identity(evaluation: dict, proj, context) -> gates.GateVerdict:
     )
 
 
-# The model gates: (name, what it demands, its judge). One step judges them all; each is its own blocking check.
-JUDGES = [
-    ("label_quality", "Before a model is blamed: the champion agrees with the newest labels about as well as when it was promoted "
-     "(else: label corruption or concept drift).", label_quality),
-    ("meets_thresholds", "The candidate meets the absolute floors and ceilings (gates.min_metrics, gates.max_metrics).", meets_thresholds),
-    ("no_regression", "With the noise in mind (paired bootstrap), the candidate is not worse than the champion.", no_regression),
-    ("no_slice_regression", "No slice (a value of a slice column with enough rows) falls beyond its tolerance, against the champion on the "
-     "same rows or against the champion at its promotion (paired bootstrap, corrected across slices).", no_slice_regression),
-    ("calibration", "The candidate is calibrated within gates.max_calibration_error (probabilities for classifiers, no bias for regression).", calibration),
-    ("latency_and_size", "Prediction latency (p95, 1 row and 1,000 rows) and model size are within budget.", latency_and_size),
-    ("identity", "The evaluation is of exactly the candidate waiting (`challenger`) and of the current training_dataset version.", identity),
-]
+# Each model gate's judge (the gates themselves, their order and descriptions: core/gate_table.py). One step judges
+# them all; each is its own blocking check.
+JUDGES = {
+    "label_quality": label_quality,
+    "meets_thresholds": meets_thresholds,
+    "no_regression": no_regression,
+    "no_slice_regression": no_slice_regression,
+    "calibration": calibration,
+    "latency_and_size": latency_and_size,
+    "identity": identity,
+}
 
 
 @dg.multi_asset_check(
-    specs=[
-        dg.AssetCheckSpec(name, asset=candidate_evaluation, blocking=True, automation_condition=RUN_WITH_EVALUATION, description=description)
-        for name, description, _ in JUDGES
-    ],
+    specs=check_specs("candidate_evaluation", automation_condition=RUN_WITH_EVALUATION),
     can_subset=True,
     ins={"evaluation": dg.AssetIn(key=candidate_evaluation.key)},
     description="The model gates on candidate_evaluation, judged in one step (one step per gate cost about 0.3 s a run).",
@@ -144,9 +140,8 @@ JUDGES = [
 def model_gates(context: dg.AssetCheckExecutionContext, evaluation: dict, project: ProjectResource):
     proj = project.load()
     selected = {key.name for key in context.selected_asset_check_keys}
-    for name, _, judge in JUDGES:
-        if name in selected:
-            yield check_result(judge(evaluation, proj, context), asset_key=candidate_evaluation.key)
+    for gate in gate_table.on("candidate_evaluation"):
+        if gate.name in selected:
+            yield check_result(JUDGES[gate.name](evaluation, proj, context), asset_key=candidate_evaluation.key)
 
 
-MODEL_GATES = [model_gates]
