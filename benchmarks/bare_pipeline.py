@@ -6,12 +6,7 @@ the pipeline's work (it walks every string: 0.4 s at 1M rows), so its time is re
 and left out of the stages; benchmarks/scale.py takes it off the script's wall time too.
 
 Used by benchmarks/scale.py (the baseline of the overhead ratio, and the scaling figures).
-Usage: python benchmarks/bare_pipeline.py path/to/mlcicd.yaml [--tuned-collector]
-
---tuned-collector gives this script the garbage-collector settings every mlcicd process uses (mlcicd/heap.py),
-from its first line: they save this script about as much as they save training_job, so the ratio against this
-variant is the orchestration's own overhead, and the ratio against the plain script is what a user who writes
-the pipeline by hand would see.
+Usage: python benchmarks/bare_pipeline.py path/to/mlcicd.yaml
 """
 
 from __future__ import annotations
@@ -79,8 +74,4 @@ def main(config_path: str) -> None:
 
 
 if __name__ == "__main__":
-    if "--tuned-collector" in sys.argv[2:]:
-        from mlcicd.heap import keep_loaded_code_out_of_the_way
-
-        keep_loaded_code_out_of_the_way()
     main(sys.argv[1])

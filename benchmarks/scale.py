@@ -96,12 +96,11 @@ def pipeline_seconds(template: Path, tmp: Path, name: str) -> dict:
     return {"jobs": times, "total": round(sum(times.values()), 2)}
 
 
-def bare(template: Path, tmp: Path, name: str, tuned_collector: bool = False) -> dict:
+def bare(template: Path, tmp: Path, name: str) -> dict:
     """The bare script on a fresh copy of the landed data; its figures plus its wall time with start-up and exit
     (less the time it spends measuring the data's size, which is not the pipeline's work)."""
     project, env = fresh(template, tmp, name)
     command = [sys.executable, str(ROOT / "benchmarks" / "bare_pipeline.py"), str(project / "mlcicd.yaml")]
-    command += ["--tuned-collector"] if tuned_collector else []
     start = time.perf_counter()
     out = subprocess.run(command, env=env, cwd=project, check=True, capture_output=True, text=True).stdout
     figures = json.loads(out.strip().splitlines()[-1])
@@ -116,18 +115,14 @@ def overhead(rows: int, runs: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         new = simulated(Path(tmp) / "template", rows)
         ready = set_up(new, Path(tmp))
-        piped, alone, tuned = [], [], []
+        piped, alone = [], []
         for run in range(runs):
             piped.append(pipeline_seconds(ready, Path(tmp), f"pipeline-{run}"))
             alone.append(bare(ready, Path(tmp), f"bare-{run}"))
-            tuned.append(bare(ready, Path(tmp), f"bare-tuned-{run}", tuned_collector=True))
         first = pipeline_seconds(new, Path(tmp), "first-run")
     # training_job does read, validate, dataset, featurize + train, evaluate: the bare script's same stages
     # (with its start-up and exit); the three jobs together also do the drift report, as the whole bare script does.
-    # The baseline runs with the garbage-collector settings every mlcicd process has (mlcicd/heap.py): they save the
-    # bare work about as much as training_job, and they skip the collections at exit, which in the plain script
-    # are mostly the drift stage's (Evidently's) objects but would be counted as training work.
-    # The plain script is measured too: what a user who writes the pipeline by hand would compare against.
+    # The baseline is the plain script: what a user who writes the pipeline by hand would compare against.
     median = statistics.median
     training = [p["jobs"]["training_job"] for p in piped]
     totals = [p["total"] for p in piped]
@@ -146,14 +141,13 @@ def overhead(rows: int, runs: int) -> dict:
             "stages": [a["stages"] for a in runs_of_bare],
         }
 
-    same_settings, plain = baseline(tuned), baseline(alone)
+    plain = baseline(alone)
     return {
         "runs": runs,
         "training_job_seconds": {"median": median(training), "all": training},
         "all_three_jobs_seconds": {"median": median(totals), "all": totals, "per_job": piped},
         "first_run_of_a_new_project": first,
-        "training_job_ratio": same_settings["training_job_ratio"],  # the target's figure
-        "bare_with_mlcicd_collector_settings": same_settings,
+        "training_job_ratio": plain["training_job_ratio"],  # the target's figure
         "plain_bare_script": plain,
     }
 

@@ -7,11 +7,7 @@ Heavy libraries (mlflow, lightgbm, evidently, sklearn) are imported inside the f
 from functools import cache
 from pathlib import Path
 
-from mlcicd.heap import keep_loaded_code_out_of_the_way
-
-keep_loaded_code_out_of_the_way()  # Dagster's tools (CLI, code server) have loaded Dagster by now: no need to walk it again
-
-import dagster as dg  # noqa: E402
+import dagster as dg
 
 
 @dg.definitions
@@ -24,6 +20,4 @@ def _loaded() -> dg.Definitions:
     """Built once per process. Dagster calls `defs` again at each stage of one command (`dagster job execute`
     called it five times, about 0.1 s each after the first); the modules it builds from are loaded once anyway,
     so every call returns the same definitions, as a module-level `Definitions` object would."""
-    definitions = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
-    keep_loaded_code_out_of_the_way()  # the code location lives as long as the process
-    return definitions
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

@@ -79,13 +79,14 @@ def test_jobs_and_what_they_select(definitions):
     assert definitions.resolve_job_def("training_job").tags["mlcicd/tier"] == "full"
 
 
-def test_loading_the_code_location_does_not_import_heavy_libraries():
+def test_loading_the_code_location_imports_no_heavy_library_and_tunes_nothing():
     code = (
-        "import sys, json; import mlcicd.definitions as d; d.defs();"
-        "print(json.dumps([m for m in ('mlflow', 'lightgbm', 'evidently', 'sklearn', 'pandera') if m in sys.modules]))"
+        "import gc, sys, json; before = gc.get_threshold(); import mlcicd.definitions as d; d.defs();"
+        "print(json.dumps({'heavy': [m for m in ('mlflow', 'lightgbm', 'evidently', 'sklearn', 'pandera') if m in sys.modules],"
+        " 'collector': [before == gc.get_threshold(), gc.get_freeze_count()]}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert json.loads(out.strip().splitlines()[-1]) == []
+    assert json.loads(out.strip().splitlines()[-1]) == {"heavy": [], "collector": [True, 0]}, "no process-wide tuning as an import side effect"
 
 
 def test_dagster_cli_lists_the_jobs():
