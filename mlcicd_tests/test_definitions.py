@@ -1,8 +1,10 @@
 """The shape of the code location: a change to the graph, the gates or the jobs shows up here in review."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 
@@ -113,3 +115,22 @@ def test_the_gate_table_is_what_the_checks_promotion_and_alerts_are_built_from(d
     assert {name for _, name in reverified} >= {g.name for g in gate_table.GATES if g.stage in ("data", "model")}, \
         "promotion re-verifies every data and model gate, whichever asset it is on"
     assert gate_table.in_pipeline_order(["identity", "data_contract", "no_regression", "unknown"]) == ["data_contract", "no_regression", "identity", "unknown"]
+
+
+def test_dg_checks_lists_and_launches_the_code_location(project, tmp_path):
+    """`dg` (dagster-dg-cli) from the project root: the same code location as `dagster job execute`."""
+    from mlcicd.core.simulate import write_batches
+
+    from .conftest import REPO
+
+    dg_cli = str(Path(sys.executable).parent / "dg")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}  # MLCICD_CONFIG: the test's project
+    checked = subprocess.run([dg_cli, "check", "defs"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr, checked.stderr[-2000:]
+    listed = json.loads(subprocess.run([dg_cli, "list", "defs", "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout)
+    assert {"training_job", "promotion_job", "rollback_job", "ci_job"} <= {job["name"] for job in listed["jobs"]}
+    assert len(listed["asset_checks"]) == 18 and "dead_run_sweeper" in {sensor["name"] for sensor in listed["sensors"]}
+    write_batches(project.landing_dir, batches=1, rows_per_batch=500)
+    launched = subprocess.run([dg_cli, "launch", "--job", "ingestion_job"], cwd=REPO, env=env, capture_output=True, text=True)
+    assert launched.returncode == 0, launched.stderr[-2000:]
+    assert len(list(project.accepted_dir.rglob("*.parquet"))) == 1 and not list(project.landing_dir.iterdir())
