@@ -31,9 +31,7 @@ promote: $(VENV)/.installed
 # make rollback VERSION=3       back to version 3 (it must have passed its gates)
 # make rollback VERSION=3 OVERRIDE=true REASON="..."   even if it never passed (recorded as an override)
 rollback: $(VENV)/.installed
-	@mkdir -p data && printf 'ops:\n  champion:\n    config:\n      action: rollback\n      version: "%s"\n      override: %s\n      reason: "%s"\n' \
-	  "$(VERSION)" "$(or $(OVERRIDE),false)" "$(REASON)" > data/.rollback-config.yaml
-	$(BIN)/dagster job execute -m mlcicd.definitions -j rollback_job -c data/.rollback-config.yaml
+	$(BIN)/mlcicd rollback --to "$(VERSION)" --reason "$(REASON)" $(if $(filter true,$(OVERRIDE)),--override,)
 
 simulate-if-empty: $(VENV)/.installed
 	@if [ -z "$$(ls -A data/landing data/accepted 2>/dev/null)" ]; then $(BIN)/mlcicd simulate; else echo "data has landed; not simulating"; fi

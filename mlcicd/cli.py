@@ -434,8 +434,20 @@ def train(config_path, tier: str) -> None:
 def promote(config_path, override: bool, reason: str) -> None:
     """Move `champion` to the evaluated candidate if every gate passed for it (promotion_job), with progress."""
     project = _project(config_path)
-    config = {"ops": {"champion": {"config": {"action": "promote", "override": override, "reason": reason}}}} if override or reason else None
+    config = {"ops": {"champion": {"config": {"override": override, "reason": reason}}}} if override or reason else None
     run_job_with_progress("promotion_job", config, project=project)
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--to", "to_version", default="", help="The version to go back to (default: the version the champion replaced).")
+@click.option("--override", is_flag=True, help="Go back to a version that never passed its gates (needs --reason; recorded as an override).")
+@click.option("--reason", default="", help="Why; required with --override, recorded in the audit trail either way.")
+def rollback(config_path, to_version: str, override: bool, reason: str) -> None:
+    """Move `champion` back (rollback_job), audited; its files must still match what was registered, override or not."""
+    project = _project(config_path)
+    config = {"to_version": to_version, "override": override, "reason": reason}
+    run_job_with_progress("rollback_job", {"ops": {"roll_back": {"config": config}}}, project=project)
 
 
 @main.command()

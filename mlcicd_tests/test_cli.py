@@ -81,3 +81,29 @@ def test_holdout_batches_makes_the_newest_batches_the_holdout(make_project, run_
     holdout = result.asset_materializations_for_node("train_holdout_split")
     rows = {m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value for m in holdout}
     assert rows == {"train_set": 18_000, "holdout_set": 6000}, rows
+
+
+def test_rollback_is_its_own_command_and_needs_no_stored_evaluation(project, tmp_path, monkeypatch):
+    """`mlcicd rollback` (rollback_job, its own config) on a project that never trained: refused in words, audited."""
+    from mlcicd.core.audit import read
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    result = CliRunner().invoke(main, ["rollback", "--reason", "the new model misbehaves"])
+    assert result.exit_code == 1
+    assert "step roll_back: " in result.output and "there is no previous champion to go back to" in result.output
+    (last,) = read(project.audit_log)
+    assert last["decision"] == "refused" and "no previous champion" in last["reason"]
+
+
+def test_the_champion_alias_is_moved_in_one_place():
+    """Only mlcicd/champion.py moves `champion` (through mlflow_registry.move_champion), and only it writes decisions."""
+    from .conftest import REPO
+
+    sources = {path.relative_to(REPO).as_posix(): path.read_text() for path in (REPO / "mlcicd").rglob("*.py")}
+    movers = sorted(name for name, text in sources.items() if "move_champion(" in text)
+    assert movers == ["mlcicd/champion.py", "mlcicd/mlflow_registry.py"]
+    assert sources["mlcicd/mlflow_registry.py"].count("set_registered_model_alias(model_name, CHAMPION") == 1
+    writers = sorted(name for name, text in sources.items() if "append(proj.audit_log" in text)
+    assert writers == ["mlcicd/champion.py"]

@@ -185,7 +185,7 @@ def test_rollback_goes_back_to_the_previous_champion_and_is_audited(with_champio
     land(with_champion, batches=1)
     assert run_job("training_job").success and promote(run_job).success
     assert champion_of(with_champion) == "2"
-    result = run_job("rollback_job", {"ops": {"champion": {"config": {"action": "rollback", "reason": "version 2 misbehaves in production"}}}})
+    result = run_job("rollback_job", {"ops": {"roll_back": {"config": {"reason": "version 2 misbehaves in production"}}}})
     assert result.success and champion_of(with_champion) == "1"
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "rolled_back" and last["from_version"] == "2" and last["to_version"] == "1"
@@ -198,12 +198,12 @@ def test_rollback_refuses_a_version_that_never_passed_its_gates_unless_overridde
     run_job("training_job")  # version 2: failed its gates, never promoted
 
     def rollback(**config):
-        return run_job("rollback_job", {"ops": {"champion": {"config": {"action": "rollback", **config}}}})
+        return run_job("rollback_job", {"ops": {"roll_back": {"config": config}}})
 
-    assert not rollback(version="2").success and champion_of(with_champion) == "1"
+    assert not rollback(to_version="2").success and champion_of(with_champion) == "1"
     assert "never passed its gates" in read(with_champion.audit_log)[-1]["reason"]
-    assert not rollback(version="99").success and "does not exist" in read(with_champion.audit_log)[-1]["reason"]
-    assert rollback(version="2", override=True, reason="forensics: reproduce last week's scores exactly").success
+    assert not rollback(to_version="99").success and "does not exist" in read(with_champion.audit_log)[-1]["reason"]
+    assert rollback(to_version="2", override=True, reason="forensics: reproduce last week's scores exactly").success
     assert champion_of(with_champion) == "2" and "OVERRIDE" in read(with_champion.audit_log)[-1]["reason"]
 
 
@@ -217,15 +217,15 @@ def test_rollback_refuses_a_version_whose_files_changed_after_registration(with_
     (model_file,) = folder.rglob("model.lgb")
     model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))  # tampered with after registration
 
-    refused = run_job("rollback_job", {"ops": {"champion": {"config": {"action": "rollback", "reason": "version 2 misbehaves"}}}})
+    refused = run_job("rollback_job", {"ops": {"roll_back": {"config": {"reason": "version 2 misbehaves"}}}})
     assert not refused.success and champion_of(with_champion) == "2", "the champion never moves to files nobody registered"
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "refused" and last["to_version"] == "1"
     assert last["gates"]["artifact_integrity"]["passed"] is False
     assert "the model files changed after registration" in last["reason"]
 
-    overridden = run_job("rollback_job", {"ops": {"champion": {"config": {
-        "action": "rollback", "version": "1", "override": True, "reason": "I know what I am doing, roll back anyway"}}}})
+    overridden = run_job("rollback_job", {"ops": {"roll_back": {"config": {
+        "to_version": "1", "override": True, "reason": "I know what I am doing, roll back anyway"}}}})
     assert not overridden.success and champion_of(with_champion) == "2", "an override never waives the files' identity"
     assert "never identity" in read(with_champion.audit_log)[-1]["reason"]
 

@@ -248,7 +248,7 @@ def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(ser
     assert not budget.passed and budget.severity == dg.AssetCheckSeverity.ERROR and "breaches its budget" in budget.description
     request = rollback_on_serving_breach(dg.build_sensor_context(instance=instance, cursor=sensor_context.cursor, resources={"project": ProjectResource()}))
     assert isinstance(request, dg.RunRequest) and request.job_name in (None, "rollback_job")
-    assert "serving budget breached" in request.run_config["ops"]["champion"]["config"]["reason"]
+    assert "serving budget breached" in request.run_config["ops"]["roll_back"]["config"]["reason"]
 
 
 def test_a_canary_window_from_the_champions_own_distribution_is_not_read_as_a_shift():

@@ -2,7 +2,7 @@
 
 - training_job: ingest, build the dataset, train, evaluate; the gates run as blocking checks.
 - promotion_job: the champion, re-verifying every gate for the exact candidate before moving the alias.
-- rollback_job: the champion back to the previous (or a named) version that passed its gates.
+- rollback_job: the champion back to the previous (or a named) version that passed its gates (an op job with its own config).
 - ci_job: the whole loop on a sample with few boosting rounds, under its own registered model name.
 - canary_job, serving_monitor_job: the challenger on a share of live traffic; the service's budget.
 With serving.enabled, promotion_job and rollback_job also run `deployment` (blue-green to `mlcicd serve`).
@@ -16,6 +16,7 @@ from .ingestion.assets import raw_batch
 from .monitoring.assets import drift_report
 from .scoring.assets import batch_predictions
 from .promotion.assets import champion
+from .promotion.rollback import roll_back
 from .training.assets import candidate_evaluation
 from .deployment.assets import canary, deployment, serving_metrics
 
@@ -52,11 +53,12 @@ ci_job = job(
     "ci_job", training_assets | dg.AssetSelection.assets(champion), tags={TIER_TAG: "ci", **TRAINING_LANE}, max_runtime_minutes=60,
     description="The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone).",
 )
-rollback_job = job(
-    "rollback_job", moves_champion, tags={TIER_TAG: "full", **PROMOTION_LANE},
-    config={"ops": {"champion": {"config": {"action": "rollback"}}}},
-    description="Move `champion` back to the previous champion (or ops.champion.config.version); audited.",
+@dg.job(
+    tags={TIER_TAG: "full", **PROMOTION_LANE, MAX_RUNTIME: str(30 * 60)}, executor_def=dg.in_process_executor,
+    description="Move `champion` back to the version it replaced (or ops.roll_back.config.to_version); audited; deployed when serving is on.",
 )
+def rollback_job():
+    roll_back()
 ingestion_job = job(
     "ingestion_job", raw_batch,
     description="Validate landed files against the data contract: accept each whole, or quarantine it with a report.",

@@ -71,6 +71,6 @@ def unaudited_champion_alert(context: dg.SensorEvaluationContext, project: Proje
     reason = f"revert: {problem}"
     return dg.RunRequest(
         run_key=f"revert-unaudited-{version}-to-{audited}",  # once: a refused rollback is not asked for again every minute
-        run_config={"ops": {"champion": {"config": {"action": "rollback", "version": audited, "reason": reason[:900]}}}},
+        run_config={"ops": {"roll_back": {"config": {"to_version": audited, "reason": reason[:900], "requested_by": "sensor unaudited_champion_alert"}}}},
         tags={"mlcicd/trigger": "unaudited_champion", "mlcicd/reason": reason[:1000]},
     )

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from mlcicd.core.audit import AuditRecord, append
+from mlcicd.core.audit import AuditRecord
 from mlcicd.core.gates import GateVerdict
 from mlcicd.gate_checks import check_result, check_specs
 from mlcicd.resources import ProjectResource
@@ -42,11 +42,20 @@ def batch_scores(proj, name: str, version: str, sample):
     ),
 )
 def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
-    from mlcicd.core.deploy import blue_green, call
-    from mlcicd.serving import admin_token
-    from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, load_reference, move_champion, version_by_alias
+    value, metadata, verdict = deploy(context, project.load())
+    yield dg.Output(value, metadata=metadata)
+    yield check_result(verdict, asset_key="deployment")
 
-    proj = project.load()
+
+def deploy(context, proj) -> tuple[dict, dict, GateVerdict]:
+    """Deploy the champion blue-green; on a failure the old version keeps serving and the champion goes back to it
+    (through mlcicd.champion, audited). Returns the deployment's value, its metadata and the deployment_healthy verdict.
+    Used by the deployment asset (promotion_job) and by rollback_job."""
+    from mlcicd.champion import record
+    from mlcicd.core.deploy import blue_green, call
+    from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, load_reference, version_by_alias
+    from mlcicd.serving import admin_token
+
     settings, target = proj.config.serving, proj.config.dataset.target
     name, base = proj.model_name("full"), service_url(proj)
     current = version_by_alias(proj, name, CHAMPION)
@@ -57,9 +66,7 @@ def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
     live = health.get("version") if status == 200 else None
     if live == version:
         verdict = GateVerdict("deployment_healthy", True, f"Version {version} already answers live traffic at {base}.", {"version": version})
-        yield dg.Output({"version": version, "url": base, "decision": "unchanged"}, metadata={"live_version": version, "url": base})
-        yield check_result(verdict, asset_key="deployment")
-        return
+        return {"version": version, "url": base, "decision": "unchanged"}, {"live_version": version, "url": base}, verdict
 
     sample = load_reference(proj, name, version).drop(columns=[target], errors="ignore").head(settings.sample_rows)
     expected = batch_scores(proj, name, version, sample)
@@ -71,23 +78,22 @@ def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
         canary = health.get("canary") or {}
         if canary.get("version") == version:  # the canary became the champion: it no longer needs a slot of its own
             call(base, "POST", "/admin/canary", {"version": None}, token=admin_token(proj)[0])
-        yield dg.Output({**result.to_dict(), "url": base, "previous": live, "decision": "deployed"}, metadata={**metadata, "live_version": version})
-        yield check_result(GateVerdict("deployment_healthy", True, result.reason.capitalize() + ".", {"version": version}), asset_key="deployment")
-        return
+        verdict = GateVerdict("deployment_healthy", True, result.reason.capitalize() + ".", {"version": version})
+        return {**result.to_dict(), "url": base, "previous": live, "decision": "deployed"}, {**metadata, "live_version": version}, verdict
 
     previous = live or (current.tags or {}).get("replaced_version")
     previous = None if previous in (None, "", "none") else previous
     reason = result.reason + (f"; version {previous} keeps serving and is the champion again" if previous else "; there is no previous version to go back to")
-    if previous:
-        move_champion(proj, name, previous, tags={"last_decision": "rolled_back", "decision_reason": reason[:4000], "decision_run": context.run.run_id})
-    append(proj.audit_log, AuditRecord(
+    decision = AuditRecord(
         decision="rolled_back" if previous else "refused", model_name=name, from_version=version, to_version=previous, reason=reason,
         triggered_by=f"deployment ({context.run.job_name})", dagster_run_id=context.run.run_id, gates={"deployment": result.to_dict()},
-    ))
+    )
+    record(proj, decision, moves_alias=bool(previous),
+           tags={"last_decision": "rolled_back", "decision_reason": reason[:4000], "decision_run": context.run.run_id})
     context.log.error(reason)
     value = {**result.to_dict(), "url": base, "previous": previous, "decision": "rolled_back"}
-    yield dg.Output(value, metadata={**metadata, "live_version": previous or "none"})
-    yield check_result(GateVerdict("deployment_healthy", False, reason[0].upper() + reason[1:] + ".", {"version": version}), asset_key="deployment")
+    verdict = GateVerdict("deployment_healthy", False, reason[0].upper() + reason[1:] + ".", {"version": version})
+    return value, {**metadata, "live_version": previous or "none"}, verdict
 
 
 @dg.asset(

@@ -35,6 +35,6 @@ def rollback_on_serving_breach(context: dg.SensorEvaluationContext):
     reason = f"serving budget breached: {evaluation.description}"
     return dg.RunRequest(
         run_key=f"serving-breach-{newest.id}",
-        run_config={"ops": {"champion": {"config": {"action": "rollback", "reason": reason[:1000], "requested_by": "sensor rollback_on_serving_breach"}}}},
+        run_config={"ops": {"roll_back": {"config": {"reason": reason[:1000], "requested_by": "sensor rollback_on_serving_breach"}}}},
         tags={"mlcicd/rollback_reason": reason[:200]},
     )

@@ -1,17 +1,16 @@
 """champion: moves the MLflow `champion` alias (promotion or rollback), only on the evidence, always audited."""
 
 from datetime import datetime, timezone
-from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
-from mlcicd.core.audit import AuditRecord, append
+from mlcicd.core.audit import AuditRecord
 from mlcicd.core.dataset import newest_ingestion, window
 from mlcicd.core.gates import freshness_gate
 from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
-from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, decide_rollback, problems_from, unwaivable
+from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, problems_from, unwaivable
 from mlcicd.gate_checks import reverified_keys
 from mlcicd.resources import ProjectResource, run_tier
 
@@ -23,11 +22,9 @@ GATE_KEYS = reverified_keys()
 
 
 class ChampionConfig(dg.Config):
-    action: Literal["promote", "rollback"] = Field("promote", description="promote the evaluated candidate, or roll back.")
-    version: str = Field("", description="rollback: the version to go back to (default: the previous champion).")
     override: bool = Field(False, description="Move the alias despite failed gates. Needs `reason`; recorded as an override.")
     reason: str = Field("", description="Why: required with override, recorded in the audit trail either way.")
-    requested_by: str = Field("", description="Who asks for this (recorded in the audit trail).")
+    requested_by: str = Field("", description="Who asks for this (recorded in the audit trail beside the known identity).")
 
 
 def triggered_by(run: dg.DagsterRun, requested_by: str) -> tuple[str, bool]:
@@ -96,8 +93,8 @@ def canary_result(instance: dg.DagsterInstance, version: str) -> dict:
     group_name="promotion",
     kinds={"mlflow"},
     description=(
-        "The production model: the MLflow alias `champion`. Materialized only by promotion_job (re-checks that every gate "
-        "passed for exactly this candidate on the current, fresh data) and rollback_job; every decision is audited."
+        "The production model: the MLflow alias `champion`. Materialized by promotion_job (re-checks that every gate "
+        "passed for exactly this candidate on the current, fresh data), and recorded by rollback_job; every decision is audited."
     ),
 )
 def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, project: ProjectResource) -> dg.Output[dict]:
@@ -110,96 +107,55 @@ def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidat
         return decide(context, config, candidate_evaluation, proj)
 
 
-def reconcile(proj, name: str, current_version: str | None) -> None:
-    """Close every intent a dead run left: done if the alias did move to its version, abandoned if it did not."""
-    from mlcicd.core.audit import unfinished
-
-    for intent in unfinished(proj.audit_log, name):
-        record = AuditRecord(**{k: v for k, v in intent.items() if k in AuditRecord.__dataclass_fields__})
-        if current_version is not None and intent["to_version"] == current_version:
-            append(proj.audit_log, record.as_phase("done", intent["reason"] + " (its run stopped after the alias moved; completed on the next run)"))
-        else:
-            append(proj.audit_log, record.as_phase(
-                "abandoned", f"interrupted: the run stopped before the alias moved, so version {current_version or 'none'} stayed the champion "
-                f"(it was to be version {intent['to_version']}: {intent['reason']})"))
-
-
 def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, proj) -> dg.Output[dict]:
-    from mlcicd.mlflow_registry import CHAMPION, client, move_champion, version_by_alias
+    from mlcicd.champion import reconcile, record
+    from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, promotion_evidence_tags, version_by_alias
 
     name = proj.model_name(run_tier(context))
     current = version_by_alias(proj, name, CHAMPION)
-    reconcile(proj, name, str(current.version) if current else None)
     current_version = str(current.version) if current else None
+    reconcile(proj, name, current_version)
     who, automated = triggered_by(context.run, config.requested_by)
     request = PromotionRequest(
         mode=proj.config.promotion.mode, automated=automated, override=config.override, reason=config.reason,
         min_reason_chars=proj.config.promotion.min_override_reason_chars,
     )
-
-    if config.action == "rollback":
-        target = config.version or ((current.tags or {}).get("replaced_version") if current else None)
-        target = None if target in (None, "", "none") else target
-        passed = None
-        if target is not None:
-            try:
-                passed = (client(proj).get_model_version(name, target).tags or {}).get("gates_passed") == "true"
-            except Exception:  # the registry says the version does not exist
-                passed = None
-        gates, to_version, evidence = {}, target, {}
-        if passed is not None and target != current_version:  # the files it would go back to are the ones registered
-            gates["artifact_integrity"] = artifact_check(proj, name, target)
-        verdict = decide_rollback(target, current_version, passed, request, config.reason, problems_from(gates))
-    else:
-        to_version = str(candidate_evaluation["candidate"]["version"])
-        gates = gate_results(context.instance)
-        batches = window(list_accepted(proj.accepted_dir), proj.config.dataset.window_batches)
-        fresh_now = freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), proj.config.gates.max_data_age_hours)
-        gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
-        live = identity_problems(context.instance, proj, candidate_evaluation, name)  # re-checked now, not just read
-        gates["identity_now"] = {"passed": not live, "reason": "; ".join(live) or "the evaluation is of the candidate waiting, on the current dataset"}
-        gates["artifact_integrity"] = artifact_check(proj, name, to_version)
-        if proj.config.promotion.require_canary:
-            gates["canary_passed"] = canary_result(context.instance, to_version)
-        kill_point("promotion.before_decision")
-        verdict = decide_promotion(
-            to_version, current_version, problems_from(gates), request, unwaivable(gates), nothing_new=bool(candidate_evaluation.get("unchanged"))
-        )
-        evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
-
-    from mlcicd.mlflow_registry import HASH_TAG
-
+    to_version = str(candidate_evaluation["candidate"]["version"])
+    gates = gate_results(context.instance)
+    batches = window(list_accepted(proj.accepted_dir), proj.config.dataset.window_batches)
+    fresh_now = freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), proj.config.gates.max_data_age_hours)
+    gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
+    live = identity_problems(context.instance, proj, candidate_evaluation, name)  # re-checked now, not just read
+    gates["identity_now"] = {"passed": not live, "reason": "; ".join(live) or "the evaluation is of the candidate waiting, on the current dataset"}
+    gates["artifact_integrity"] = artifact_check(proj, name, to_version)
+    if proj.config.promotion.require_canary:
+        gates["canary_passed"] = canary_result(context.instance, to_version)
+    kill_point("promotion.before_decision")
+    verdict = decide_promotion(
+        to_version, current_version, problems_from(gates), request, unwaivable(gates), nothing_new=bool(candidate_evaluation.get("unchanged"))
+    )
+    evidence = {"candidate": candidate_evaluation["candidate"]["metrics"], "champion": (candidate_evaluation["champion"] or {}).get("metrics")}
     # the files' SHA-256 (verified just now by artifact_integrity) goes into the chained trail: a later rewrite of the tag shows
-    sha = (client(proj).get_model_version(name, to_version).tags or {}).get(HASH_TAG) if verdict.moves_alias and to_version else None
-    record = AuditRecord(
+    sha = (client(proj).get_model_version(name, to_version).tags or {}).get(HASH_TAG) if verdict.moves_alias else None
+    decision = AuditRecord(
         decision=verdict.decision, model_name=name, from_version=current_version, to_version=to_version, reason=verdict.reason,
-        triggered_by=who, dagster_run_id=context.run.run_id,
-        dataset_hash=candidate_evaluation["dataset_hash"] if config.action == "promote" else None, metrics=evidence, gates=gates,
+        triggered_by=who, dagster_run_id=context.run.run_id, dataset_hash=candidate_evaluation["dataset_hash"], metrics=evidence, gates=gates,
         artifact_sha256=sha,
     )
-    append(proj.audit_log, record if not verdict.moves_alias else record.as_phase("intent"))
-    kill_point("promotion.after_audit")
+    tags = {
+        "last_decision": verdict.decision, "decision_reason": verdict.reason[:4000], "decision_run": context.run.run_id,
+        "promotion_reason": verdict.reason[:4000], "gates_passed": "true" if verdict.decision == "promoted" else "false",
+        **promotion_evidence_tags(candidate_evaluation), "replaced_version": current_version or "none",
+    }
+    record(proj, decision, verdict.moves_alias, tags)
     context.log.info(f"{verdict.decision}: {verdict.reason}")
     if verdict.decision == "refused":
         raise dg.Failure(description=verdict.reason, metadata={"decision": "refused", "candidate_version": to_version or "none"})
+    card = None
     if verdict.moves_alias:
-        from mlcicd.mlflow_registry import promotion_evidence_tags
-
-        tags = {"last_decision": verdict.decision, "decision_reason": verdict.reason[:4000], "decision_run": context.run.run_id}
-        if config.action == "promote":
-            tags.update(
-                {
-                    "promotion_reason": verdict.reason[:4000],
-                    "gates_passed": "true" if verdict.decision == "promoted" else "false",
-                    **promotion_evidence_tags(candidate_evaluation),
-                    "replaced_version": current_version or "none",
-                }
-            )
-        move_champion(proj, name, to_version, tags=tags)
-        append(proj.audit_log, record.as_phase("done"))
         kill_point("promotion.before_model_card")
-    card = write_model_card(proj, name, to_version, record, candidate_evaluation) if verdict.moves_alias and config.action == "promote" else None
-    return _output(verdict, name, to_version, current_version, card)
+        card = write_model_card(proj, name, to_version, decision, candidate_evaluation)
+    return output(verdict, name, to_version, current_version, card)
 
 
 def write_model_card(proj, name: str, version: str, record: AuditRecord, evaluation: dict) -> str:
@@ -224,7 +180,7 @@ def write_model_card(proj, name: str, version: str, record: AuditRecord, evaluat
     return str(path)
 
 
-def _output(verdict: Verdict, name: str, to_version: str | None, from_version: str | None, card: str | None = None) -> dg.Output[dict]:
+def output(verdict: Verdict, name: str, to_version: str | None, from_version: str | None, card: str | None = None) -> dg.Output[dict]:
     champion_version = to_version if verdict.moves_alias or verdict.decision == "unchanged" else from_version
     value = {
         "model_name": name, "version": champion_version, "previous_version": from_version, "decision": verdict.decision,
