@@ -249,6 +249,10 @@ def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(ser
     request = rollback_on_serving_breach(dg.build_sensor_context(instance=instance, cursor=sensor_context.cursor, resources={"project": ProjectResource()}))
     assert isinstance(request, dg.RunRequest) and request.job_name in (None, "rollback_job")
     assert "serving budget breached" in request.run_config["ops"]["roll_back"]["config"]["reason"]
+    rolled = definitions.resolve_job_def("rollback_job").execute_in_process(instance=instance, run_config=request.run_config, raise_on_error=False)
+    assert rolled.success and alias(project, CHAMPION) == "1"
+    assert call(base, "GET", "/health")[1]["version"] == "1", "rollback_job deploys the version it went back to"
+    assert read(project.audit_log)[-1]["decision"] == "rolled_back" and "serving budget breached" in read(project.audit_log)[-1]["reason"]
 
 
 def test_a_canary_window_from_the_champions_own_distribution_is_not_read_as_a_shift():
