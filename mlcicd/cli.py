@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from mlcicd.config import ConfigError
+from mlcicd.core.tasks import TASKS
 from mlcicd.project import Project
 
 CONFIG_OPTION = click.option(
@@ -145,7 +146,7 @@ tiers:
 @main.command()
 @click.option("--data", "data_path", required=True, type=click.Path(exists=True, path_type=Path), help="A CSV or Parquet file, or a folder of them.")
 @click.option("--target", required=True, help="The column to predict.")
-@click.option("--task", type=click.Choice(["binary", "multiclass", "regression"]), default=None, help="Default: inferred from the target.")
+@click.option("--task", type=click.Choice(list(TASKS)), default=None, help="Default: inferred from the target.")
 @click.option("--id-column", default=None, help="Default: a unique column named id, *_id, uuid or key, if any.")
 @click.option("--time-column", default=None, help="Default: a date/time column, if any; without one, batches are ordered by arrival.")
 @click.option("--name", default=None, help="Registered model and experiment name (default: the data folder's name).")

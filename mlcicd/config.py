@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+from mlcicd.core.tasks import TASKS
+
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_ENV_VAR = "MLCICD_CONFIG"
 DEFAULT_CONFIG_NAME = "mlcicd.yaml"
@@ -33,13 +35,20 @@ class DatasetSpec(_Strict):
     landing_dir: str = "data/landing"
     contract: str = Field(description="Path of the data contract (columns, types, ranges), relative to mlcicd.yaml.")
     target: str
-    task: Literal["binary", "multiclass", "regression"] = Field(
-        "binary", description="binary or multiclass classification, or regression; it picks the objective, the metrics and the gates."
+    task: str = Field(
+        "binary", description="binary or multiclass classification, or regression (core/tasks.py); it picks the objective, the metrics and the gates."
     )
     id_column: str | None = Field(None, description="A column that identifies a row; without one, whole rows are compared for duplicates and leakage.")
     time_column: str | None = Field(None, description="When a row happened; without one, rows are ordered by the arrival of their batch.")
     categorical_columns: list[str] = []
     slice_columns: list[str] = []
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: str) -> str:
+        if value not in TASKS:
+            raise ValueError(f"'{value}' is not a task; tasks: {', '.join(TASKS)}")
+        return value
     drop_columns: list[str] = Field([], description="Columns that are never used as features.")
     window_batches: int = Field(30, ge=1, description="How many of the newest accepted batches form the training dataset.")
     holdout_fraction: float = Field(0.2, gt=0.0, lt=0.5, description="Newest share of rows (by time, else by arrival) kept for evaluation.")
@@ -105,11 +114,7 @@ class LatencyBudget(_Strict):
 
 
 # Per task: the primary metric, default floors, and how calibration is bounded (see core/metrics.py)
-TASK_GATE_DEFAULTS = {
-    "binary": {"primary_metric": "roc_auc", "min_metrics": {"roc_auc": 0.70}, "max_calibration_error": 0.02},
-    "multiclass": {"primary_metric": "macro_f1", "min_metrics": {"macro_f1": 0.50}, "max_calibration_error": 0.05},
-    "regression": {"primary_metric": "r2", "min_metrics": {"r2": 0.20}, "max_calibration_error": 0.10},
-}
+TASK_GATE_DEFAULTS = {name: task.gate_defaults for name, task in TASKS.items()}  # from the task table (core/tasks.py)
 
 
 class GateSpec(_Strict):

@@ -38,7 +38,7 @@ def test_shipped_config_is_valid_and_complete():
         ({"gates": {"positive_rate": [0.5, 0.1]}}, "positive_rate must be [low, high]"),
         ({"promotion": {"mode": "yolo"}}, "bad value for 'promotion.mode'"),
         ({"dataset": {"holdout_fraction": 2}}, "bad value for 'dataset.holdout_fraction'"),
-        ({"dataset": {"task": "ranking"}}, "bad value for 'dataset.task'"),
+        ({"dataset": {"task": "ranking"}}, "'dataset.task': 'ranking' is not a task; tasks: binary, multiclass, regression"),
         ({"model": {"num_boost_round": "many"}}, "bad value for 'model.num_boost_round'"),
         ({"tiers": {"nightly": {}}}, "unknown key 'tiers.nightly'"),
         ({"tiers": {"ci": {"model_name_suffix": ""}}}, "need different model_name_suffix values"),

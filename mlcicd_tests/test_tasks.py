@@ -209,3 +209,21 @@ def test_label_balance_names_the_classes_whatever_the_labels_dtype(labels):
     assert binary.numbers == {"share_0": 0.4, "share_1": 0.6, "positive_rate": 0.6, "min_positive_rate": 0.5, "max_positive_rate": 0.7}
     rare = label_balance_gate("multiclass", labels, positive_rate=(0.0, 1.0), min_class_share=0.45)
     assert not rare.passed and "0 (40.00%)" in rare.reason, rare.reason
+
+
+def test_a_task_is_one_object_and_nothing_else_branches_on_its_name():
+    """Adding a task type touches core/tasks.py only: no other module compares a task's name or names a task
+    other than the binary default."""
+    import re
+
+    from mlcicd.core.tasks import TASKS
+
+    from .conftest import REPO
+
+    branching = re.compile(r"task\s*(==|!=|in)\s*[(\[\"']|\"(multiclass|regression)\"")
+    offenders = [f"{path.relative_to(REPO)}:{number}" for path in (REPO / "mlcicd").rglob("*.py") if path.name != "tasks.py"
+                 for number, line in enumerate(path.read_text().splitlines(), start=1) if branching.search(line)]
+    assert offenders == []
+    assert set(TASKS) == {"binary", "multiclass", "regression"}
+    for task in TASKS.values():  # each object answers everything the code asks of a task
+        assert task.primary in task.metrics and task.gate_defaults["primary_metric"] == task.primary and task.plots

@@ -38,7 +38,9 @@ def train_on_dask(
     import dask.dataframe as dd
     import lightgbm as lgb
 
-    estimator_class = lgb.DaskLGBMRegressor if task == "regression" else lgb.DaskLGBMClassifier
+    from mlcicd.core.tasks import task_of
+
+    estimator_class = getattr(lgb, task_of(task).dask_estimator)
     settings = {k: v for k, v in params.items() if k not in ("num_class", "metric")}  # the estimator infers classes
     metric = params["metric"][0] if isinstance(params.get("metric"), list) else params.get("metric")
     with dask_client(scheduler, workers) as client:

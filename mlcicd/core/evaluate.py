@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlcicd.core.features import FeatureState, encode_target
 from mlcicd.core.metrics import better_by, calibration_error, task_metrics, weighted_metric
+from mlcicd.core.tasks import task_of
 from mlcicd.core.train import predict
 
 
@@ -160,15 +161,7 @@ def calibration_noise(task: str, labels, predictions, *, bins: int = 10, rounds:
     y, pred = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
     if len(y) == 0:
         return math.nan
-    if task == "regression":
-        spread = float(np.std(y))
-        return 1.96 * float(np.std(pred - y)) / math.sqrt(len(y)) / spread if spread > 0 else math.nan
-    confidence = pred.max(axis=1) if task == "multiclass" else pred
-    parts = np.array_split(np.sort(confidence, kind="stable"), min(bins, len(confidence)))
-    sizes = np.array([len(part) for part in parts], dtype=float)
-    spread = np.array([math.sqrt(float(np.sum(part * (1 - part)))) / len(part) for part in parts])  # sd of a bin's share of positives
-    draws = np.abs(np.random.default_rng(seed).standard_normal((rounds, len(parts))) * spread)
-    return float(np.quantile(draws @ sizes / len(y), quantile))
+    return task_of(task).calibration_noise(y, pred, bins, rounds, seed, quantile)
 
 
 def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFrame, *, target: str, slice_columns: list[str], gates, seed: int) -> dict:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlcicd.config import DatasetSpec
+from mlcicd.core.tasks import task_of
 
 TIME_FEATURES = ("hour_of_day", "day_of_week")
 
@@ -48,7 +49,8 @@ class FeatureState:
 
 def target_classes(values: pd.Series, task: str) -> list[str] | None:
     """The classes of a classification target in their natural order (binary: the second is the positive class)."""
-    if task == "regression":
+    kind = task_of(task)
+    if not kind.is_classifier:
         return None
     distinct = values.dropna().unique()
     try:
@@ -56,22 +58,13 @@ def target_classes(values: pd.Series, task: str) -> list[str] | None:
     except TypeError:  # mixed types: order by text
         distinct = sorted(distinct, key=str)
     classes = [str(v) for v in distinct]
-    if task == "binary" and len(classes) != 2:
-        raise ValueError(f"a binary target needs exactly 2 distinct values, found {len(classes)}: {classes[:5]}")
-    if task == "multiclass" and len(classes) < 2:
-        raise ValueError(f"a multiclass target needs at least 2 distinct values, found {classes}")
+    kind.check_classes(classes)
     return classes
 
 
 def encode_target(values: pd.Series, state: FeatureState) -> np.ndarray:
     """Labels as the model sees them: 0/1 (binary), class codes with -1 for a class never seen (multiclass), values (regression)."""
-    if state.task == "regression":
-        return pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
-    codes = pd.Categorical(values.astype("string"), categories=state.classes).codes.astype("int64")
-    if state.task == "binary" and (codes < 0).any():
-        unseen = sorted(set(values.astype("string")[codes < 0].astype(str)))[:3]
-        raise ValueError(f"the binary target has value(s) {unseen} that are neither of the model's classes {state.classes}")
-    return codes.astype("float64") if state.task == "binary" else codes
+    return task_of(state.task).encode(values, state.classes)
 
 
 def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:

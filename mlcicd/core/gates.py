@@ -13,6 +13,7 @@ from typing import Any
 
 from mlcicd.core.ingest import BatchVerdict
 from mlcicd.core.metrics import better_by
+from mlcicd.core.tasks import task_of
 
 
 @dataclass(frozen=True)
@@ -94,47 +95,21 @@ def min_rows_gate(rows: int, minimum: int) -> GateVerdict:
 def label_balance_gate(task: str, labels, *, positive_rate: tuple[float, float], min_class_share: float) -> GateVerdict:
     """binary: the positive rate is within bounds; multiclass: every class has its minimum share;
     regression: the target is finite and varies."""
-    import numpy as np
     import pandas as pd
 
     labels = pd.Series(labels)
     if labels.isna().any():
         return GateVerdict("label_balance", False, f"{int(labels.isna().sum()):,} row(s) have no label.", {"missing_labels": int(labels.isna().sum())})
-    if task == "regression":
-        values = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float)
-        numbers = {"target_mean": float(np.mean(values)), "target_std": float(np.std(values)), "non_finite": int((~np.isfinite(values)).sum())}
-        if numbers["non_finite"]:
-            return GateVerdict("label_balance", False, f"{numbers['non_finite']:,} target value(s) are not finite numbers.", numbers)
-        if not numbers["target_std"] > 0:
-            return GateVerdict("label_balance", False, "The target has the same value in every row: there is nothing to learn.", numbers)
-        varies = f"The target varies (mean {numbers['target_mean']:.4g}, standard deviation {numbers['target_std']:.4g})."
-        return GateVerdict("label_balance", True, varies, numbers)
-    # count first, then name the classes as text (converting every label to text first took 0.2 s at 1M rows)
-    shares = labels.value_counts(normalize=True)
-    shares = shares[shares > 0]  # a categorical target counts its unused categories too
-    shares.index = shares.index.astype("string")
-    shares = shares.sort_index()
-    numbers = {f"share_{k}": float(v) for k, v in shares.items()}
-    if task == "binary":
-        low, high = positive_rate
-        if len(shares) != 2:
-            found = f"A binary target needs 2 classes; the training dataset has {len(shares)}: {list(shares.index)[:5]}."
-            return GateVerdict("label_balance", False, found, numbers)
-        rate = float(shares.iloc[1])  # the positive class is the second in natural order, as the model sees it
-        numbers.update({"positive_rate": rate, "min_positive_rate": low, "max_positive_rate": high})
-        if not low <= rate <= high:
-            return GateVerdict(
-                "label_balance", False, f"The positive rate is {rate:.4f}, outside the expected [{low:g}, {high:g}]: the labels may be broken.", numbers
-            )
-        return GateVerdict("label_balance", True, f"The positive rate is {rate:.4f}, within [{low:g}, {high:g}].", numbers)
-    numbers["min_class_share"] = min_class_share
-    if len(shares) < 2:
-        return GateVerdict("label_balance", False, f"The training dataset has a single class ({list(shares.index)}).", numbers)
-    rare = {k: v for k, v in shares.items() if v < min_class_share}
-    if rare:
-        shown = ", ".join(f"{k} ({v:.2%})" for k, v in rare.items())
-        return GateVerdict("label_balance", False, f"{len(rare)} class(es) fall below the minimum share of {min_class_share:.2%}: {shown}.", numbers)
-    return GateVerdict("label_balance", True, f"{len(shares)} classes, the rarest at {shares.min():.2%} (minimum {min_class_share:.2%}).", numbers)
+    kind = task_of(task)
+    shares = None
+    if kind.is_classifier:
+        # count first, then name the classes as text (converting every label to text first took 0.2 s at 1M rows)
+        shares = labels.value_counts(normalize=True)
+        shares = shares[shares > 0]  # a categorical target counts its unused categories too
+        shares.index = shares.index.astype("string")
+        shares = shares.sort_index()
+    passed, reason, numbers = kind.label_verdict(labels, shares, positive_rate, min_class_share)
+    return GateVerdict("label_balance", passed, reason, numbers)
 
 
 def unique_ids_gate(duplicated: int, id_column: str | None, examples: Sequence = (), policy: str = "refuse") -> GateVerdict:
@@ -368,18 +343,11 @@ def label_quality_gate(metric: str, now: float | None, now_sd: float | None, row
     return GateVerdict("label_quality", True, head + f"; {why}, so the newest labels look as trustworthy as before.", numbers)
 
 
-CALIBRATION_MEANING = {
-    "binary": ("expected calibration error", "its probabilities cannot be taken at face value"),
-    "multiclass": ("expected calibration error of the top-class confidence", "its confidence cannot be taken at face value"),
-    "regression": ("mean residual as a share of the target's standard deviation", "its predictions are biased"),
-}
-
-
 def calibration_gate(error: float | None, bound: float, task: str = "binary", noise: float | None = None, rows: int | None = None) -> GateVerdict:
     """Fails when the calibration error is above `bound` AND above what a perfectly calibrated model would show on this
     holdout by chance (`noise`, its 95% level): a refusal needs evidence, and when the holdout is too small to judge
     `bound`, the verdict says so and how many rows would be needed."""
-    what, consequence = CALIBRATION_MEANING[task]
+    what, consequence = task_of(task).calibration_meaning
     numbers = {"calibration_error": error, "max_calibration_error": bound, "measure": what, "noise_level": noise, "holdout_rows": rows}
     if not _finite(error):
         return GateVerdict("calibration", False, f"The {what} could not be computed (got {error}).", numbers)

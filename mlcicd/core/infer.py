@@ -12,8 +12,8 @@ import pandas as pd
 
 from mlcicd.core.ingest import READERS, read_batch
 from mlcicd.core.stats import Z_95, Z_99
+from mlcicd.core.tasks import infer_task, task_of
 
-MAX_CLASSES = 20  # an integer or text target with at most this many values is a class label
 MAX_CATEGORIES = 50  # a text column with at most this many values gets an allowed list in the contract
 ID_NAMES = ("id", "uuid", "key")
 TIME_NAMES = ("time", "date", "timestamp", "ts", "at")
@@ -65,18 +65,6 @@ def closest(name: str, choices) -> str:
 def require_column(frame: pd.DataFrame, column: str, role: str) -> None:
     if column not in frame.columns:
         raise ValueError(f"the data has no {role} column '{column}'{closest(column, frame.columns)}; columns: {', '.join(map(str, frame.columns))}")
-
-
-def infer_task(target: pd.Series) -> str:
-    values = target.dropna()
-    distinct = values.nunique()
-    if distinct <= 2:
-        return "binary"
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    whole = numeric and bool((values == values.round()).all())
-    if not numeric or (whole and distinct <= MAX_CLASSES):
-        return "multiclass"
-    return "regression"
 
 
 def _looks_like_time(series: pd.Series) -> bool:
@@ -159,14 +147,15 @@ def infer_dataset(frame: pd.DataFrame, target: str, task: str | None = None, id_
     special |= {time_column} - {None}
     categorical = [str(c) for c in frame.columns if c not in special and _is_text(frame[c])]
     positive_rate, smallest, classes = None, None, None
-    if task != "regression":
-        shares = frame[target].dropna().astype(str).value_counts(normalize=True)
-        smallest, classes = float(shares.min()), len(shares)
-    if task == "binary":
+    kind = task_of(task)
+    if kind.is_classifier:
         from mlcicd.core.features import target_classes
 
-        positive = target_classes(frame[target], task)[1]
-        positive_rate = float((frame[target].dropna().astype(str) == positive).mean())
+        shares = frame[target].dropna().astype(str).value_counts(normalize=True)
+        smallest, classes = float(shares.min()), len(shares)
+        positive = kind.positive_class(target_classes(frame[target], task))
+        if positive is not None:
+            positive_rate = float((frame[target].dropna().astype(str) == positive).mean())
     duplicated, examples = duplicate_rows(frame.drop(columns=drop)) if not id_column else (0, [])
     slices = slice_candidates(frame, categorical)
     largest = {c: float(frame[c].value_counts(normalize=True).max()) for c in slices}
@@ -247,7 +236,7 @@ def freeze_contract(
     columns = {}
     for column in frame.columns:
         if column == target:
-            role = "target" if task == "regression" else "label"
+            role = "label" if task_of(task).is_classifier else "target"
         else:
             role = {id_column: "id", time_column: "time"}.get(column, "ignored" if column in ignored else "feature")
         columns[str(column)] = column_rule(frame[column], role=role, margin=margin)
@@ -322,32 +311,14 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2, measured: d
     model clears, a regression margin and a calibration tolerance no finer than the expected holdout can resolve,
     and a minimum slice size with enough rows (and, for a classifier, enough of the rarer class) to measure a metric.
     The gates are interval-based and say when they lack data; these settings keep the defaults reachable."""
-    from mlcicd.config import TASK_GATE_DEFAULTS
-
-    task = guess.task
+    kind = task_of(guess.task)
     holdout = max(1, int(guess.rows * holdout_fraction))
-    primary = TASK_GATE_DEFAULTS[task]["primary_metric"]
+    primary = kind.primary
     lines = [f"primary_metric: {primary}"]
-    rare = min(guess.positive_rate, 1 - guess.positive_rate) if task == "binary" else guess.smallest_class_share
-    if task == "binary":
-        informative = max(1.0, holdout * rare)  # AUC's precision is set by the rarer class
-        sd = math.sqrt(0.85 * 0.15 / informative)  # Hanley-McNeil's order of magnitude for an AUC near 0.85
-        floor, floor_why = 0.6, "AUC 0.6: clearly better than chance"
-        noise = 0.8 * math.sqrt(rare * (1 - rare) * 10 / holdout)  # expected calibration error of a calibrated model, 10 bins
-        slice_rows = max(30, math.ceil(10 / rare))
-        slice_why = f"at least about 10 of the rarer class (share {rare:.3f}) per judged slice"
-    elif task == "multiclass":
-        classes = guess.classes or 2
-        sd = math.sqrt(0.25 / max(1.0, holdout * (rare or 0.5)))
-        floor, floor_why = round(min(0.5, 1.5 / classes), 2), "macro F1 well above a guess among the classes"
-        noise = 0.8 * math.sqrt(0.25 * 10 / holdout)
-        slice_rows = max(30, math.ceil(5 / (rare or 0.5)))
-        slice_why = f"about 5 rows of the rarest class (share {rare:.3f}) per judged slice"
-    else:
-        sd = 0.7 / math.sqrt(holdout)
-        floor, floor_why = 0.1, "R² 0.1: explains clearly more than the mean"
-        noise = 1.96 / math.sqrt(holdout)
-        slice_rows, slice_why = 30, "30 rows: enough for a stable R² per slice"
+    rare = kind.rare_share(guess)
+    expected = kind.init_noise(guess, holdout, rare)
+    sd, floor, floor_why, noise = expected["sd"], expected["floor"], expected["floor_why"], expected["noise"]
+    slice_rows, slice_why = expected["slice_rows"], expected["slice_why"]
     default_margin = 0.02
     if measured is not None and math.isfinite(measured.get("difference_sd") or math.nan):
         # a candidate exactly as good as the champion passes the one-sided 95% bound 99% of the time with a margin of
@@ -369,7 +340,7 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2, measured: d
     else:
         margin = max(default_margin, _round_up(1.5 * sd))
         margin_why = f"the holdout (~{holdout:,} rows) measures {primary} to about ±{sd:.3f}: a finer margin would refuse models as good as the champion"
-    tolerance = max(TASK_GATE_DEFAULTS[task]["max_calibration_error"], 0.05 if task != "regression" else 0.1, _round_up(noise))
+    tolerance = max(kind.gate_defaults["max_calibration_error"], kind.init_min_calibration_tolerance, _round_up(noise))
     slices = [c for c in guess.slice_columns if slice_rows <= holdout * guess.largest_share.get(c, 1.0)]
     lines += [
         f"min_metrics: {{{primary}: {floor}}}   # a sanity floor ({floor_why}); raise it to what your use needs",
@@ -381,10 +352,5 @@ def fitted_gates(guess: DatasetGuess, holdout_fraction: float = 0.2, measured: d
         "more by chance: twice the overall margin (a slice must also be worse beyond noise to refuse)",
         f"min_rows: {max(50, min(5000, guess.rows // 2))}                     # half of what init saw: fewer rows than that is a broken feed",
     ]
-    if task == "binary":
-        rate = guess.positive_rate
-        lines.append(f"positive_rate: [{rate / 2:.4f}, {1 - (1 - rate) / 2:.4f}]   # now {rate:.4f}; the positive or negative share "
-                     "may halve before the labels look broken")
-    elif task == "multiclass":
-        lines.append(f"min_class_share: {round(min(0.01, (rare or 0.02) / 2), 4)}   # half the rarest class's share ({rare:.4f})")
+    lines += kind.init_label_lines(guess, rare)
     return {"lines": lines, "slices": slices, "holdout_rows": holdout, "holdout_fraction": round(holdout_fraction, 2)}

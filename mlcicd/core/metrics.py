@@ -16,13 +16,10 @@ import warnings
 
 import numpy as np
 
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("roc_auc", "pr_auc", "log_loss", "brier", "f1"),
-    "multiclass": ("accuracy", "macro_f1", "log_loss"),
-    "regression": ("rmse", "mae", "r2"),
-}
+from mlcicd.core.tasks import TASKS, task_of
+
+TASK_METRICS: dict[str, tuple[str, ...]] = {name: task.metrics for name, task in TASKS.items()}  # from the task table
 HIGHER_IS_BETTER = frozenset({"roc_auc", "pr_auc", "f1", "accuracy", "macro_f1", "r2"})
-DEFAULT_PRIMARY = {"binary": "roc_auc", "multiclass": "macro_f1", "regression": "r2"}
 EPS = 1e-7
 
 
@@ -104,8 +101,7 @@ def task_metrics(task: str, labels, predictions, threshold: float = 0.5) -> dict
         value = float(weighted_metric(metric, y, predictions, ones, threshold)[0]) if len(y) else math.nan
         out[metric] = value if math.isfinite(value) else math.nan
     out["rows"] = float(len(y))
-    if task == "binary":
-        out["positive_rate"] = float(y.mean()) if len(y) else math.nan
+    out.update(task_of(task).extra_metrics(y))
     return out
 
 
@@ -115,11 +111,4 @@ def calibration_error(task: str, labels, predictions, bins: int = 10) -> float:
     y, pred = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
     if len(y) == 0:
         return math.nan
-    if task == "regression":
-        spread = float(np.std(y))
-        return abs(float(np.mean(pred - y))) / spread if spread > 0 else math.nan
-    if task == "multiclass":
-        y, pred = (pred.argmax(axis=1) == y).astype(float), pred.max(axis=1)
-    order = np.argsort(pred, kind="stable")
-    error = sum(len(part) * abs(pred[part].mean() - y[part].mean()) for part in np.array_split(order, min(bins, len(order))))
-    return float(error / len(y))
+    return task_of(task).calibration_error(y, pred, bins)

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mlcicd.core.tasks import task_of
+
 EVIDENTLY_MAX_ROWS = 50_000  # Evidently runs on a sample of the holdout beyond this
 
 
@@ -41,71 +43,92 @@ def _sides(candidate: tuple, champion: tuple | None) -> list[tuple[str, np.ndarr
     return out
 
 
-def _reliability(ax, sides, task: str) -> None:
+def _roc(task, sides, candidate, classes):
+    from sklearn.metrics import roc_curve
+
+    fig, ax = _figure()
     for name, y, pred in sides:
-        if task == "multiclass":
-            y, pred = (pred.argmax(axis=1) == y).astype(float), pred.max(axis=1)
+        fpr, tpr, _ = roc_curve(y, pred)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], ls=":", color="grey")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.legend()
+    return fig
+
+
+def _precision_recall(task, sides, candidate, classes):
+    from sklearn.metrics import precision_recall_curve
+
+    fig, ax = _figure()
+    for name, y, pred in sides:
+        precision, recall, _ = precision_recall_curve(y, pred)
+        ax.plot(recall, precision, label=name)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    ax.legend()
+    return fig
+
+
+def _calibration(task, sides, candidate, classes):
+    fig, ax = _figure()
+    for name, y, pred in sides:
+        y, pred = task.confidence(y, pred)
         order = np.argsort(pred, kind="stable")
         bins = np.array_split(order, min(10, len(order)))
         ax.plot([pred[b].mean() for b in bins], [y[b].mean() for b in bins], marker="o", label=name)
     ax.plot([0, 1], [0, 1], ls=":", color="grey")
-    ax.set(xlabel="predicted" + (" confidence" if task == "multiclass" else " probability"), ylabel="observed", title="Calibration")
+    ax.set(xlabel=f"predicted {task.confidence_label}", ylabel="observed", title="Calibration")
     ax.legend()
+    return fig
+
+
+def _confusion_matrix(task, sides, candidate, classes):
+    y, pred = candidate
+    predicted = task.predicted_codes(pred)
+    labels = classes or ["0", "1"]
+    codes = range(len(labels))
+    matrix = pd.crosstab(pd.Categorical(y.astype(int), categories=codes), pd.Categorical(predicted, categories=codes), dropna=False).to_numpy()
+    fig, ax = _figure(3.6, 3.2)
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="actual",
+           title="Confusion matrix (candidate)")
+    return fig
+
+
+def _predicted_vs_actual(task, sides, candidate, classes):
+    fig, ax = _figure()
+    for name, y, pred in sides:
+        ax.scatter(y, pred, s=6, alpha=0.5, label=name)
+    low, high = float(np.min(candidate[0])), float(np.max(candidate[0]))
+    ax.plot([low, high], [low, high], ls=":", color="grey")
+    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
+    ax.legend()
+    return fig
+
+
+def _residuals(task, sides, candidate, classes):
+    fig, ax = _figure()
+    for name, y, pred in sides:
+        ax.hist(pred - y, bins=30, alpha=0.5, label=name)
+    ax.set(xlabel="residual (predicted - actual)", ylabel="rows", title="Residuals")
+    ax.legend()
+    return fig
+
+
+# Each plot a task can ask for by name (core/tasks.py: Task.plots)
+PLOTS = {
+    "roc": _roc, "precision_recall": _precision_recall, "calibration": _calibration, "confusion_matrix": _confusion_matrix,
+    "predicted_vs_actual": _predicted_vs_actual, "residuals": _residuals,
+}
 
 
 def plots(task: str, candidate: tuple, champion: tuple | None, importance: dict[str, float], classes: list[str] | None, dpi: int = 80) -> dict[str, str]:
-    """Named PNG data URIs. `candidate` / `champion` are (labels, predictions) as the metrics take them."""
+    """Named PNG data URIs: the task's plots, then feature importance. `candidate` / `champion` are (labels, predictions)
+    as the metrics take them."""
+    kind = task_of(task)
     sides = _sides(candidate, champion)
-    out = {}
-    if task == "binary":
-        from sklearn.metrics import precision_recall_curve, roc_curve
-
-        fig, ax = _figure()
-        for name, y, pred in sides:
-            fpr, tpr, _ = roc_curve(y, pred)
-            ax.plot(fpr, tpr, label=name)
-        ax.plot([0, 1], [0, 1], ls=":", color="grey")
-        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-        ax.legend()
-        out["roc"] = _png(fig, dpi)
-        fig, ax = _figure()
-        for name, y, pred in sides:
-            precision, recall, _ = precision_recall_curve(y, pred)
-            ax.plot(recall, precision, label=name)
-        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
-        ax.legend()
-        out["precision_recall"] = _png(fig, dpi)
-    if task in ("binary", "multiclass"):
-        fig, ax = _figure()
-        _reliability(ax, sides, task)
-        out["calibration"] = _png(fig, dpi)
-        y, pred = candidate
-        predicted = (pred >= 0.5).astype(int) if task == "binary" else pred.argmax(axis=1)
-        labels = classes or ["0", "1"]
-        codes = range(len(labels))
-        matrix = pd.crosstab(pd.Categorical(y.astype(int), categories=codes), pd.Categorical(predicted, categories=codes), dropna=False).to_numpy()
-        fig, ax = _figure(3.6, 3.2)
-        ax.imshow(matrix, cmap="Blues")
-        for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
-        ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="actual",
-               title="Confusion matrix (candidate)")
-        out["confusion_matrix"] = _png(fig, dpi)
-    else:
-        fig, ax = _figure()
-        for name, y, pred in sides:
-            ax.scatter(y, pred, s=6, alpha=0.5, label=name)
-        low, high = float(np.min(candidate[0])), float(np.max(candidate[0]))
-        ax.plot([low, high], [low, high], ls=":", color="grey")
-        ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
-        ax.legend()
-        out["predicted_vs_actual"] = _png(fig, dpi)
-        fig, ax = _figure()
-        for name, y, pred in sides:
-            ax.hist(pred - y, bins=30, alpha=0.5, label=name)
-        ax.set(xlabel="residual (predicted - actual)", ylabel="rows", title="Residuals")
-        ax.legend()
-        out["residuals"] = _png(fig, dpi)
+    out = {name: _png(PLOTS[name](kind, sides, candidate, classes), dpi) for name in kind.plots}
     top = sorted(importance.items(), key=lambda item: item[1])[-15:]
     fig, ax = _figure(4.2, 0.25 * len(top) + 1)
     ax.barh([k for k, _ in top], [v for _, v in top])
@@ -163,38 +186,13 @@ def summary_markdown(evaluation: dict, images: dict[str, str], report_url: str |
 def evidently_html(task: str, candidate: tuple, champion: tuple | None, classes: list[str] | None, seed: int) -> str:
     """Evidently's classification or regression preset on the holdout; the champion's predictions are the
     reference, so every widget shows champion and candidate side by side."""
-    from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report
-    from evidently.presets import ClassificationPreset, RegressionPreset
+    from evidently import Dataset, Report
+
+    kind = task_of(task)
+    definition, preset = kind.evidently(classes)  # no Evidently tests: the gates are ours
 
     def frame(labels, predictions) -> pd.DataFrame:
-        if task == "regression":
-            return pd.DataFrame({"target": labels, "prediction": predictions})
-        if task == "binary":
-            return pd.DataFrame({"target": labels.astype(int), "prediction": predictions})
-        names = np.asarray(classes, dtype=object)
-        out = pd.DataFrame(predictions, columns=list(classes))
-        out["target"] = np.where(labels >= 0, names[np.clip(labels, 0, None)], "<unseen>")
-        out["prediction"] = names[predictions.argmax(axis=1)]
-        return out
-
-    # No Evidently tests: the gates are ours. Evidently 0.7's presets break with include_tests=False (a per-label
-    # test set becomes a list where a mapping is expected; RegressionPreset renders a metric it did not compute),
-    # so every test set is passed explicitly empty instead.
-    if task == "regression":
-        from evidently.presets.regression import MeanStdMetricTests
-
-        empty = MeanStdMetricTests(mean=[], std=[])
-        definition = DataDefinition(regression=[Regression(target="target", prediction="prediction")])
-        preset = RegressionPreset(mean_error_tests=empty, mape_tests=empty, mae_tests=empty, rmse_tests=[], r2score_tests=[], abs_max_error_tests=[])
-    else:
-        if task == "binary":
-            spec = BinaryClassification(target="target", prediction_probas="prediction", pos_label=1)
-        else:
-            spec = MulticlassClassification(target="target", prediction_labels="prediction", prediction_probas=list(classes))
-        definition = DataDefinition(classification=[spec])
-        no_tests = {f"{m}_tests": [] for m in ("accuracy", "precision", "recall", "f1score", "rocauc", "logloss", "tpr", "tnr", "fpr", "fnr")}
-        no_tests |= {f"{m}_by_label_tests": {} for m in ("f1score", "precision", "recall", "rocauc")}
-        preset = ClassificationPreset(**no_tests)
+        return kind.evidently_frame(labels, predictions, classes)
 
     def dataset(side):
         data = frame(*side)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mlcicd.core.tasks import task_of
+
 
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, probabilities: bool = False) -> float:
     """Population stability index of `actual` against `expected`, on `expected`'s quantile bins, or for
@@ -30,32 +32,19 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, probabilities:
 def decisions(task: str, predictions: np.ndarray, classes: list[str] | None, threshold: float) -> dict[str, np.ndarray]:
     """What a prediction means for the business, per task. Binary: the probability and the decision at the
     threshold; multiclass: the most likely class and its probability; regression: the value."""
-    predictions = np.asarray(predictions, dtype=float)
-    if task == "binary":
-        return {"probability": predictions, "decision": (predictions >= threshold).astype("int64")}
-    if task == "multiclass":
-        return {"predicted_class": np.asarray(classes, dtype=object)[predictions.argmax(axis=1)], "probability": predictions.max(axis=1)}
-    return {"prediction": predictions}
-
-
-REGRESSION_DISAGREEMENT = 0.1  # regression: two predictions disagree when they differ by more than this share of the champion's spread
+    return task_of(task).outputs(np.asarray(predictions, dtype=float), classes, threshold)
 
 
 def shadow_comparison(task: str, champion: dict[str, np.ndarray], challenger: dict[str, np.ndarray]) -> dict[str, float]:
     """How often champion and challenger would decide differently on the same rows, and how far apart their
     score distributions are (PSI). Takes the outputs of `decisions` for each."""
-    score = "prediction" if task == "regression" else "probability"
-    a, b = np.asarray(champion[score], dtype=float), np.asarray(challenger[score], dtype=float)
+    kind = task_of(task)
+    a, b = np.asarray(champion[kind.score_key], dtype=float), np.asarray(challenger[kind.score_key], dtype=float)
     if not len(a):
         return {"rows": 0.0, "disagreement_rate": 0.0, "mean_abs_difference": 0.0, "psi": 0.0}
-    if task == "regression":
-        differ = np.abs(a - b) > REGRESSION_DISAGREEMENT * (np.std(a) or 1.0)
-    else:
-        decision = "decision" if task == "binary" else "predicted_class"
-        differ = champion[decision] != challenger[decision]
     return {
         "rows": float(len(a)),
-        "disagreement_rate": float(np.mean(differ)),
+        "disagreement_rate": float(np.mean(kind.disagree(champion, challenger, a, b))),
         "mean_abs_difference": float(np.mean(np.abs(a - b))),
-        "psi": psi(a, b, probabilities=task != "regression"),
+        "psi": psi(a, b, probabilities=kind.is_classifier),
     }

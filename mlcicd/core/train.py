@@ -12,13 +12,9 @@ import pandas as pd
 from mlcicd.config import DatasetSpec, ModelSpec
 from mlcicd.faults import kill_point
 from mlcicd.core.features import FeatureState, encode_target, featurize, fit_features
+from mlcicd.core.tasks import task_of
 
 # LightGBM objective and validation metrics (the first one drives early stopping) per task
-OBJECTIVES = {
-    "binary": {"objective": "binary", "metric": ["binary_logloss", "auc"]},
-    "multiclass": {"objective": "multiclass", "metric": ["multi_logloss", "multi_error"]},
-    "regression": {"objective": "regression", "metric": ["l2", "l1"]},
-}
 
 
 @dataclass
@@ -63,8 +59,7 @@ def nothing_new(champion_tags: dict, dataset_hash: str, commit: str, fingerprint
 
 def lightgbm_params(model: ModelSpec, task: str = "binary", classes: list[str] | None = None) -> dict[str, Any]:
     params = {
-        **OBJECTIVES[task],
-        **({"num_class": len(classes or [])} if task == "multiclass" else {}),
+        **task_of(task).lightgbm_objective(classes),
         "verbosity": -1,
         "seed": model.seed,
         "deterministic": True,
@@ -90,8 +85,8 @@ def train_model(
     features = fit_features(fit_rows, dataset)
     params = lightgbm_params(model, features.task, features.classes)
     fit_labels, valid_labels = encode_target(fit_rows[dataset.target], features), encode_target(valid_rows[dataset.target], features)
-    if features.task == "multiclass":  # a class that appears only in the validation rows cannot be scored by LightGBM
-        keep = valid_labels >= 0
+    keep = task_of(features.task).trainable(valid_labels)  # a class seen only in the validation rows cannot be scored by LightGBM
+    if keep is not None:
         valid_rows, valid_labels = valid_rows[keep], valid_labels[keep]
     if model.engine == "dask":
         from mlcicd.core.distributed import train_on_dask

@@ -8,6 +8,7 @@ import dagster as dg
 
 from mlcicd.core.audit import AuditRecord
 from mlcicd.core.gates import GateVerdict
+from mlcicd.core.tasks import task_of
 from mlcicd.gate_checks import check_result, check_specs
 from mlcicd.resources import ProjectResource
 
@@ -142,5 +143,5 @@ def serving_metrics(project: ProjectResource):
     yield dg.Output(shown, metadata={"window_minutes": settings.window_minutes, **metadata})
     verdict, enough = budget_gate(summary.get("live"), settings)
     yield check_result(verdict, asset_key="serving_metrics", warn_only=not enough)
-    verdict, enough = canary_gate(summary.get("canary"), summary.get("live"), settings.canary, probabilities=proj.config.dataset.task != "regression")
+    verdict, enough = canary_gate(summary.get("canary"), summary.get("live"), settings.canary, probabilities=task_of(proj.config.dataset.task).is_classifier)
     yield check_result(verdict, asset_key="serving_metrics", warn_only=not enough)
