@@ -123,18 +123,6 @@ class Project:
         return self.config.model.registered_name + self.tier(tier).model_name_suffix
 
 
-def config_at_load() -> Config:
-    """The config for settings that are part of a definition (cron strings, sensor intervals, the UI's freshness
-    window), read when the code location loads; the defaults when no valid mlcicd.yaml is found, so that a
-    broken config fails the runs (naming the key) rather than hiding the whole code location."""
-    from mlcicd.config import ConfigError, DatasetSpec
-
-    try:
-        return Project.load().config
-    except (ConfigError, ValueError):
-        return Config(dataset=DatasetSpec(contract="-", target="-", id_column="--", time_column="---"))
-
-
 def git_commit(folder: Path) -> str:
     """The commit of the code being run, with '-dirty' when there are uncommitted changes."""
     import subprocess

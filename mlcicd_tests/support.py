@@ -38,11 +38,11 @@ def tick(instance, cursor=None):
     """One evaluation of the landing sensor against a test instance."""
     import dagster as dg
 
-    from mlcicd.defs.automation.sensors import landing_sensor
+    from mlcicd.definitions import defs
     from mlcicd.resources import ProjectResource
 
     context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
-    return landing_sensor(context)
+    return defs().get_sensor_def("landing_sensor")(context)
 
 
 def settle(project, seconds=10):

@@ -107,3 +107,14 @@ def test_the_champion_alias_is_moved_in_one_place():
     assert sources["mlcicd/mlflow_registry.py"].count("set_registered_model_alias(model_name, CHAMPION") == 1
     writers = sorted(name for name, text in sources.items() if "append(proj.audit_log" in text)
     assert writers == ["mlcicd/champion.py"]
+
+
+def test_every_command_that_reads_a_project_takes_config():
+    """`--config` works on every command (init writes a config: it takes --output instead)."""
+    leaves = [c for c in all_commands(main) if not isinstance(main.get_command(None, c[0]), click.Group) or len(c) > 1]
+    for path in leaves:
+        command = main
+        for name in path:
+            command = command.get_command(None, name)
+        if path != ("init",):
+            assert "config_path" in {p.name for p in command.params}, f"mlcicd {' '.join(path)} has no --config"

@@ -89,3 +89,20 @@ def test_a_job_with_a_malformed_config_fails_naming_the_key(make_project, run_jo
     assert not result.success
     logged = "\n".join(str(event.message) + str(getattr(event.event_specific_data, "error", "")) for event in result.all_events)
     assert "unknown key 'dataset.window_batchez' (did you mean 'dataset.window_batches'?)" in logged
+
+
+def test_an_invalid_config_fails_the_code_location_naming_the_file_and_the_key(make_project, tmp_path):
+    """The config is read once, when the definitions are built: a bad one stops the code location loudly (the UI and
+    the CLI show the file and the key), never a silent default."""
+    import os
+    import subprocess
+    import sys
+
+    project = make_project()
+    config = yaml.safe_load(project.config_path.read_text())
+    config["automation"] = {"retrain_cron": "0 2 * * *", "landing_interval_seconds": "often"}
+    project.config_path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "MLCICD_CONFIG": str(project.config_path)}
+    listed = subprocess.run([sys.executable, "-m", "dagster", "job", "list", "-m", "mlcicd.definitions"], env=env, capture_output=True, text=True)
+    assert listed.returncode != 0
+    assert str(project.config_path) in listed.stderr and "automation.landing_interval_seconds" in listed.stderr, listed.stderr[-1500:]

@@ -72,7 +72,7 @@ def test_jobs_and_what_they_select(definitions):
     training = {"raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"}
     assert selected("training_job") == training
     assert selected("ci_job") == training | {"champion"}
-    assert selected("promotion_job") == {"champion"}
+    assert selected("promotion_job") == {"champion", "deployment"}  # deployment says "nothing to deploy" with serving off
     assert not definitions.resolve_job_def("rollback_job").asset_layer.selected_asset_keys, "rollback_job is an op job with its own config"
     assert selected("ingestion_job") == {"raw_batch"}
     assert selected("monitoring_job") == {"drift_report"}

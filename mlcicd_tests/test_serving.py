@@ -36,13 +36,14 @@ def alias(project, name):
 def served(make_project, run_job, tmp_path):
     """A champion (version 1), a candidate waiting (version 2), and `mlcicd serve` answering on a free port."""
     port = free_port()
-    project = make_project({"serving": {"enabled": True, "port": port, "canary_share": 0.5, "min_requests": 5,
-                                        "canary": {"min_requests": 5, "max_latency_ratio": 50}}})
+    serving = {"port": port, "canary_share": 0.5, "min_requests": 5, "canary": {"min_requests": 5, "max_latency_ratio": 50}}
+    project = make_project({"serving": {**serving, "enabled": False}})  # no service yet: version 1 is promoted, not deployed
     CliRunner().invoke(main, ["simulate", "--batches", "3"])
-    assert run_job("training_job").success and run_job("promotion_job").success  # the session's jobs: champion only
+    assert run_job("training_job").success and run_job("promotion_job").success
     CliRunner().invoke(main, ["simulate", "--batches", "1"])
     assert run_job("training_job").success
     assert (alias(project, CHAMPION), alias(project, CHALLENGER)) == ("1", "2")
+    project = make_project({"serving": {**serving, "enabled": True}})
 
     def start(faults: str = ""):
         log = tmp_path / f"serve-{len(started)}.log"

@@ -5,12 +5,12 @@
 - rollback_job: the champion back to the previous (or a named) version that passed its gates (an op job with its own config).
 - ci_job: the whole loop on a sample with few boosting rounds, under its own registered model name.
 - canary_job, serving_monitor_job: the challenger on a share of live traffic; the service's budget.
-With serving.enabled, promotion_job and rollback_job also run `deployment` (blue-green to `mlcicd serve`).
+promotion_job also runs `deployment` (blue-green to `mlcicd serve` with serving.enabled; with it off, nothing to deploy).
 """
 
 import dagster as dg
 
-from mlcicd.project import TIER_TAG, config_at_load
+from mlcicd.project import TIER_TAG
 
 from .ingestion.assets import raw_batch
 from .monitoring.assets import drift_report
@@ -26,8 +26,9 @@ training_assets = dg.AssetSelection.assets(candidate_evaluation).upstream()
 LANE = "mlcicd/lane"
 MAX_RUNTIME = "dagster/max_runtime"  # seconds; Dagster's run monitoring reads it
 TRAINING_LANE, PROMOTION_LANE = {LANE: "training"}, {LANE: "promotion"}
-# with serving on, a moved alias is deployed in the same run (and goes back if the deployment fails)
-moves_champion = dg.AssetSelection.assets(champion, *([deployment] if config_at_load().serving.enabled else []))
+# a moved alias is deployed in the same run when serving is on (and goes back if the deployment fails); with serving
+# off, the deployment step records that there is nothing to deploy. The job is the same whatever the config says.
+moves_champion = dg.AssetSelection.assets(champion, deployment)
 
 
 

@@ -8,7 +8,6 @@ an alert that names it, and the queue moves on."""
 import dagster as dg
 
 from mlcicd.core.alerts import notify
-from mlcicd.project import config_at_load
 from mlcicd.resources import ProjectResource
 
 DEAD_RUN = "the run's process died"  # how the failure message starts; run_failure_alert leaves these to this sensor
@@ -58,5 +57,3 @@ def dead_run_sweeper_for(interval_seconds: int) -> dg.SensorDefinition:
 
     return dead_run_sweeper
 
-
-dead_run_sweeper = dead_run_sweeper_for(config_at_load().automation.dead_run_check_seconds)

@@ -22,7 +22,7 @@ from mlcicd.core import gate_table
 from mlcicd.core.landing import scan
 from mlcicd.gate_checks import gate_key
 from mlcicd.core.monitoring import RetrainState, retrain_decision
-from mlcicd.project import config_at_load
+from mlcicd.config import Config
 from mlcicd.resources import ProjectResource
 
 from ..jobs import ingestion_job, monitoring_job, promotion_job, training_job
@@ -32,12 +32,16 @@ from ..training.assets import candidate_evaluation
 TRAINING_ASSETS = dg.AssetSelection.groups("training")
 
 
-@dg.sensor(
-    job=ingestion_job,
-    minimum_interval_seconds=config_at_load().automation.landing_interval_seconds,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="One ingestion run per new file in the landing folder, once the file is completely written.",
-)
+def landing_sensor_for(config: Config) -> dg.SensorDefinition:
+    """landing_sensor, looking every automation.landing_interval_seconds (a setting of the definition, so it comes from
+    the config the definitions were built with)."""
+    return dg.SensorDefinition(
+        name="landing_sensor", evaluation_fn=landing_sensor, job=ingestion_job,
+        minimum_interval_seconds=config.automation.landing_interval_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
+        description="One ingestion run per new file in the landing folder, once the file is completely written.",
+    )
+
+
 def landing_sensor(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SensorResult:
     proj = project.load()
     seen = json.loads(context.cursor) if context.cursor else {}

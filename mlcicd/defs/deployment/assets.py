@@ -43,7 +43,13 @@ def batch_scores(proj, name: str, version: str, sample):
     ),
 )
 def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
-    value, metadata, verdict = deploy(context, project.load())
+    proj = project.load()
+    if not proj.config.serving.enabled:
+        reason = "Serving is off (serving.enabled: false): there is no service to deploy to."
+        yield dg.Output({"decision": "not deployed", "reason": reason}, metadata={"decision": "not deployed", "reason": reason})
+        yield check_result(GateVerdict("deployment_healthy", True, reason), asset_key="deployment")
+        return
+    value, metadata, verdict = deploy(context, proj)
     yield dg.Output(value, metadata=metadata)
     yield check_result(verdict, asset_key="deployment")
 

@@ -1,26 +1,33 @@
 """Serving on a cadence: serving_metrics every few minutes, and rollback_job when the live version breaches
-its budget (an ERROR result of serving_within_budget; "not enough traffic" is a WARN and starts nothing)."""
+its budget (an ERROR result of serving_within_budget; "not enough traffic" is a WARN and starts nothing). Both run
+by default only with serving.enabled, so they are built from the config the definitions were built with."""
 
 import dagster as dg
 
-from mlcicd.project import config_at_load
+from mlcicd.config import Config
 
 from ..jobs import rollback_job, serving_monitor_job
 
-SERVING_ON = dg.DefaultSensorStatus.RUNNING if config_at_load().serving.enabled else dg.DefaultSensorStatus.STOPPED
 BUDGET_CHECK = dg.AssetCheckKey(dg.AssetKey("serving_metrics"), "serving_within_budget")
 
-serving_monitoring = dg.ScheduleDefinition(
-    name="serving_monitoring",
-    job=serving_monitor_job,
-    cron_schedule="*/5 * * * *",
-    default_status=dg.DefaultScheduleStatus(SERVING_ON.value),
-    description="serving_metrics every 5 minutes: the live version's budget and the canary's comparison.",
-)
+
+def serving_automation_for(config: Config) -> tuple[list[dg.ScheduleDefinition], list[dg.SensorDefinition]]:
+    on = dg.DefaultSensorStatus.RUNNING if config.serving.enabled else dg.DefaultSensorStatus.STOPPED
+    schedule = dg.ScheduleDefinition(
+        name="serving_monitoring",
+        job=serving_monitor_job,
+        cron_schedule="*/5 * * * *",
+        default_status=dg.DefaultScheduleStatus(on.value),
+        description="serving_metrics every 5 minutes: the live version's budget and the canary's comparison.",
+    )
+    sensor = dg.SensorDefinition(
+        name="rollback_on_serving_breach", evaluation_fn=rollback_on_serving_breach, job=rollback_job, minimum_interval_seconds=30,
+        default_status=on,
+        description="Starts rollback_job once for each breach of the live version's budget (serving_within_budget failed with ERROR).",
+    )
+    return [schedule], [sensor]
 
 
-@dg.sensor(job=rollback_job, minimum_interval_seconds=30, default_status=SERVING_ON,
-           description="Starts rollback_job once for each breach of the live version's budget (serving_within_budget failed with ERROR).")
 def rollback_on_serving_breach(context: dg.SensorEvaluationContext):
     last_seen = int(context.cursor or 0)
     records = context.instance.event_log_storage.get_asset_check_execution_history(BUDGET_CHECK, limit=20)

@@ -1,6 +1,6 @@
 """training_dataset -> train_set / holdout_set -> candidate_model -> candidate_evaluation."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import dagster as dg
 import pandas as pd
@@ -9,7 +9,6 @@ from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, ro
 from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
 from mlcicd.gate_checks import check_result, check_specs
-from mlcicd.project import config_at_load
 from mlcicd.resources import MlflowTracking, ProjectResource, run_tier
 
 from ..ingestion.assets import raw_batch
@@ -31,8 +30,8 @@ RETRAIN_ON_NEW_DATA = dg.AutomationCondition.eager() & dg.AutomationCondition.al
         "The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash. "
         "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
     ),
-    # the UI's view of freshness; the blocking gate (data_freshness) reads the config at run time
-    freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=config_at_load().gates.max_data_age_hours)),
+    # the UI's view of freshness (gates.max_data_age_hours) is set when the definitions are built (mlcicd/definitions.py);
+    # the blocking gate (data_freshness) reads the config at run time
     automation_condition=RETRAIN_ON_NEW_DATA,
     check_specs=check_specs("training_dataset"),
 )
