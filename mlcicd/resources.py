@@ -116,7 +116,14 @@ class ProjectIOManager(dg.ConfigurableIOManager):
     project: ProjectResource
 
     def _base(self, context) -> Path:
-        return self.project.load().assets_dir.joinpath(*context.asset_key.path)
+        """data/assets/<key> for the full tier; data/assets/tier-<name>/<key> for another, so a CI run never replaces a
+        value production's promotion reads (mlcicd/tiers.py)."""
+        try:
+            tier = context.step_context.dagster_run.tags.get(TIER_TAG, "full")
+        except dg.DagsterInvariantViolationError:  # no run (an IO manager called outside one): the full tier
+            tier = "full"
+        root = self.project.load().assets_dir
+        return (root if tier == "full" else root / f"tier-{tier}").joinpath(*context.asset_key.path)
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         base = self._base(context)

@@ -24,6 +24,7 @@ from mlcicd.gate_checks import gate_key
 from mlcicd.core.monitoring import RetrainState, retrain_decision
 from mlcicd.config import Config
 from mlcicd.resources import ProjectResource
+from mlcicd.tiers import latest_materialization
 
 from ..jobs import ingestion_job, monitoring_job, promotion_job, training_job
 from ..ingestion.assets import raw_batch
@@ -75,7 +76,7 @@ def _decide_after_training(context: dg.RunStatusSensorContext, project: ProjectR
     run = context.dagster_run
     if run.tags.get("mlcicd/tier", "full") != "full":
         return dg.SkipReason(f"run {run.run_id} is not a full-tier run")
-    latest = context.instance.get_latest_materialization_event(candidate_evaluation.key)
+    latest = latest_materialization(context.instance, candidate_evaluation.key, "full")
     if latest is None or latest.run_id != run.run_id:
         return dg.SkipReason(f"run {run.run_id} did not produce a new candidate_evaluation")
     if project.load().config.promotion.mode != "auto":

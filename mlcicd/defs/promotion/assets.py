@@ -42,16 +42,19 @@ def triggered_by(run: dg.DagsterRun, requested_by: str) -> tuple[str, bool]:
     return f"{known} ({run.job_name})", False
 
 
-def gate_results(instance: dg.DagsterInstance) -> dict[str, dict]:
-    """The latest result of every gate, and whether it judged the latest materialization of its asset."""
+def gate_results(instance: dg.DagsterInstance, tier: str = "full") -> dict[str, dict]:
+    """The latest result of every gate in runs of `tier`, and whether it judged the latest materialization of its asset
+    in that tier (a CI run in between changes nothing that production's promotion reads)."""
+    from mlcicd.tiers import latest_check, latest_materialization
+
     latest_runs = {
-        asset_key: (event.run_id if event else None)
+        asset_key: (record.run_id if record else None)
         for asset_key in {key.asset_key for key in GATE_KEYS}  # 4 assets carry the 12+ gates: one lookup each
-        for event in [instance.get_latest_materialization_event(asset_key)]
+        for record in [latest_materialization(instance, asset_key, tier)]
     }
     results = {}
     for key in GATE_KEYS:
-        record = instance.get_latest_asset_check_evaluation_record(key)
+        record = latest_check(instance, key, tier)
         evaluation = record.event.asset_check_evaluation if record and record.event else None
         if evaluation is None:
             results[key.name] = {"passed": False, "reason": "this gate has no result: it never ran (or is still running)"}
@@ -121,11 +124,11 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
         min_reason_chars=proj.config.promotion.min_override_reason_chars,
     )
     to_version = str(candidate_evaluation["candidate"]["version"])
-    gates = gate_results(context.instance)
+    gates = gate_results(context.instance, run_tier(context))
     batches = window(list_accepted(proj.accepted_dir), proj.config.dataset.window_batches)
     fresh_now = freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), proj.config.gates.max_data_age_hours)
     gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
-    live = identity_problems(context.instance, proj, candidate_evaluation, name)  # re-checked now, not just read
+    live = identity_problems(context.instance, proj, candidate_evaluation, name, run_tier(context))  # re-checked now, not just read
     gates["identity_now"] = {"passed": not live, "reason": "; ".join(live) or "the evaluation is of the candidate waiting, on the current dataset"}
     gates["artifact_integrity"] = artifact_check(proj, name, to_version)
     if proj.config.promotion.require_canary:

@@ -83,13 +83,15 @@ def latency_and_size(evaluation: dict, proj, context) -> gates.GateVerdict:
     )
 
 
-def current_dataset_version(instance: dg.DagsterInstance) -> str | None:
-    """The data version of training_dataset's latest materialization."""
-    event = instance.get_latest_materialization_event(training_dataset.key)
-    return event.dagster_event.step_materialization_data.materialization.tags.get("dagster/data_version") if event else None
+def current_dataset_version(instance: dg.DagsterInstance, tier: str) -> str | None:
+    """The data version of training_dataset's latest materialization in `tier`."""
+    from mlcicd.tiers import latest_materialization
+
+    record = latest_materialization(instance, training_dataset.key, tier)
+    return record.asset_materialization.tags.get("dagster/data_version") if record else None
 
 
-def identity_problems(instance: dg.DagsterInstance, proj, evaluation: dict, model_name: str) -> list[str]:
+def identity_problems(instance: dg.DagsterInstance, proj, evaluation: dict, model_name: str, tier: str) -> list[str]:
     """Why this evaluation is not evidence for the candidate waiting now (empty when it is)."""
     from mlcicd.mlflow_registry import CHALLENGER, version_by_alias
 
@@ -100,14 +102,14 @@ def identity_problems(instance: dg.DagsterInstance, proj, evaluation: dict, mode
     challenger = version_by_alias(proj, model_name, CHALLENGER)
     if challenger is not None and str(challenger.version) != version and not evaluation.get("unchanged"):
         problems.append(f"the latest evaluation is of version {version}, but the candidate waiting is version {challenger.version}; evaluate it first")
-    dataset_now = current_dataset_version(instance)
+    dataset_now = current_dataset_version(instance, tier)
     if evaluation["dataset_hash"] != dataset_now:
         problems.append(f"the evaluation used dataset {evaluation['dataset_hash'][:12]}, but the current dataset is {str(dataset_now)[:12]}")
     return problems
 
 
 def identity(evaluation: dict, proj, context) -> gates.GateVerdict:
-    problems = identity_problems(context.instance, proj, evaluation, proj.model_name(run_tier(context)))
+    problems = identity_problems(context.instance, proj, evaluation, proj.model_name(run_tier(context)), run_tier(context))
     if problems:
         return gates.GateVerdict("identity", False, "The evaluation is not evidence for the candidate waiting: " + "; ".join(problems) + ".")
     version = evaluation["candidate"]["version"]
