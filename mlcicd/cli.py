@@ -412,6 +412,8 @@ def _failure_summary(run, log_path: Path) -> str:
                 continue
             if event.event_type == dg.DagsterEventType.STEP_FAILURE:
                 error = event.step_failure_data.error
+                while error is not None and error.cause is not None and error.cls_name and error.cls_name.startswith("Dagster"):
+                    error = error.cause  # "Error occurred while executing op ..." wraps the cause that says what went wrong
                 lines.append(f"  step {event.step_key}: {error.message.strip().splitlines()[0] if error else 'failed'}")
             elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
                 check = event.event_specific_data

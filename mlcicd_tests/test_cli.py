@@ -56,7 +56,8 @@ def test_a_job_run_from_the_cli_says_which_step_failed_and_why(project, tmp_path
     result = CliRunner().invoke(main, ["promote"])  # the same `dagster job execute` as make promote; nothing to promote yet
     assert result.exit_code == 1
     assert "promotion_job failed (run " in result.output
-    assert "step champion:" in result.output
+    assert "step champion: FileNotFoundError: candidate_evaluation has no stored value" in result.output  # the cause, not Dagster's wrapper
+    assert "materialize it first (for example with training_job)" in result.output
 
 
 def test_without_dagster_home_a_project_uses_its_own_instance(make_project, tmp_path, monkeypatch):
