@@ -46,7 +46,8 @@ def webserver(make_project, definitions, tmp_path):
     make_project({"gates": {"min_metrics": {"roc_auc": 0.99}}})  # a floor no candidate reaches: meets_thresholds fails
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # nux: Dagster's first-visit dialog (a newsletter) opens late on a busy machine, over the element the test clicks
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nnux:\n  enabled: false\n")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         result = definitions.resolve_job_def("ci_job").execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success, "meets_thresholds should have stopped the run"
@@ -87,11 +88,6 @@ def test_asset_graph_shows_candidate_evaluation_with_its_gates(webserver, tmp_pa
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(30_000)
             page.goto(f"{base}/assets/candidate_evaluation?view=lineage")
-            skip = page.get_by_role("button", name="Skip")  # the first-visit newsletter dialog
-            try:
-                skip.click(timeout=5_000)
-            except Exception:  # noqa: BLE001 - the dialog does not always appear
-                pass
 
             # the asset graph: the candidate_evaluation node, with a summary of its checks
             expect(page.get_by_text("candidate_evaluation", exact=True).last).to_be_visible()
