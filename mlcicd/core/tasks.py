@@ -42,12 +42,19 @@ class Task:
     objective: dict[str, Any]
     metrics: tuple[str, ...]
     primary: str
-    gate_defaults: dict[str, Any]
+    default_floor: float  # gates.min_metrics for the primary metric when mlcicd.yaml leaves it out
+    default_max_calibration_error: float
     init_min_calibration_tolerance: float
     calibration_meaning: tuple[str, str]  # (what the calibration measure is, what a failure means), for the gate's verdict
     is_classifier = True
     dask_estimator = "DaskLGBMClassifier"
     score_key = "probability"  # the output of `outputs` that is a score (compared by PSI, logged by the service)
+
+    @property
+    def gate_defaults(self) -> dict[str, Any]:
+        """The gate settings mlcicd.yaml may leave out for this task."""
+        return {"primary_metric": self.primary, "min_metrics": {self.primary: self.default_floor},
+                "max_calibration_error": self.default_max_calibration_error}
 
     # ---- labels --------------------------------------------------------------------------------------------
     def positive_class(self, classes: list[str] | None) -> str | None:
@@ -138,7 +145,7 @@ class Binary(Task):
     objective = {"objective": "binary", "metric": ["binary_logloss", "auc"]}
     metrics = ("roc_auc", "pr_auc", "log_loss", "brier", "f1")
     primary = "roc_auc"
-    gate_defaults = {"primary_metric": "roc_auc", "min_metrics": {"roc_auc": 0.70}, "max_calibration_error": 0.02}
+    default_floor, default_max_calibration_error = 0.70, 0.02
     init_min_calibration_tolerance = 0.05
     calibration_meaning = ("expected calibration error", "its probabilities cannot be taken at face value")
 
@@ -210,7 +217,7 @@ class Multiclass(Task):
     objective = {"objective": "multiclass", "metric": ["multi_logloss", "multi_error"]}
     metrics = ("accuracy", "macro_f1", "log_loss")
     primary = "macro_f1"
-    gate_defaults = {"primary_metric": "macro_f1", "min_metrics": {"macro_f1": 0.50}, "max_calibration_error": 0.05}
+    default_floor, default_max_calibration_error = 0.50, 0.05
     init_min_calibration_tolerance = 0.05
     calibration_meaning = ("expected calibration error of the top-class confidence", "its confidence cannot be taken at face value")
     decision_key = "predicted_class"
@@ -281,7 +288,7 @@ class Regression(Task):
     objective = {"objective": "regression", "metric": ["l2", "l1"]}
     metrics = ("rmse", "mae", "r2")
     primary = "r2"
-    gate_defaults = {"primary_metric": "r2", "min_metrics": {"r2": 0.20}, "max_calibration_error": 0.10}
+    default_floor, default_max_calibration_error = 0.20, 0.10
     init_min_calibration_tolerance = 0.1
     calibration_meaning = ("mean residual as a share of the target's standard deviation", "its predictions are biased")
     is_classifier = False
