@@ -21,10 +21,16 @@ demo: $(VENV)/.installed
 	$(MAKE) --no-print-directory train promote
 	@echo; $(BIN)/mlcicd status
 
+# A config with a typo stops here with mlcicd validate's one line (file, key, closest real key), not with the
+# code location's traceback from `dagster job execute`.
+CHECK_CONFIG = @$(BIN)/mlcicd validate > /dev/null
+
 train: $(VENV)/.installed
+	$(CHECK_CONFIG)
 	$(BIN)/dagster job execute -m mlcicd.definitions -j training_job
 
 promote: $(VENV)/.installed
+	$(CHECK_CONFIG)
 	$(BIN)/dagster job execute -m mlcicd.definitions -j promotion_job
 
 # make rollback                 back to the previous champion
@@ -40,6 +46,7 @@ test: $(VENV)/.installed
 	$(BIN)/pytest -q
 
 ci-job: $(VENV)/.installed
+	$(CHECK_CONFIG)
 	$(BIN)/dagster job execute -m mlcicd.definitions -j ci_job
 
 ui: $(VENV)/.installed
