@@ -8,9 +8,19 @@ run that died between the two, before the next decision.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 from mlcicd.core.audit import AuditRecord, append, unfinished
 from mlcicd.faults import kill_point
 from mlcicd.project import Project
+
+
+def one_decision_at_a_time(proj: Project) -> AbstractContextManager:
+    """Held around every decision, whatever started it (a schedule and a sensor together, a person and CI): the second
+    reads the registry only after the first has moved the alias and written its record."""
+    from mlcicd.core.locks import exclusive
+
+    return exclusive(proj.data_dir / ".promotion.lock")
 
 
 def record(proj: Project, decision: AuditRecord, moves_alias: bool, tags: dict[str, str] | None = None) -> None:

@@ -14,13 +14,25 @@ def check_result(verdict: GateVerdict, asset_key: str | None = None, warn_only: 
     failure that means "cannot be judged yet" (WARN): alerts see it, automatic rollbacks do not act on it.
     """
     kill_point("gates.before_results")
+    return dg.AssetCheckResult(
+        asset_key=asset_key, check_name=verdict.gate, passed=verdict.passed,
+        severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR, description=verdict.reason, metadata=_metadata(verdict),
+    )
+
+
+def check_evaluation(verdict: GateVerdict, asset_key: str) -> dg.AssetCheckEvaluation:
+    """The same result as an event an op logs (rollback_job deploys without materializing the deployment asset)."""
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(asset_key), check_name=verdict.gate, passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR,
+        description=verdict.reason, metadata=_metadata(verdict),
+    )
+
+
+def _metadata(verdict: GateVerdict) -> dict:
+    """The verdict in words, and its numbers."""
     metadata: dict = {"verdict": dg.MetadataValue.text(verdict.reason)}
     metadata.update({k: v for k, v in verdict.numbers.items() if isinstance(v, int | float | str) and not isinstance(v, bool)})
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=verdict.gate,
-        passed=verdict.passed, severity=dg.AssetCheckSeverity.WARN if warn_only else dg.AssetCheckSeverity.ERROR, description=verdict.reason, metadata=metadata
-    )
+    return metadata
 
 
 def check_specs(asset: str, **kwargs) -> list[dg.AssetCheckSpec]:

@@ -91,7 +91,7 @@ class ModelServer:
     def load_champion(self, fallback: bool = False) -> str:
         """Load the champion into the live slot. When its files fail their check: with `fallback`, the newest earlier
         champion in the audit trail whose files still match (returned: what happened, in words); else ServingError."""
-        from mlcicd.core.audit import MOVES, audited_artifact, decisions, unaudited
+        from mlcicd.core.audit import audited_artifact, moves, unaudited
         from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 
         champion = version_by_alias(self.project, self.model_name, CHAMPION)
@@ -109,8 +109,7 @@ class ModelServer:
                 reason = f"champion version {version} of {self.model_name} cannot be served: {exc}"
         if not fallback:
             raise ServingError(reason + " (roll back with `make rollback`, or set serving.fallback_to_last_good: true)")
-        earlier = [r["to_version"] for r in reversed(decisions(self.project.audit_log))
-                   if r["model_name"] == self.model_name and r["phase"] == "done" and r["decision"] in MOVES and r["to_version"] != version]
+        earlier = [r["to_version"] for r in reversed(moves(self.project.audit_log, self.model_name)) if r["to_version"] != version]
         for candidate in dict.fromkeys(earlier):
             try:
                 self.slots["live"] = self.load(str(candidate), audited_artifact(self.project.audit_log, self.model_name, str(candidate)))

@@ -20,16 +20,17 @@ def tier_of_run(instance: dg.DagsterInstance, run_id: str, cache: dict[str, str]
     return cache[run_id]
 
 
-def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, tier: str):
-    """The newest materialization event record of `key` made by a run of `tier`, or None."""
-    runs: dict[str, str] = {}
+def latest_materialization(instance: dg.DagsterInstance, key: dg.AssetKey, tier: str, runs: dict[str, str] | None = None):
+    """The newest materialization event record of `key` made by a run of `tier`, or None. `runs`: the tiers of runs
+    already looked up (pass one dict to several calls, so a run is read once)."""
+    runs = {} if runs is None else runs
     result = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key), limit=SEARCHED, ascending=False)
     return next((r for r in result.records if tier_of_run(instance, r.run_id, runs) == tier), None)
 
 
-def latest_check(instance: dg.DagsterInstance, key: dg.AssetCheckKey, tier: str):
+def latest_check(instance: dg.DagsterInstance, key: dg.AssetCheckKey, tier: str, runs: dict[str, str] | None = None):
     """The newest execution record of the check `key` that has an evaluation, from a run of `tier`, or None."""
-    runs: dict[str, str] = {}
+    runs = {} if runs is None else runs
     for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=SEARCHED):
         if record.event and record.event.asset_check_evaluation and tier_of_run(instance, record.run_id, runs) == tier:
             return record

@@ -19,7 +19,7 @@ from uuid import uuid4
 
 @dataclass(frozen=True)
 class AuditRecord:
-    decision: Literal["promoted", "refused", "unchanged"]
+    decision: Literal["promoted", "overridden", "rolled_back", "refused", "unchanged"]
     model_name: str
     from_version: str | None
     to_version: str | None
@@ -105,17 +105,21 @@ def unfinished(log: Path, model_name: str) -> list[dict]:
 MOVES = ("promoted", "overridden", "rolled_back")  # the decisions that move the champion alias
 
 
+def moves(log: Path, model_name: str) -> list[dict]:
+    """The completed decisions that moved `model_name`'s champion alias, oldest first."""
+    return [r for r in read(log) if r["model_name"] == model_name and r["phase"] == "done" and r["decision"] in MOVES]
+
+
 def audited_artifact(log: Path, model_name: str, version: str) -> str | None:
     """The SHA-256 of `version`'s files as verified when the trail last moved the alias to it (None: never recorded)."""
-    moves = [r for r in read(log) if r["model_name"] == model_name and r["phase"] == "done" and r["decision"] in MOVES
-             and str(r["to_version"]) == str(version) and r.get("artifact_sha256")]
-    return moves[-1]["artifact_sha256"] if moves else None
+    hashes = [r["artifact_sha256"] for r in moves(log, model_name) if str(r["to_version"]) == str(version) and r.get("artifact_sha256")]
+    return hashes[-1] if hashes else None
 
 
 def audited_champion(log: Path, model_name: str) -> str | None:
     """The version the audit trail last moved `model_name`'s champion alias to (None: it never moved one)."""
-    moves = [r for r in read(log) if r["model_name"] == model_name and r["phase"] == "done" and r["decision"] in MOVES]
-    return str(moves[-1]["to_version"]) if moves else None
+    done = moves(log, model_name)
+    return str(done[-1]["to_version"]) if done else None
 
 
 def unaudited(log: Path, model_name: str, alias_version: str | None) -> str | None:

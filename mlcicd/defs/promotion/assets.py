@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import dagster as dg
 from pydantic import Field
 
-from mlcicd.core.audit import AuditRecord
+from mlcicd.core.audit import AuditRecord, actor
 from mlcicd.core.dataset import newest_ingestion, window
 from mlcicd.core.gates import freshness_gate
 from mlcicd.core.ingest import list_accepted
@@ -33,8 +33,6 @@ def triggered_by(run: dg.DagsterRun, requested_by: str) -> tuple[str, bool]:
     for key, label in (("dagster/sensor_name", "sensor"), ("dagster/schedule_name", "schedule")):
         if key in tags:
             return f"{label} {tags[key]}", True
-    from mlcicd.core.audit import actor
-
     # a known identity always; a free-text requested_by is recorded beside it, never instead of it
     known = actor(tags.get("dagster/user"))
     if requested_by:
@@ -47,14 +45,15 @@ def gate_results(instance: dg.DagsterInstance, tier: str = "full") -> dict[str, 
     in that tier (a CI run in between changes nothing that production's promotion reads)."""
     from mlcicd.tiers import latest_check, latest_materialization
 
+    runs: dict[str, str] = {}  # each run's tier, read once for all the lookups below
     latest_runs = {
         asset_key: (record.run_id if record else None)
         for asset_key in {key.asset_key for key in GATE_KEYS}  # 4 assets carry the 12+ gates: one lookup each
-        for record in [latest_materialization(instance, asset_key, tier)]
+        for record in [latest_materialization(instance, asset_key, tier, runs)]
     }
     results = {}
     for key in GATE_KEYS:
-        record = latest_check(instance, key, tier)
+        record = latest_check(instance, key, tier, runs)
         evaluation = record.event.asset_check_evaluation if record and record.event else None
         if evaluation is None:
             results[key.name] = {"passed": False, "reason": "this gate has no result: it never ran (or is still running)"}
@@ -101,12 +100,10 @@ def canary_result(instance: dg.DagsterInstance, version: str) -> dict:
     ),
 )
 def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, project: ProjectResource) -> dg.Output[dict]:
-    from mlcicd.core.locks import exclusive
+    from mlcicd.champion import one_decision_at_a_time
 
     proj = project.load()
-    # one decision at a time, whatever started it (a schedule and a sensor together, a person and CI): the
-    # second reads the registry only after the first has moved the alias and written its record
-    with exclusive(proj.data_dir / ".promotion.lock"):
+    with one_decision_at_a_time(proj):
         return decide(context, config, candidate_evaluation, proj)
 
 
@@ -114,7 +111,8 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
     from mlcicd.champion import reconcile, record
     from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, promotion_evidence_tags, version_by_alias
 
-    name = proj.model_name(run_tier(context))
+    tier = run_tier(context)
+    name = proj.model_name(tier)
     current = version_by_alias(proj, name, CHAMPION)
     current_version = str(current.version) if current else None
     reconcile(proj, name, current_version)
@@ -124,11 +122,11 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
         min_reason_chars=proj.config.promotion.min_override_reason_chars,
     )
     to_version = str(candidate_evaluation["candidate"]["version"])
-    gates = gate_results(context.instance, run_tier(context))
+    gates = gate_results(context.instance, tier)
     batches = window(list_accepted(proj.accepted_dir), proj.config.dataset.window_batches)
     fresh_now = freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), proj.config.gates.max_data_age_hours)
     gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
-    live = identity_problems(context.instance, proj, candidate_evaluation, name, run_tier(context))  # re-checked now, not just read
+    live = identity_problems(context.instance, proj, candidate_evaluation, name, tier)  # re-checked now, not just read
     gates["identity_now"] = {"passed": not live, "reason": "; ".join(live) or "the evaluation is of the candidate waiting, on the current dataset"}
     gates["artifact_integrity"] = artifact_check(proj, name, to_version)
     if proj.config.promotion.require_canary:

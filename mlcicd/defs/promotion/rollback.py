@@ -7,10 +7,10 @@ import dagster as dg
 from pydantic import Field
 
 from mlcicd.core.audit import AuditRecord
-from mlcicd.core.promotion import PromotionRequest, decide_rollback, problems_from
+from mlcicd.core.promotion import PromotionRequest, Verdict, decide_rollback, problems_from
 from mlcicd.resources import ProjectResource
 
-from .assets import artifact_check, triggered_by
+from .assets import artifact_check, output, triggered_by
 
 
 class RollbackConfig(dg.Config):
@@ -22,30 +22,30 @@ class RollbackConfig(dg.Config):
 
 @dg.op(description="Move `champion` back (audited), and deploy it when serving is enabled.")
 def roll_back(context: dg.OpExecutionContext, config: RollbackConfig, project: ProjectResource) -> None:
-    from mlcicd.core.locks import exclusive
+    from mlcicd.champion import one_decision_at_a_time
 
     proj = project.load()
-    with exclusive(proj.data_dir / ".promotion.lock"):  # one decision at a time, whatever started it
-        result = decide(context, config, proj)
-    if result["decision"] == "rolled_back":  # the champion asset's history shows the move, as it shows promotions
-        context.log_event(dg.AssetMaterialization("champion", metadata={
-            "decision": result["decision"], "champion_version": result["version"], "previous_version": result["previous_version"] or "none",
-            "reason": dg.MetadataValue.text(result["reason"])}))
-    if result["decision"] == "refused":
-        raise dg.Failure(description=result["reason"], metadata={"decision": "refused"})
-    if proj.config.serving.enabled and result["decision"] == "rolled_back":
+    with one_decision_at_a_time(proj):
+        verdict, answer = decide(context, config, proj)
+    if verdict.decision == "refused":
+        raise dg.Failure(description=verdict.reason, metadata={"decision": "refused"})
+    if not verdict.moves_alias:
+        return
+    context.log_event(dg.AssetMaterialization("champion", metadata=answer.metadata))  # the champion's history shows it, as promotions
+    if proj.config.serving.enabled:
+        from mlcicd.gate_checks import check_evaluation
+
         from ..deployment.assets import deploy
 
-        _, metadata, verdict = deploy(context, proj)
+        _, metadata, deployed = deploy(context, proj)
         context.log_event(dg.AssetMaterialization("deployment", metadata=metadata))
-        context.log_event(dg.AssetCheckEvaluation(
-            asset_key=dg.AssetKey("deployment"), check_name=verdict.gate, passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR,
-            description=verdict.reason, metadata={"verdict": dg.MetadataValue.text(verdict.reason)}))
-        if not verdict.passed:
-            raise dg.Failure(description=verdict.reason)
+        context.log_event(check_evaluation(deployed, "deployment"))
+        if not deployed.passed:
+            raise dg.Failure(description=deployed.reason)
 
 
-def decide(context: dg.OpExecutionContext, config: RollbackConfig, proj) -> dict:
+def decide(context: dg.OpExecutionContext, config: RollbackConfig, proj) -> tuple[Verdict, dg.Output]:
+    """The rollback's verdict, audited (and the alias moved when it says so), with what the champion asset records."""
     from mlcicd.champion import reconcile, record
     from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, version_by_alias
 
@@ -76,6 +76,4 @@ def decide(context: dg.OpExecutionContext, config: RollbackConfig, proj) -> dict
     record(proj, decision, verdict.moves_alias,
            {"last_decision": verdict.decision, "decision_reason": verdict.reason[:4000], "decision_run": context.run.run_id})
     context.log.info(f"{verdict.decision}: {verdict.reason}")
-    champion_version = target if verdict.moves_alias or verdict.decision == "unchanged" else current_version
-    return {"model_name": name, "version": champion_version, "previous_version": current_version, "decision": verdict.decision,
-            "reason": verdict.reason}
+    return verdict, output(verdict, name, target, current_version)
