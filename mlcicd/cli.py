@@ -13,16 +13,49 @@ from mlcicd.config import ConfigError
 from mlcicd.core.tasks import TASKS
 from mlcicd.project import Project
 
-CONFIG_OPTION = click.option(
-    "--config", "config_path", default=None, help="Path of mlcicd.yaml (default: $MLCICD_CONFIG, else ./mlcicd.yaml)."
-)
+MODEL_KEY = "mlcicd_model"
+
+
+def _remember_model(ctx: click.Context, _param, value: str | None) -> str | None:
+    ctx.meta[MODEL_KEY] = value
+    return value
+
+
+def CONFIG_OPTION(command):
+    """--config (a single-model mlcicd.yaml) and --model (one model of a many-model project), on every command."""
+    command = click.option(
+        "--model", "model_name", default=None, expose_value=False, callback=_remember_model, is_eager=True,
+        help="The model (its folder under mlcicd/defs/models/); default: every model, or the only one.",
+    )(command)
+    return click.option(
+        "--config", "config_path", default=None,
+        help="A single-model mlcicd.yaml (default: $MLCICD_CONFIG, else ./mlcicd.yaml, else the models under mlcicd/defs/models/).",
+    )(command)
+
+
+def _projects(config_path: str | None) -> list[Project]:
+    """The models the command works on: --model's, or every model of the project."""
+    from mlcicd.models import load_projects, select
+
+    try:
+        return select(load_projects(config_path), click.get_current_context().meta.get(MODEL_KEY))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _project(config_path: str | None) -> Project:
-    try:
-        return Project.load(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    """The one model the command works on (--model when the project has several)."""
+    projects = _projects(config_path)
+    if len(projects) > 1:
+        raise click.ClickException(f"this project has {len(projects)} models ({', '.join(p.name for p in projects)}): pass --model NAME")
+    return projects[0]
+
+
+def _job(projects: list[Project], job: str) -> str:
+    """A job over the chosen models: one model's (fraud__training_job), or the project's over every model (training_job)."""
+    from mlcicd.names import Names
+
+    return Names(projects[0].name).job(job) if len(projects) == 1 else job
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -33,10 +66,14 @@ def main() -> None:
 @main.command()
 @CONFIG_OPTION
 def validate(config_path: str | None) -> None:
-    """Check mlcicd.yaml and the data contract it names; exit non-zero with the bad key if invalid."""
+    """Check every model's settings and the data contract each names; exit non-zero with the file and the bad key if invalid."""
+    for project in _projects(config_path):
+        _validate(project)
+
+
+def _validate(project: Project) -> None:
     from mlcicd.core.contract import unknown_columns
 
-    project = _project(config_path)
     try:
         contract = project.contract
     except ValueError as exc:
@@ -49,7 +86,7 @@ def validate(config_path: str | None) -> None:
     })
     if problems:
         raise click.ClickException(f"{project.config_path}:\n  " + "\n  ".join(problems))
-    click.echo(f"{project.config_path} is valid; the contract {project.contract_path.name} has {len(contract.columns)} columns.")
+    click.echo(f"{project.config_path} is valid ({project.name}); the contract {project.contract_path.name} has {len(contract.columns)} columns.")
 
 
 @main.command()
@@ -62,18 +99,24 @@ def validate(config_path: str | None) -> None:
 @click.option("--format", "file_format", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
 @click.option("--unlabeled", is_flag=True, help="Without the target column, into scoring.landing_dir (for scoring_job).")
 def simulate(config_path, scenario, batches, rows, seed, file_format, unlabeled) -> None:
-    """Write simulated card-transaction batches into the landing folder (labeled) or the scoring folder (--unlabeled)."""
+    """Write simulated batches (each model's simulator.dataset) into its landing folder (labeled) or its scoring folder
+    (--unlabeled); every model, or --model's."""
+    for project in _projects(config_path):
+        _simulate(project, scenario, batches, rows, seed, file_format, unlabeled)
+
+
+def _simulate(project: Project, scenario, batches, rows, seed, file_format, unlabeled) -> None:
     from mlcicd.core.simulate import next_batch_index, write_batches
 
-    project = _project(config_path)
     sim = project.config.simulator
     start = next_batch_index([project.data_dir, project.landing_dir, project.scoring_dir])
     total = batches or sim.batches
     folder = project.scoring_dir if unlabeled else project.landing_dir
     per_batch = rows or sim.rows_per_batch
-    with click.progressbar(length=total * per_batch, label=f"simulating {scenario} (rows)", file=sys.stderr, show_pos=True) as bar:
+    with click.progressbar(length=total * per_batch, label=f"{project.name}: simulating {scenario} (rows)", file=sys.stderr, show_pos=True) as bar:
         written = write_batches(
             folder,
+            dataset=sim.dataset,
             batches=total,
             rows_per_batch=per_batch,
             scenario=scenario,
@@ -84,7 +127,7 @@ def simulate(config_path, scenario, batches, rows, seed, file_format, unlabeled)
             drop_columns=(project.config.dataset.target,) if unlabeled else (),
         )
     kind = "unlabeled " if unlabeled else ""
-    click.echo(f"wrote {len(written)} {kind}{scenario} batch(es) of {per_batch:,} rows to {folder}")
+    click.echo(f"{project.name}: wrote {len(written)} {kind}{scenario} batch(es) of {per_batch:,} rows to {folder}")
 
 
 def _yaml_list(values: list[str]) -> str:
@@ -355,8 +398,9 @@ def run_job_with_progress(job: str, run_config: dict | None = None, project: Pro
 
     import yaml
 
-    if project is not None:  # the job runs this config's project, whatever the current folder (`--config other/mlcicd.yaml`)
-        os.environ["MLCICD_CONFIG"] = str(project.config_path)
+    if project is not None:
+        if not project.is_component:  # the job runs this config's project, whatever the current folder (`--config other/mlcicd.yaml`)
+            os.environ["MLCICD_CONFIG"] = str(project.config_path)
         ensure_dagster_home(project)
     if not os.environ.get("DAGSTER_HOME"):
         raise click.ClickException("DAGSTER_HOME is not set: run it through `make` (which sets it to the project folder) or export it")
@@ -426,8 +470,8 @@ def _failure_summary(run, log_path: Path) -> str:
 @click.option("--tier", type=click.Choice(["full", "ci"]), default="full", show_default=True, help="full: training_job; ci: ci_job (a sample, few rounds).")
 def train(config_path, tier: str) -> None:
     """Ingest what has landed, train a candidate and run every gate, with progress; the same run as `make train`."""
-    project = _project(config_path)
-    run_job_with_progress("training_job" if tier == "full" else "ci_job", project=project)
+    projects = _projects(config_path)
+    run_job_with_progress(_job(projects, "training_job" if tier == "full" else "ci_job"), project=projects[0])
 
 
 @main.command()
@@ -436,9 +480,13 @@ def train(config_path, tier: str) -> None:
 @click.option("--reason", default="", help="Why; required with --override, recorded in the audit trail either way.")
 def promote(config_path, override: bool, reason: str) -> None:
     """Move `champion` to the evaluated candidate if every gate passed for it (promotion_job), with progress."""
-    project = _project(config_path)
-    config = {"ops": {"champion": {"config": {"override": override, "reason": reason}}}} if override or reason else None
-    run_job_with_progress("promotion_job", config, project=project)
+    from mlcicd.names import names
+
+    projects = _projects(config_path)
+    if (override or reason) and len(projects) > 1:
+        raise click.ClickException("an override or a reason is for one model: pass --model NAME")
+    config = {"ops": {names(projects[0]).op("champion"): {"config": {"override": override, "reason": reason}}}} if override or reason else None
+    run_job_with_progress(_job(projects, "promotion_job"), config, project=projects[0])
 
 
 @main.command()
@@ -448,9 +496,11 @@ def promote(config_path, override: bool, reason: str) -> None:
 @click.option("--reason", default="", help="Why; required with --override, recorded in the audit trail either way.")
 def rollback(config_path, to_version: str, override: bool, reason: str) -> None:
     """Move `champion` back (rollback_job), audited; its files must still match what was registered, override or not."""
+    from mlcicd.names import names
+
     project = _project(config_path)
     config = {"to_version": to_version, "override": override, "reason": reason}
-    run_job_with_progress("rollback_job", {"ops": {"roll_back": {"config": config}}}, project=project)
+    run_job_with_progress(_job([project], "rollback_job"), {"ops": {names(project).op("roll_back"): {"config": config}}}, project=project)
 
 
 @main.command()
@@ -458,7 +508,7 @@ def rollback(config_path, to_version: str, override: bool, reason: str) -> None:
 def score(config_path) -> None:
     """Score every batch waiting in scoring.landing_dir with the champion (challenger in shadow), with progress."""
     project = _project(config_path)
-    run_job_with_progress("scoring_job", project=project)
+    run_job_with_progress(_job([project], "scoring_job"), project=project)
 
 
 @main.command()
@@ -480,18 +530,19 @@ def serve(config_path, host, port) -> None:
         raise click.ClickException(str(exc)) from None
 
 
-def latest_gates() -> tuple[dict, str]:
-    """The latest result of every gate from the Dagster instance ($DAGSTER_HOME), and where they came from."""
+def latest_gates(project: Project) -> tuple[dict, str]:
+    """The latest result of every gate of the model from the Dagster instance ($DAGSTER_HOME), and where they came from."""
     import os
 
     if not os.environ.get("DAGSTER_HOME"):
         return {}, "DAGSTER_HOME is not set, so the Dagster instance (and its gate results) cannot be read"
     import dagster as dg
 
-    from mlcicd.defs.promotion.assets import gate_results
+    from mlcicd.names import names
+    from mlcicd.pipeline.promotion.assets import gate_results
 
     with dg.DagsterInstance.get() as instance:
-        return gate_results(instance), f"the Dagster instance in {os.environ['DAGSTER_HOME']}"
+        return gate_results(instance, names(project)), f"the Dagster instance in {os.environ['DAGSTER_HOME']}"
 
 
 def status_report(project: Project) -> dict:
@@ -518,8 +569,9 @@ def status_report(project: Project) -> dict:
 
     history = [r for r in decisions(project.audit_log) if r["model_name"] == name and r["phase"] == "done"]
     champion = describe(CHAMPION)
-    gates, gates_source = latest_gates()
+    gates, gates_source = latest_gates(project)
     return {
+        "model": project.name,
         "model_name": name,
         "tracking_uri": project.tracking_uri_shown,
         "primary_metric": primary,
@@ -537,13 +589,32 @@ def status_report(project: Project) -> dict:
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts (champion.version, challenger.version, gates, ...).")
 def status(config_path: str | None, as_json: bool) -> None:
-    """Show the champion, the challenger, the latest gate results and the last promotion decision."""
-    project = _project(config_path)
-    ensure_dagster_home(project)
-    report = status_report(project)
+    """Show each model's champion, challenger, latest gate results and last promotion decision."""
+    projects = _projects(config_path)
+    ensure_dagster_home(projects[0])
+    reports = [status_report(project) for project in projects]
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        click.echo(json.dumps(reports[0] if len(reports) == 1 else {r["model"]: r for r in reports}, indent=2, default=str))
         return
+    for index, report in enumerate(reports):
+        if len(reports) > 1:
+            click.echo(("\n" if index else "") + f"== {report['model']} ==")
+        _show_status(report)
+    if len(reports) > 1:
+        click.echo("\n" + _champions_table(reports))
+
+
+def _champions_table(reports: list[dict]) -> str:
+    """One line per model: its champion, primary metric, last decision and why."""
+    rows = []
+    for report in reports:
+        champion, last, metric = report["champion"], report["last_decision"] or {}, report["primary_metric"]
+        score = f"{metric} {champion[metric]:.4f}" if champion and champion.get(metric) is not None else "-"
+        rows.append([report["model"], champion["version"] if champion else "none", score, last.get("decision", "-"), last.get("reason", "-")])
+    return _table(rows, ["model", "champion", "primary metric", "decision", "why"], width=160)
+
+
+def _show_status(report: dict) -> None:
     primary = report["primary_metric"]
     champion = report["champion"]
     if champion is None:

@@ -32,7 +32,7 @@ class _Strict(BaseModel):
 class DatasetSpec(_Strict):
     """What the data is and how to read it."""
 
-    landing_dir: str = "data/landing"
+    landing_dir: str | None = Field(None, description="Where new batches land, relative to the project root; default: the model's data/landing.")
     contract: str = Field(description="Path of the data contract (columns, types, ranges), relative to mlcicd.yaml.")
     target: str
     task: str = Field(
@@ -86,8 +86,10 @@ class DaskSpec(_Strict):
 
 class ModelSpec(_Strict):
     # names end up in file names (reports, model cards): letters, digits, '.', '_' and '-' only, so none escapes data/
-    registered_name: str = Field("mlcicd-model", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)
-    experiment: str = Field("mlcicd", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100)
+    registered_name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100, description="The MLflow registered model; default mlcicd-<name>."
+    )
+    experiment: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", max_length=100, description="Default: mlcicd-<name>.")
     num_boost_round: int = Field(400, ge=1)
     early_stopping_rounds: int = Field(30, ge=1)
     validation_fraction: float = Field(0.15, gt=0.0, lt=0.5, description="Newest share of the train set used for early stopping.")
@@ -229,7 +231,7 @@ class MonitoringSpec(_Strict):
 
 
 class ScoringSpec(_Strict):
-    landing_dir: str = Field("data/to_score", description="Unlabeled batches to score land here.")
+    landing_dir: str | None = Field(None, description="Unlabeled batches to score land here; default: the model's data/to_score.")
     threshold: float = Field(0.5, gt=0, lt=1, description="A probability at or above this is a positive decision.")
 
 
@@ -267,13 +269,25 @@ class ServingSpec(_Strict):
 
 
 class SimulatorSpec(_Strict):
+    dataset: Literal["transactions", "merchants", "disputes"] = Field(
+        "transactions", description="Which simulated table this model learns from (core/simulate.py): card transactions (fraud), "
+        "their merchant category (multiclass), or disputes and their resolution time (regression).",
+    )
     seed: int = 7
     batches: int = Field(4, ge=1)
     rows_per_batch: int = Field(25_000, ge=100)
     ci_rows: int = Field(40_000, ge=1_000, description="Rows simulated by ci_job when no data has landed yet.")
 
 
+MODEL_NAME = r"^[a-z][a-z0-9_]*$"  # a Dagster key prefix, group and job-name part: lower case, digits and '_'
+
+
 class Config(_Strict):
+    name: str | None = Field(
+        None, pattern=MODEL_NAME, max_length=40,
+        description="The model's name: its asset key prefix, group and job names (fraud__training_job). A model under "
+        "mlcicd/defs/models/<name>/ defaults to its folder's name; a single mlcicd.yaml to 'model'.",
+    )
     dataset: DatasetSpec
     model: ModelSpec = ModelSpec()
     gates: GateSpec = GateSpec()

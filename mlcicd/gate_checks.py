@@ -5,9 +5,10 @@ import dagster as dg
 from mlcicd.core import gate_table
 from mlcicd.core.gates import GateVerdict
 from mlcicd.faults import kill_point
+from mlcicd.names import Names
 
 
-def check_result(verdict: GateVerdict, asset_key: str | None = None, warn_only: bool = False) -> dg.AssetCheckResult:
+def check_result(verdict: GateVerdict, asset_key: dg.AssetKey | None = None, warn_only: bool = False) -> dg.AssetCheckResult:
     """An ERROR-severity result (so a blocking check stops what comes after), the reason first.
 
     `asset_key` is needed only when an asset yields results for its own check specs. `warn_only` marks a
@@ -20,10 +21,10 @@ def check_result(verdict: GateVerdict, asset_key: str | None = None, warn_only: 
     )
 
 
-def check_evaluation(verdict: GateVerdict, asset_key: str) -> dg.AssetCheckEvaluation:
+def check_evaluation(verdict: GateVerdict, asset_key: dg.AssetKey) -> dg.AssetCheckEvaluation:
     """The same result as an event an op logs (rollback_job deploys without materializing the deployment asset)."""
     return dg.AssetCheckEvaluation(
-        asset_key=dg.AssetKey(asset_key), check_name=verdict.gate, passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR,
+        asset_key=asset_key, check_name=verdict.gate, passed=verdict.passed, severity=dg.AssetCheckSeverity.ERROR,
         description=verdict.reason, metadata=_metadata(verdict),
     )
 
@@ -35,20 +36,23 @@ def _metadata(verdict: GateVerdict) -> dict:
     return metadata
 
 
-def check_specs(asset: str, **kwargs) -> list[dg.AssetCheckSpec]:
-    """The check specs of one asset, from the gate table (name, blocking, description), in pipeline order."""
-    return [dg.AssetCheckSpec(gate.name, asset=asset, blocking=gate.blocking, description=gate.demands, **kwargs) for gate in gate_table.on(asset)]
+def check_specs(names: Names, asset: str, **kwargs) -> list[dg.AssetCheckSpec]:
+    """The check specs of one of a model's assets, from the gate table (name, blocking, description), in pipeline order."""
+    return [
+        dg.AssetCheckSpec(gate.name, asset=names.key(asset), blocking=gate.blocking, description=gate.demands, **kwargs)
+        for gate in gate_table.on(asset)
+    ]
 
 
-def gate_key(gate: gate_table.Gate) -> dg.AssetCheckKey:
-    return dg.AssetCheckKey(dg.AssetKey(gate.asset), gate.name)
+def gate_key(names: Names, gate: gate_table.Gate) -> dg.AssetCheckKey:
+    return names.check(gate.asset, gate.name)
 
 
-def reverified_keys() -> list[dg.AssetCheckKey]:
+def reverified_keys(names: Names) -> list[dg.AssetCheckKey]:
     """The checks whose latest result promotion requires to have passed for the candidate, in pipeline order."""
-    return [gate_key(gate) for gate in gate_table.reverified()]
+    return [gate_key(names, gate) for gate in gate_table.reverified()]
 
 
-def every_check_key() -> list[dg.AssetCheckKey]:
-    """Every gate that is a Dagster check (promotion's own are judged inside the decision), in pipeline order."""
-    return [gate_key(gate) for gate in gate_table.GATES if gate.stage != "promotion"]
+def every_check_key(names: Names) -> list[dg.AssetCheckKey]:
+    """Every gate of a model that is a Dagster check (promotion's own are judged inside the decision), in pipeline order."""
+    return [gate_key(names, gate) for gate in gate_table.GATES if gate.stage != "promotion"]

@@ -84,10 +84,10 @@ def ensure_experiment(project: Project) -> str:
     if project.artifact_location:
         project.mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow_client = client(project)
-    experiment = mlflow_client.get_experiment_by_name(project.config.model.experiment)
+    experiment = mlflow_client.get_experiment_by_name(project.experiment)
     if experiment is not None:
         return experiment.experiment_id
-    return mlflow_client.create_experiment(project.config.model.experiment, artifact_location=project.artifact_location)
+    return mlflow_client.create_experiment(project.experiment, artifact_location=project.artifact_location)
 
 
 def log_candidate(project: Project, trained, *, model_name: str, tags: dict[str, str]) -> RegisteredModel:

@@ -1,7 +1,8 @@
-"""Where everything lives for one mlcicd.yaml: the data folders, the MLflow store, the model names.
+"""Where everything lives for one model: its data folders, the MLflow store, its names.
 
-All paths are derived from the config file's folder, so a project can be moved or copied as a whole
-(the tests make throwaway projects in temporary folders this way).
+A model's settings come from its component instance (mlcicd/defs/models/<name>/defs.yaml, data under data/<name>/) or
+from a single-model mlcicd.yaml (data under data/ beside it, as before components). Every path is derived from the
+project root, so a project can be moved or copied as a whole (the tests make throwaway projects this way).
 """
 
 from __future__ import annotations
@@ -17,27 +18,41 @@ TIERS = ("full", "ci")
 TIER_TAG = "mlcicd/tier"
 
 
+SINGLE_MODEL_NAME = "model"
+
+
 @dataclass(frozen=True)
 class Project:
     config: Config
-    config_path: Path
+    config_path: Path  # the file the settings came from: a model's defs.yaml, or a single-model mlcicd.yaml
+    name: str = SINGLE_MODEL_NAME
+    root: Path | None = None  # relative paths in the settings start here; default: the config file's folder
+    data_dir: Path | None = None  # default: <root>/data
+
+    def __post_init__(self) -> None:
+        root = self.root or self.config_path.parent
+        object.__setattr__(self, "root", root)
+        object.__setattr__(self, "data_dir", self.data_dir or root / "data")
 
     @classmethod
     def load(cls, config_path: str | os.PathLike | None = None) -> "Project":
+        """A single-model project from mlcicd.yaml (explicit path, else $MLCICD_CONFIG, else ./mlcicd.yaml)."""
         config, path = load_config(config_path)
-        return cls(config=config, config_path=path)
+        return cls(config=config, config_path=path, name=config.name or SINGLE_MODEL_NAME)
+
+    @classmethod
+    def of_component(cls, config: Config, defs_yaml: Path, root: Path) -> "Project":
+        """A model of a many-model project: named by its folder (mlcicd/defs/models/<name>/), its data under data/<name>/."""
+        name = config.name or defs_yaml.parent.name
+        return cls(config=config, config_path=defs_yaml, name=name, root=root, data_dir=root / "data" / name)
 
     @property
-    def root(self) -> Path:
-        return self.config_path.parent
-
-    @property
-    def data_dir(self) -> Path:
-        return self.root / "data"
+    def is_component(self) -> bool:
+        return self.config_path.name == "defs.yaml"
 
     @property
     def landing_dir(self) -> Path:
-        return (self.root / self.config.dataset.landing_dir).resolve()
+        return (self.root / self.config.dataset.landing_dir).resolve() if self.config.dataset.landing_dir else self.data_dir / "landing"
 
     @property
     def accepted_dir(self) -> Path:
@@ -70,6 +85,11 @@ class Project:
         return self.data_dir / "assets"
 
     @property
+    def alerts_log(self) -> Path:
+        """One notice file for the whole project (every model, and runs over several): data/alerts/alerts.jsonl."""
+        return self.root / "data" / "alerts" / "alerts.jsonl"
+
+    @property
     def audit_log(self) -> Path:
         """Append-only JSON lines: every promotion decision and its evidence."""
         return self.data_dir / "audit" / "promotions.jsonl"
@@ -77,7 +97,7 @@ class Project:
     @property
     def scoring_dir(self) -> Path:
         """Unlabeled batches waiting to be scored."""
-        return (self.root / self.config.scoring.landing_dir).resolve()
+        return (self.root / self.config.scoring.landing_dir).resolve() if self.config.scoring.landing_dir else self.data_dir / "to_score"
 
     @property
     def predictions_dir(self) -> Path:
@@ -95,7 +115,8 @@ class Project:
 
     @property
     def mlflow_dir(self) -> Path:
-        return self.data_dir / "mlflow"
+        """One MLflow store for the whole project (every model's experiments and registered model)."""
+        return self.root / "data" / "mlflow"
 
     @property
     def tracking_uri(self) -> str:
@@ -119,8 +140,16 @@ class Project:
             raise ValueError(f"unknown tier {name!r}; the tiers are {', '.join(TIERS)}")
         return getattr(self.config.tiers, name)
 
+    @property
+    def registered_name(self) -> str:
+        return self.config.model.registered_name or f"mlcicd-{self.name.replace('_', '-')}"
+
+    @property
+    def experiment(self) -> str:
+        return self.config.model.experiment or f"mlcicd-{self.name.replace('_', '-')}"
+
     def model_name(self, tier: str) -> str:
-        return self.config.model.registered_name + self.tier(tier).model_name_suffix
+        return self.registered_name + self.tier(tier).model_name_suffix
 
 
 def git_commit(folder: Path) -> str:

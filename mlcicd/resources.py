@@ -1,4 +1,4 @@
-"""Dagster resources: the project (config and paths), MLflow tracking, and the asset store.
+"""Dagster resources: MLflow tracking (shared by the models), and each model's asset store.
 
 They are thin: each hands the pure core what it needs and keeps no state beyond one run.
 """
@@ -20,65 +20,87 @@ from mlcicd.core.tables import read_table, remember
 from mlcicd.project import TIER_TAG, Project, git_commit
 
 
-class ProjectResource(dg.ConfigurableResource):
-    """The mlcicd project: mlcicd.yaml and every path derived from it."""
-
-    config_path: str | None = Field(None, description="Path of mlcicd.yaml; default: $MLCICD_CONFIG, else ./mlcicd.yaml.")
-
-    def load(self) -> Project:
-        return Project.load(self.config_path)
-
-
 def run_tier(context) -> str:
     """The tier of the current run ("full" or "ci"), from the run's `mlcicd/tier` tag."""
     return context.run.tags.get(TIER_TAG, "full")
 
 
 class MlflowTracking(dg.ConfigurableResource):
-    """One MLflow run per Dagster run, through dagster-mlflow.
+    """One MLflow run per Dagster run and model (in the model's own experiment), through dagster-mlflow.
 
     dagster-mlflow's `mlflow_tracking` is a legacy resource that imports mlflow at module load; this
     ConfigurableResource builds the same `MlFlow` object lazily, so the code location loads fast, and
-    ends the MLflow run when the Dagster run's resources are torn down (also under `dg.materialize`).
-    The MLflow run starts at the first thing logged: a Dagster run that stops before (a quarantined batch,
-    say) leaves no empty MLflow run, and `dagster job execute`, which builds the resources once more after
-    the run to hand back its result, does not open the store again.
+    ends the MLflow runs when the Dagster run's resources are torn down (also under `dg.materialize`).
+    An MLflow run starts at the first thing a model logs: a Dagster run that stops before (a quarantined batch,
+    say) leaves no empty MLflow run. A run over several models (training_job) logs each model into its own MLflow run;
+    MLflow has one active run per process, so switching models ends one run and resumes the other by its id.
     """
 
-    project: ProjectResource
     _context: Any = PrivateAttr(default=None)
-    _mlf: Any = PrivateAttr(default=None)
+    _runs: dict = PrivateAttr(default_factory=dict)  # experiment -> dagster-mlflow's MlFlow
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._context = context
 
-    def _run(self):
-        """dagster-mlflow's MlFlow for this Dagster run, started (or resumed, by run id) on first use."""
-        if self._mlf is None:
-            from dagster_mlflow.resources import MlFlow
+    def for_model(self, project: Project) -> "ModelRun":
+        return ModelRun(self, project)
 
-            from mlcicd.mlflow_registry import ensure_experiment, environment_kept
+    def _activate(self, project: Project):
+        """dagster-mlflow's MlFlow for this Dagster run and model, started (or resumed) and made the active MLflow run."""
+        import mlflow
 
-            context, project = self._context, self.project.load()
-            ensure_experiment(project)
-            tier = context.run.tags.get(TIER_TAG, "full") if context.run else "full"
-            shim = SimpleNamespace(
-                log=context.log,
-                dagster_run=context.run,
-                run_id=context.run.run_id,
-                resource_config={
-                    "experiment_name": project.config.model.experiment,
-                    "mlflow_tracking_uri": project.tracking_uri,
-                    "extra_tags": {"git_commit": git_commit(project.root), "mlcicd_tier": tier},
-                },
-            )
-            with environment_kept():  # dagster-mlflow sets the tracking URI; the user's override stays as it was
-                self._mlf = MlFlow(shim)
-        return self._mlf
+        from mlcicd.mlflow_registry import ensure_experiment, environment_kept
+
+        mlf = self._runs.get(project.experiment)
+        active = mlflow.active_run()
+        if mlf is not None and active is not None and active.info.run_id == mlf.mlflow_run_id:
+            return mlf
+        if active is not None:
+            mlflow.end_run()  # another model's run in this Dagster run: it is resumed by its id when that model logs again
+        if mlf is not None:
+            with environment_kept():
+                mlflow.set_tracking_uri(project.tracking_uri)
+                mlflow.set_experiment(project.experiment)
+                mlflow.start_run(run_id=mlf.mlflow_run_id)
+            return mlf
+        from dagster_mlflow.resources import MlFlow
+
+        context = self._context
+        ensure_experiment(project)
+        tier = context.run.tags.get(TIER_TAG, "full") if context.run else "full"
+        shim = SimpleNamespace(
+            log=context.log,
+            dagster_run=context.run,
+            run_id=context.run.run_id,
+            resource_config={
+                "experiment_name": project.experiment,
+                "mlflow_tracking_uri": project.tracking_uri,
+                "extra_tags": {"git_commit": git_commit(project.root), "mlcicd_tier": tier, "mlcicd_model": project.name},
+            },
+        )
+        with environment_kept():  # dagster-mlflow sets the tracking URI; the user's override stays as it was
+            mlf = self._runs[project.experiment] = MlFlow(shim)
+        return mlf
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._mlf is not None:
-            self._mlf.end_run()
+        import sys
+
+        if self._runs and "mlflow" in sys.modules:
+            import mlflow
+
+            if mlflow.active_run() is not None:
+                mlflow.end_run()
+        self._runs.clear()
+
+
+class ModelRun:
+    """One model's MLflow run within the Dagster run: what the assets log through."""
+
+    def __init__(self, tracking: MlflowTracking, project: Project):
+        self.tracking, self.project = tracking, project
+
+    def _run(self):
+        return self.tracking._activate(self.project)
 
     @property
     def run_id(self) -> str:
@@ -110,10 +132,10 @@ class MlflowTracking(dg.ConfigurableResource):
 
 
 class ProjectIOManager(dg.ConfigurableIOManager):
-    """Stores asset values under data/assets/: tables as Parquet, records (dicts) as JSON. No pickles.
+    """Stores one model's asset values under its assets folder: tables as Parquet, records (dicts) as JSON. No pickles.
     The next step in the same process gets a table without reading it back (mlcicd.core.tables)."""
 
-    project: ProjectResource
+    assets_dir: str = Field(description="The model's asset store (data/<model>/assets/, or data/assets/ for a single mlcicd.yaml).")
 
     def _base(self, context) -> Path:
         """data/assets/<key> for the full tier; data/assets/tier-<name>/<key> for another, so a CI run never replaces a
@@ -122,8 +144,8 @@ class ProjectIOManager(dg.ConfigurableIOManager):
             tier = context.step_context.dagster_run.tags.get(TIER_TAG, "full")
         except dg.DagsterInvariantViolationError:  # no run (an IO manager called outside one): the full tier
             tier = "full"
-        root = self.project.load().assets_dir
-        return (root if tier == "full" else root / f"tier-{tier}").joinpath(*context.asset_key.path)
+        root = Path(self.assets_dir)
+        return (root if tier == "full" else root / f"tier-{tier}").joinpath(*context.asset_key.path[1:])  # path[0]: the model
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         base = self._base(context)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # imported where used: the xdist controller process loads thi
     from mlcicd.project import Project
 
 REPO = Path(__file__).resolve().parents[1]
+FRAUD = REPO / "mlcicd" / "defs" / "models" / "fraud" / "defs.yaml"  # the shipped fraud model; tests run it as one mlcicd.yaml
 
 # Small and quick, but big enough that a good model clears the shipped gates.
 TEST_OVERRIDES = {
@@ -67,7 +68,8 @@ class ProjectFactory:
         """A project folder with the shipped contract, the shipped config plus overrides, and MLCICD_CONFIG set."""
         from mlcicd.project import Project
 
-        config = deep_merge(deep_merge(yaml.safe_load((REPO / "mlcicd.yaml").read_text()), TEST_OVERRIDES), overrides or {})
+        shipped = {"name": "fraud", **yaml.safe_load(FRAUD.read_text())["attributes"]}
+        config = deep_merge(deep_merge(shipped, TEST_OVERRIDES), overrides or {})
         return Project.load(self.write(config))
 
     def write(self, config: dict) -> Path:
@@ -93,11 +95,19 @@ def project(make_project) -> Project:
     return make_project()
 
 
-@pytest.fixture(scope="session")
-def definitions() -> dg.Definitions:
-    from mlcicd.definitions import defs
+class CurrentDefinitions:
+    """The code location's definitions for the test's current project ($MLCICD_CONFIG), built when used: each model's
+    settings are captured in its definitions, so a test that changes its config gets definitions that match."""
 
-    return defs()
+    def __getattr__(self, name: str):
+        from mlcicd.definitions import defs
+
+        return getattr(defs(), name)
+
+
+@pytest.fixture(scope="session")
+def definitions() -> CurrentDefinitions:
+    return CurrentDefinitions()
 
 
 @pytest.fixture

@@ -172,13 +172,17 @@ class Scenario:
 
         training = self.run_job("training_job")
         gates = gate_verdicts(training)
-        evaluated = any(e.step_key == "candidate_evaluation" for e in training.get_asset_materialization_events())
-        evaluation = training.output_for_node("candidate_evaluation") if evaluated else {}
+        evaluated = any(e.step_key == self.own("candidate_evaluation") for e in training.get_asset_materialization_events())
+        evaluation = training.output_for_node(self.own("candidate_evaluation")) if evaluated else {}
         self.run_job("promotion_job")
         decision = read(self.project.audit_log)[-1]
         return gates, evaluation, decision
 
     # ---- the steps ----
+    def own(self, name: str) -> str:
+        """A job, sensor or step of this dataset's model (its config's name: <model>__ingestion_job)."""
+        return f"{self.project.name}__{name}"
+
     def init(self) -> dict:
         started = time.perf_counter()
         data, ds = self.root / "incoming", self.dataset
@@ -209,7 +213,7 @@ class Scenario:
 
     def first(self) -> dict:
         started = time.perf_counter()
-        ingest = self.run_job("ingestion_job")
+        ingest = self.run_job(self.own("ingestion_job"))
         gates, evaluation, decision = self.train_and_promote()
         failed = {k: v["reason"] for k, v in gates.items() if not v["passed"]}
         ok = ingest.success and not failed and decision["decision"] == "promoted" and self.champion() == "1"
@@ -283,8 +287,8 @@ class Scenario:
         started = time.perf_counter()
         old, new = self.dataset.rename
         self.land("day-renamed", self.parts[0].rename(columns={old: new}))
-        result = self.run_job("ingestion_job")
-        (verdict,) = [v for v in result.output_for_node("raw_batch")["verdicts"] if v["source"].startswith("day-renamed")]
+        result = self.run_job(self.own("ingestion_job"))
+        (verdict,) = [v for v in result.output_for_node(self.own("raw_batch"))["verdicts"] if v["source"].startswith("day-renamed")]
         text = "; ".join(verdict["problems"])
         ok = verdict["status"] == "quarantined" and f"column '{old}' is missing" in text and "renamed upstream?" in text
         return self.record("renamed", "quarantined, the report names the renamed column", f"{verdict['status']}: {text}", ok, started)
@@ -292,16 +296,15 @@ class Scenario:
     def drift(self) -> dict:
         import dagster as dg
 
-        from mlcicd.defs.automation.sensors import drift_sensor
-        from mlcicd.resources import ProjectResource
-
         started = time.perf_counter()
         self.land("day-drifted", self.dataset.drift(self.parts[1]))
-        ingest = self.run_job("ingestion_job")
-        (verdict,) = [v for v in ingest.output_for_node("raw_batch")["verdicts"] if v["source"].startswith("day-drifted")]
-        windows = [self.run_job("monitoring_job") for _ in range(self.project.config.monitoring.consecutive_windows)]
+        ingest = self.run_job(self.own("ingestion_job"))
+        (verdict,) = [v for v in ingest.output_for_node(self.own("raw_batch"))["verdicts"] if v["source"].startswith("day-drifted")]
+        windows = [self.run_job(self.own("monitoring_job")) for _ in range(self.project.config.monitoring.consecutive_windows)]
         drift = gate_verdicts(windows[-1]).get("data_drift", {"passed": True, "reason": "(not run)"})
-        sensor = drift_sensor(dg.build_sensor_context(instance=self.instance, resources={"project": ProjectResource()}))
+        from mlcicd.definitions import defs
+
+        sensor = defs().get_sensor_def(self.own("drift_sensor"))(dg.build_sensor_context(instance=self.instance))
         requested = bool(sensor.run_requests)
         ok = verdict["status"] == "accepted" and not any(w.success for w in windows) and not drift["passed"] and requested
         return self.record("drift", f"accepted ({self.dataset.drifted}); monitoring_job fails data_drift; drift_sensor retrains",

@@ -24,6 +24,22 @@ PROMOTION_CHECKS = ALL_GATES | {"data_freshness_now", "identity_now", "artifact_
 DEGRADED = {"model": {"num_boost_round": 4, "params": {"num_leaves": 2, "learning_rate": 0.02, "feature_fraction": 0.3}}}
 
 
+def shipped_settings(model: str = "fraud") -> dict:
+    """A shipped model's settings (the attributes of mlcicd/defs/models/<model>/defs.yaml), as a single-model config."""
+    import yaml
+
+    from mlcicd.models import MODELS_DIR
+
+    return {"name": model, **yaml.safe_load((MODELS_DIR / model / "defs.yaml").read_text())["attributes"]}
+
+
+def shipped_config(model: str = "fraud"):
+    from mlcicd.config import parse_config
+    from mlcicd.models import MODELS_DIR
+
+    return parse_config(shipped_settings(model), MODELS_DIR / model / "defs.yaml")
+
+
 def checks(result) -> dict:
     """A run's asset check evaluations by check name."""
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -34,15 +50,18 @@ def simulate(project, batches=4, scenario="baseline"):
     assert result.exit_code == 0, result.output
 
 
+def sensor(name: str):
+    """A sensor of the code location for the test's current project ($MLCICD_CONFIG), e.g. fraud__drift_sensor."""
+    from mlcicd.definitions import defs
+
+    return defs().get_sensor_def(name)
+
+
 def tick(instance, cursor=None):
     """One evaluation of the landing sensor against a test instance."""
     import dagster as dg
 
-    from mlcicd.definitions import defs
-    from mlcicd.resources import ProjectResource
-
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
-    return defs().get_sensor_def("landing_sensor")(context)
+    return sensor("fraud__landing_sensor")(dg.build_sensor_context(instance=instance, cursor=cursor))
 
 
 def settle(project, seconds=10):

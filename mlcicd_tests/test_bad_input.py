@@ -104,7 +104,7 @@ def test_every_bad_batch_is_quarantined_with_a_reason_and_nothing_is_lost(projec
     parquet(GOOD)(still_writing)
     landed = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in project.landing_dir.iterdir()}
 
-    result = run_job("ingestion_job")
+    result = run_job("fraud__ingestion_job")
     assert not result.success, "the data_contract gate fails and says so"
     assert list_accepted(project.accepted_dir) == [], "nothing was ingested, not even in part"
     assert [p.name for p in project.landing_dir.iterdir()] == [still_writing.name], "a file still being written is left alone"
@@ -122,7 +122,7 @@ def test_every_bad_batch_is_quarantined_with_a_reason_and_nothing_is_lost(projec
     first = tick(instance)
     settle(project)
     ready = tick(instance, first.cursor)
-    assert [r.run_config["ops"]["raw_batch"]["config"]["files"] for r in ready.run_requests] == [["good.parquet"]]
+    assert [r.run_config["ops"]["fraud__raw_batch"]["config"]["files"] for r in ready.run_requests] == [["good.parquet"]]
 
 
 # ---- property-based: the contract -----------------------------------------------------------------

@@ -33,7 +33,7 @@ def test_validate_names_a_wrong_column_and_the_closest_real_one(make_project):
 
 def test_a_renamed_column_is_reported_as_probably_renamed(project, run_job):
     CliRunner().invoke(main, ["simulate", "--batches", "1", "--rows", "500", "--scenario", "schema_break"])
-    run_job("ingestion_job")
+    run_job("fraud__ingestion_job")
     (report,) = project.quarantine_dir.glob("*.report.txt")
     assert "column 'amount' is missing (the batch has 'amount_usd' instead: renamed upstream?)" in report.read_text()
 

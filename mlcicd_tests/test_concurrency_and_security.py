@@ -82,7 +82,7 @@ def test_a_tampered_model_artifact_is_refused_before_promotion_and_scoring(proje
     assert "the model files changed after registration" in record["gates"]["artifact_integrity"]["reason"]
     assert version_by_alias(project, name, CHAMPION) is None
 
-    override = {"ops": {"champion": {"config": {"override": True, "reason": "the deadline is today, promote it anyway"}}}}
+    override = {"ops": {"fraud__champion": {"config": {"override": True, "reason": "the deadline is today, promote it anyway"}}}}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         forced = definitions.resolve_job_def("promotion_job").execute_in_process(instance=instance, run_config=override, raise_on_error=False)
     assert not forced.success and version_by_alias(project, name, CHAMPION) is None, "an override never waives artifact integrity"
@@ -104,7 +104,7 @@ def test_nothing_is_unpickled_anywhere_in_the_code():
 def test_paths_that_would_escape_data_are_refused(project, run_job, make_project):
     write_batches(project.landing_dir, batches=1, rows_per_batch=500)
     (project.root / "outside.parquet").write_bytes((next(project.landing_dir.iterdir())).read_bytes())
-    result = run_job("ingestion_job", run_config={"ops": {"raw_batch": {"config": {"files": ["../outside.parquet"]}}}})
+    result = run_job("fraud__ingestion_job", run_config={"ops": {"fraud__raw_batch": {"config": {"files": ["../outside.parquet"]}}}})
     assert not result.success
     assert (project.root / "outside.parquet").exists() and list_accepted(project.accepted_dir) == []
     with pytest.raises(ConfigError, match="model.registered_name"):

@@ -7,6 +7,7 @@ from click.testing import CliRunner
 from mlcicd.cli import main
 from mlcicd.config import ConfigError, load_config
 from mlcicd_tests.conftest import REPO, deep_merge
+from mlcicd_tests.support import shipped_settings
 
 
 def write(tmp_path, text: str):
@@ -16,12 +17,15 @@ def write(tmp_path, text: str):
 
 
 def shipped() -> dict:
-    return yaml.safe_load((REPO / "mlcicd.yaml").read_text())
+    return shipped_settings()
 
 
 def test_shipped_config_is_valid_and_complete():
-    config, path = load_config(REPO / "mlcicd.yaml")
-    assert path == REPO / "mlcicd.yaml"
+    from mlcicd.models import component_projects
+
+    (fraud,) = [p for p in component_projects() if p.name == "fraud"]
+    config = fraud.config
+    assert fraud.config_path == REPO / "mlcicd" / "defs" / "models" / "fraud" / "defs.yaml" and fraud.data_dir == REPO / "data" / "fraud"
     assert config.dataset.target == "is_fraud"
     assert config.dataset.slice_columns == ["region", "channel"]
     assert 0 < config.gates.min_metrics["roc_auc"] < 1 and config.promotion.mode == "manual"
@@ -77,7 +81,7 @@ def test_cli_reports_the_bad_key_and_exits_non_zero(tmp_path):
 
 
 def test_cli_validates_the_shipped_project():
-    result = CliRunner().invoke(main, ["validate", "--config", str(REPO / "mlcicd.yaml")])
+    result = CliRunner().invoke(main, ["validate"])
     assert result.exit_code == 0, result.output
     assert "14 columns" in result.output
 
@@ -85,10 +89,8 @@ def test_cli_validates_the_shipped_project():
 def test_a_job_with_a_malformed_config_fails_naming_the_key(make_project, run_job):
     raw = deep_merge(shipped(), {"dataset": {"window_batchez": 3}})
     make_project.write(raw)
-    result = run_job("training_job")
-    assert not result.success
-    logged = "\n".join(str(event.message) + str(getattr(event.event_specific_data, "error", "")) for event in result.all_events)
-    assert "unknown key 'dataset.window_batchez' (did you mean 'dataset.window_batches'?)" in logged
+    with pytest.raises(ConfigError, match=r"unknown key 'dataset.window_batchez' \(did you mean 'dataset.window_batches'\?\)"):
+        run_job("training_job")  # the definitions are built from the config: no job exists to run
 
 
 def test_an_invalid_config_fails_the_code_location_naming_the_file_and_the_key(make_project, tmp_path):

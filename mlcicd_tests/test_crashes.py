@@ -170,7 +170,7 @@ def land(project: Project, good: int, start: int = 0, bad: bool = True) -> None:
 def test_a_crash_during_ingestion_loses_nothing_and_a_rerun_completes(point, copy_of, definitions, zygote):
     project, home = copy_of("ingestion")
     landed = content_hashes(project.landing_dir)
-    assert run("ingestion_job", home, definitions, zygote, fault=point) == -signal.SIGKILL, f"{point} was not reached"
+    assert run("fraud__ingestion_job", home, definitions, zygote, fault=point) == -signal.SIGKILL, f"{point} was not reached"
 
     assert_store_is_whole(project)
     kept = content_hashes(project.landing_dir, project.archive_dir, project.quarantine_dir)
@@ -178,7 +178,7 @@ def test_a_crash_during_ingestion_loses_nothing_and_a_rerun_completes(point, cop
     for quarantined in project.quarantine_dir.glob("*.parquet") if project.quarantine_dir.is_dir() else []:
         assert quarantined.with_name(quarantined.name + ".report.txt").exists(), "quarantined without a report"
 
-    assert run("ingestion_job", home, definitions) == 1, "the schema_break file still fails its gate"
+    assert run("fraud__ingestion_job", home, definitions) == 1, "the schema_break file still fails its gate"
     assert len(list_accepted(project.accepted_dir)) == 2 and not content_hashes(project.landing_dir)
     (report,) = project.quarantine_dir.glob("*.report.json")
     assert json.loads(report.read_text())["problems"]

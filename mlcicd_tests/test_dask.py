@@ -16,9 +16,9 @@ def test_training_on_a_dask_cluster_passes_the_same_gates(make_project, run_job)
     result = run_job("training_job")
     verdicts = checks(result)
     assert result.success, {k: v.description for k, v in verdicts.items() if not v.passed}
-    evaluation = result.output_for_node("candidate_evaluation")
+    evaluation = result.output_for_node("fraud__candidate_evaluation")
     assert evaluation["candidate"]["metrics"]["roc_auc"] > 0.8
-    model = result.output_for_node("candidate_model")
+    model = result.output_for_node("fraud__candidate_model")
     assert 1 <= model["best_iteration"] <= 60
     booster, features = load_model(project, model["name"], model["version"])
     rows = simulate_batch(90, 500)

@@ -61,10 +61,10 @@ def test_a_killed_run_is_marked_failed_and_the_queued_run_starts(make_project, t
     assert dead.status == dg.DagsterRunStatus.STARTED, "the killed run is left STARTED: nothing else would ever end it"
 
     # a run waiting behind it in the queue (one run at a time)
-    launched = subprocess.run([BIN / "dagster", "job", "launch", *location, "-j", "ingestion_job"], cwd=project.root, env=env,
+    launched = subprocess.run([BIN / "dagster", "job", "launch", *location, "-j", "fraud__ingestion_job"], cwd=project.root, env=env,
                               capture_output=True, text=True, timeout=120)
     assert launched.returncode == 0, launched.stderr[-2000:]
-    waiting = next(r for r in instance.get_runs() if r.job_name == "ingestion_job")
+    waiting = next(r for r in instance.get_runs() if r.job_name == "fraud__ingestion_job")
     assert waiting.status == dg.DagsterRunStatus.QUEUED
 
     log = tmp_path / "daemon.log"

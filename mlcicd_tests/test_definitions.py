@@ -9,20 +9,11 @@ from pathlib import Path
 import dagster as dg
 
 
-EXPECTED_ASSETS = {
-    "raw_batch": "ingestion",
-    "training_dataset": "training",
-    "train_set": "training",
-    "holdout_set": "training",
-    "candidate_model": "training",
-    "candidate_evaluation": "training",
-    "champion": "promotion",
-    "drift_report": "monitoring",
-    "batch_predictions": "scoring",
-    "deployment": "deployment",
-    "canary": "deployment",
-    "serving_metrics": "deployment",
-}
+# every asset of a model is under its key prefix and in its group
+EXPECTED_ASSETS = {f"fraud/{name}": "fraud" for name in (
+    "raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation", "champion", "drift_report",
+    "batch_predictions", "deployment", "canary", "serving_metrics",
+)}
 EXPECTED_CHECKS = {
     ("raw_batch", "data_contract"),
     ("training_dataset", "data_freshness"),
@@ -56,27 +47,28 @@ def test_assets_have_their_names_groups_kinds_and_descriptions(definitions):
 
 def test_every_gate_is_a_blocking_check(definitions):
     graph = definitions.resolve_asset_graph()
-    checks = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert set(checks) == EXPECTED_CHECKS
+    checks = {(key.asset_key.path[-1], key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
+    assert set(checks) == EXPECTED_CHECKS and {key.asset_key.path[0] for key in graph.asset_check_keys} == {"fraud"}
     gates = {key: spec for key, spec in checks.items() if key[0] != "serving_metrics"}  # the service's budget: a WARN starts nothing
     assert all(spec.blocking for spec in gates.values()), "every gate blocks what comes after it (monitoring: fails its run)"
-    freshness = graph.get(dg.AssetKey("training_dataset")).freshness_policy
+    freshness = graph.get(dg.AssetKey(["fraud", "training_dataset"])).freshness_policy
     assert freshness is not None and freshness.fail_window.to_timedelta().total_seconds() == 48 * 3600
 
 
 def test_jobs_and_what_they_select(definitions):
     def selected(name):
         job = definitions.resolve_job_def(name)
-        return {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
+        return {key.path[-1] for key in job.asset_layer.selected_asset_keys}
 
     training = {"raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"}
     assert selected("training_job") == training
     assert selected("ci_job") == training | {"champion"}
     assert selected("promotion_job") == {"champion", "deployment"}  # deployment says "nothing to deploy" with serving off
-    assert not definitions.resolve_job_def("rollback_job").asset_layer.selected_asset_keys, "rollback_job is an op job with its own config"
-    assert selected("ingestion_job") == {"raw_batch"}
-    assert selected("monitoring_job") == {"drift_report"}
-    assert selected("scoring_job") == {"batch_predictions"}
+    assert not definitions.resolve_job_def("fraud__rollback_job").asset_layer.selected_asset_keys, "rollback_job is an op job with its own config"
+    assert selected("fraud__ingestion_job") == {"raw_batch"}
+    assert selected("fraud__monitoring_job") == {"drift_report"}
+    assert selected("fraud__scoring_job") == {"batch_predictions"}
+    assert selected("fraud__training_job") == training and definitions.resolve_job_def("fraud__training_job").tags["mlcicd/model"] == "fraud"
     assert definitions.resolve_job_def("ci_job").tags["mlcicd/tier"] == "ci"
     assert definitions.resolve_job_def("training_job").tags["mlcicd/tier"] == "full"
 
@@ -94,23 +86,24 @@ def test_loading_the_code_location_imports_no_heavy_library_and_tunes_nothing():
 def test_dagster_cli_lists_the_jobs():
     dagster = [sys.executable, "-m", "dagster"]
     out = subprocess.run([*dagster, "job", "list", "-m", "mlcicd.definitions"], capture_output=True, text=True, check=True).stdout
-    for job in ("training_job", "promotion_job", "rollback_job", "ci_job", "ingestion_job", "monitoring_job", "scoring_job"):
+    for job in ("training_job", "promotion_job", "fraud__rollback_job", "ci_job", "fraud__ingestion_job", "fraud__monitoring_job", "fraud__scoring_job"):
         assert job in out
 
 
 def test_the_gate_table_is_what_the_checks_promotion_and_alerts_are_built_from(definitions):
     from mlcicd.core import gate_table
-    from mlcicd.defs.promotion.assets import GATE_KEYS
-    from mlcicd.defs.training.checks import JUDGES
+    from mlcicd.gate_checks import reverified_keys
+    from mlcicd.names import Names
+    from mlcicd.pipeline.training.checks import JUDGES
 
     graph = definitions.resolve_asset_graph()
-    checks = {(key.asset_key.to_user_string(), key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
+    checks = {(key.asset_key.path[-1], key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
     table = {(gate.asset, gate.name): gate for gate in gate_table.GATES if gate.stage != "promotion"}
     assert set(checks) == set(table), "every check is a row of the gate table, and every row (but promotion's own) is a check"
     for key, spec in checks.items():
         assert (spec.blocking, spec.description) == (table[key].blocking, table[key].demands), key
     assert set(JUDGES) == {gate.name for gate in gate_table.stage("model")}, "each model gate has a judge, and only those"
-    reverified = [(key.asset_key.to_user_string(), key.name) for key in GATE_KEYS]
+    reverified = [(key.asset_key.path[-1], key.name) for key in reverified_keys(Names("fraud"))]
     assert reverified == [(g.asset, g.name) for g in gate_table.GATES if g.reverified]
     assert {name for _, name in reverified} >= {g.name for g in gate_table.GATES if g.stage in ("data", "model")}, \
         "promotion re-verifies every data and model gate, whichever asset it is on"
@@ -128,9 +121,9 @@ def test_dg_checks_lists_and_launches_the_code_location(project, tmp_path):
     checked = subprocess.run([dg_cli, "check", "defs"], cwd=REPO, env=env, capture_output=True, text=True)
     assert checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr, checked.stderr[-2000:]
     listed = json.loads(subprocess.run([dg_cli, "list", "defs", "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout)
-    assert {"training_job", "promotion_job", "rollback_job", "ci_job"} <= {job["name"] for job in listed["jobs"]}
+    assert {"training_job", "promotion_job", "fraud__rollback_job", "ci_job"} <= {job["name"] for job in listed["jobs"]}
     assert len(listed["asset_checks"]) == 18 and "dead_run_sweeper" in {sensor["name"] for sensor in listed["sensors"]}
     write_batches(project.landing_dir, batches=1, rows_per_batch=500)
-    launched = subprocess.run([dg_cli, "launch", "--job", "ingestion_job"], cwd=REPO, env=env, capture_output=True, text=True)
+    launched = subprocess.run([dg_cli, "launch", "--job", "fraud__ingestion_job"], cwd=REPO, env=env, capture_output=True, text=True)
     assert launched.returncode == 0, launched.stderr[-2000:]
     assert len(list(project.accepted_dir.rglob("*.parquet"))) == 1 and not list(project.landing_dir.iterdir())

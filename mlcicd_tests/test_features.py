@@ -9,12 +9,12 @@ from mlcicd.config import load_config
 from mlcicd.core.features import FeatureState, featurize, fit_features
 from mlcicd.core.simulate import simulate_batch
 from mlcicd.core.train import predict
-from mlcicd_tests.conftest import REPO
+from mlcicd_tests.support import shipped_config
 
 
 @pytest.fixture(scope="module")
 def spec():
-    return load_config(REPO / "mlcicd.yaml")[0].dataset
+    return shipped_config().dataset
 
 
 def test_state_keeps_column_order_through_a_store_that_sorts_keys(spec):

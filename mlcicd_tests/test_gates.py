@@ -12,7 +12,7 @@ from mlcicd.cli import main
 from mlcicd.core.audit import read
 from mlcicd.core.simulate import simulate_batch, write_batches
 from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, client, version_by_alias
-from .support import DEGRADED, PROMOTION_CHECKS
+from .support import sensor, DEGRADED, PROMOTION_CHECKS
 
 
 def champion_of(project) -> str | None:
@@ -32,7 +32,7 @@ def failed_gates(result) -> set[str]:
 
 
 def promote(run_job, **config):
-    return run_job("promotion_job", {"ops": {"champion": {"config": config}}} if config else None)
+    return run_job("promotion_job", {"ops": {"fraud__champion": {"config": config}}} if config else None)
 
 
 def age_batches(project, days: float):
@@ -141,7 +141,7 @@ def test_an_evaluation_of_an_older_candidate_is_refused(make_project, run_job, d
     project = make_project()
     land(project)
     assert run_job("training_job").success
-    newer = dg.materialize(list(definitions.assets), selection=[dg.AssetKey("candidate_model")], resources=definitions.resources, instance=instance)
+    newer = dg.materialize(list(definitions.assets), selection=[dg.AssetKey(["fraud", "candidate_model"])], resources=definitions.resources, instance=instance)
     assert newer.success and str(version_by_alias(project, project.model_name("full"), CHALLENGER).version) == "2"
     assert_refused(project, run_job, "the latest evaluation is of version 1, but the candidate waiting is version 2", None)
 
@@ -185,7 +185,7 @@ def test_rollback_goes_back_to_the_previous_champion_and_is_audited(with_champio
     land(with_champion, batches=1)
     assert run_job("training_job").success and promote(run_job).success
     assert champion_of(with_champion) == "2"
-    result = run_job("rollback_job", {"ops": {"roll_back": {"config": {"reason": "version 2 misbehaves in production"}}}})
+    result = run_job("fraud__rollback_job", {"ops": {"fraud__roll_back": {"config": {"reason": "version 2 misbehaves in production"}}}})
     assert result.success and champion_of(with_champion) == "1"
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "rolled_back" and last["from_version"] == "2" and last["to_version"] == "1"
@@ -198,7 +198,7 @@ def test_rollback_refuses_a_version_that_never_passed_its_gates_unless_overridde
     run_job("training_job")  # version 2: failed its gates, never promoted
 
     def rollback(**config):
-        return run_job("rollback_job", {"ops": {"roll_back": {"config": config}}})
+        return run_job("fraud__rollback_job", {"ops": {"fraud__roll_back": {"config": config}}})
 
     assert not rollback(to_version="2").success and champion_of(with_champion) == "1"
     assert "never passed its gates" in read(with_champion.audit_log)[-1]["reason"]
@@ -217,14 +217,14 @@ def test_rollback_refuses_a_version_whose_files_changed_after_registration(with_
     (model_file,) = folder.rglob("model.lgb")
     model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))  # tampered with after registration
 
-    refused = run_job("rollback_job", {"ops": {"roll_back": {"config": {"reason": "version 2 misbehaves"}}}})
+    refused = run_job("fraud__rollback_job", {"ops": {"fraud__roll_back": {"config": {"reason": "version 2 misbehaves"}}}})
     assert not refused.success and champion_of(with_champion) == "2", "the champion never moves to files nobody registered"
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "refused" and last["to_version"] == "1"
     assert last["gates"]["artifact_integrity"]["passed"] is False
     assert "the model files changed after registration" in last["reason"]
 
-    overridden = run_job("rollback_job", {"ops": {"roll_back": {"config": {
+    overridden = run_job("fraud__rollback_job", {"ops": {"fraud__roll_back": {"config": {
         "to_version": "1", "override": True, "reason": "I know what I am doing, roll back anyway"}}}})
     assert not overridden.success and champion_of(with_champion) == "2", "an override never waives the files' identity"
     assert "never identity" in read(with_champion.audit_log)[-1]["reason"]
@@ -246,7 +246,7 @@ def test_scoring_and_serving_say_why_when_the_champions_files_fail_their_check(w
     tamper(with_champion, "2")
 
     write_batches(with_champion.scoring_dir, batches=1, rows_per_batch=200, drop_columns=("is_fraud",))
-    scoring = run_job("scoring_job")
+    scoring = run_job("fraud__scoring_job")
     (failure,) = scoring.get_step_failure_events()
     said = failure.event_specific_data.error.message
     assert "Champion version 2 of" in said and "cannot be used for scoring" in said and "changed after registration" in said
@@ -319,8 +319,6 @@ def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_
     import dagster as dg
 
     from mlcicd.core.simulate import write_batches
-    from mlcicd.defs.automation.alerts import unaudited_champion_alert
-    from mlcicd.resources import ProjectResource
     from mlcicd.serving import ModelServer, ServingError
 
     land(with_champion, batches=1)
@@ -331,13 +329,13 @@ def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_
     report = json.loads(CliRunner().invoke(main, ["status", "--json"]).output)
     assert "moved outside the pipeline" in report["champion_audit"]
     write_batches(with_champion.scoring_dir, batches=1, rows_per_batch=200, drop_columns=("is_fraud",))
-    (failure,) = run_job("scoring_job").get_step_failure_events()
+    (failure,) = run_job("fraud__scoring_job").get_step_failure_events()
     assert "Nothing was scored" in failure.event_specific_data.error.message
     with pytest.raises(ServingError, match="moved outside the pipeline"):
         ModelServer(with_champion).load_champion()
 
     def tick(cursor=None):
-        return unaudited_champion_alert(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()}))
+        return sensor("fraud__unaudited_champion_alert")(dg.build_sensor_context(instance=instance, cursor=cursor))
 
     first = tick()
     alerts = [json.loads(line) for line in (with_champion.data_dir / "alerts" / "alerts.jsonl").read_text().splitlines()]
@@ -347,7 +345,7 @@ def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_
     make_project({"promotion": {"revert_unaudited": True}})
     request = tick(cursor="2")
     assert isinstance(request, dg.RunRequest)
-    assert run_job("rollback_job", request.run_config).success and champion_of(with_champion) == "1"
+    assert run_job("fraud__rollback_job", request.run_config).success and champion_of(with_champion) == "1"
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "rolled_back" and "moved outside the pipeline" in last["reason"]
     assert json.loads(CliRunner().invoke(main, ["status", "--json"]).output)["champion_audit"] is None

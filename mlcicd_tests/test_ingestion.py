@@ -25,7 +25,7 @@ def store_snapshot(project) -> dict:
 def test_good_batch_is_accepted_whole_and_archived(project, run_job):
     (landed,) = write_batches(project.landing_dir, batches=1, rows_per_batch=2000)
     original = sha(landed)
-    result = run_job("ingestion_job")
+    result = run_job("fraud__ingestion_job")
     assert result.success
     (batch,) = list_accepted(project.accepted_dir)
     assert batch.source == landed.name and batch.rows == 2000 and batch.content_hash == original
@@ -40,7 +40,7 @@ def test_a_batch_read_by_the_process_that_wrote_it_is_what_its_file_holds(projec
     from mlcicd.core.tables import read_table
 
     write_batches(project.landing_dir, batches=2, rows_per_batch=1500)
-    assert run_job("ingestion_job").success
+    assert run_job("fraud__ingestion_job").success
     batches = list_accepted(project.accepted_dir)
     for batch in batches:
         kept = read_table(batch.path)
@@ -55,7 +55,7 @@ def test_bad_batch_is_quarantined_with_a_report_and_blocks(project, run_job):
     write_batches(project.landing_dir, batches=1, rows_per_batch=1000, start_index=0)
     (bad,) = write_batches(project.landing_dir, batches=1, rows_per_batch=1000, scenario="schema_break", start_index=1)
     original = sha(bad)
-    result = run_job("ingestion_job")
+    result = run_job("fraud__ingestion_job")
 
     assert not result.success, "a failed blocking check fails the run"
     check = check_results(result)["data_contract"]
@@ -97,7 +97,7 @@ def test_unreadable_or_wrong_files_are_quarantined_naming_file_and_problem(proje
         path.write_bytes(content)
     original = sha(path)
 
-    result = run_job("ingestion_job")
+    result = run_job("fraud__ingestion_job")
     check = check_results(result)["data_contract"]
     assert not check.passed and name in check.description and problem in check.description
     assert sha(project.quarantine_dir / name) == original
@@ -108,11 +108,11 @@ def test_unreadable_or_wrong_files_are_quarantined_naming_file_and_problem(proje
 def test_ingesting_the_same_content_again_changes_nothing(project, run_job):
     (landed,) = write_batches(project.landing_dir, batches=1, rows_per_batch=1500)
     content = landed.read_bytes()
-    assert run_job("ingestion_job").success
+    assert run_job("fraud__ingestion_job").success
     before = store_snapshot(project)
 
     landed.write_bytes(content)  # the same export arrives again
-    result = run_job("ingestion_job")
+    result = run_job("fraud__ingestion_job")
     assert result.success
     assert store_snapshot(project) == before
     (materialization,) = result.asset_materializations_for_node("raw_batch")
@@ -124,19 +124,19 @@ def test_files_still_being_written_are_left_alone(project, run_job):
     project.landing_dir.mkdir(parents=True)
     partial = project.landing_dir / ".batch-00009-baseline.parquet.part"
     partial.write_bytes(b"half a file")
-    result = run_job("ingestion_job")
+    result = run_job("fraud__ingestion_job")
     assert check_results(result)["data_contract"].passed is False  # nothing accepted yet: nothing to train on
     assert partial.exists() and list(project.quarantine_dir.glob("*")) == []
 
 
 def test_naming_a_path_fails_clearly_and_a_file_already_taken_is_a_duplicate(project, run_job):
-    result = run_job("ingestion_job", {"ops": {"raw_batch": {"config": {"files": ["../mlcicd.yaml"]}}}})
+    result = run_job("fraud__ingestion_job", {"ops": {"fraud__raw_batch": {"config": {"files": ["../mlcicd.yaml"]}}}})
     assert not result.success
     (failure,) = result.get_step_failure_events()
     assert "not a file name in" in failure.event_specific_data.error.message and "../mlcicd.yaml" in failure.event_specific_data.error.message
 
-    taken = run_job("ingestion_job", {"ops": {"raw_batch": {"config": {"files": ["taken-by-another-run.parquet"]}}}})
-    (verdict,) = taken.output_for_node("raw_batch")["verdicts"]
+    taken = run_job("fraud__ingestion_job", {"ops": {"fraud__raw_batch": {"config": {"files": ["taken-by-another-run.parquet"]}}}})
+    (verdict,) = taken.output_for_node("fraud__raw_batch")["verdicts"]
     assert verdict["status"] == "duplicate" and "already taken by another ingestion run" in verdict["problems"][0]
 
 
@@ -160,8 +160,8 @@ def test_no_file_name_can_be_used_against_the_pipeline(project, run_job, tmp_pat
     hours_ago = time.time() - 2 * 3600
     os.utime(abandoned, (hours_ago, hours_ago))
 
-    result = run_job("ingestion_job")
-    verdicts = {v["source"]: v for v in result.output_for_node("raw_batch")["verdicts"]}
+    result = run_job("fraud__ingestion_job")
+    verdicts = {v["source"]: v for v in result.output_for_node("fraud__raw_batch")["verdicts"]}
     assert verdicts[good.name]["status"] == "accepted"
     assert {v["status"] for name, v in verdicts.items() if name != good.name} == {"quarantined"} and len(verdicts) == 5
     assert "evil\\nERROR - run failed.parquet" in verdicts, "a newline in a name is shown escaped, never as a line"
@@ -172,7 +172,7 @@ def test_no_file_name_can_be_used_against_the_pipeline(project, run_job, tmp_pat
     assert len(reports) == 4 and all(len(r.name.encode()) < 200 for r in reports)
     assert "hunter2" not in "".join(r.read_text() for r in reports) and secret.read_text() == "password=hunter2\n"
     assert (project.quarantine_dir / "link.csv").is_symlink(), "the link itself was moved, not what it points at"
-    assert run_job("ingestion_job").output_for_node("raw_batch")["verdicts"] == [], "the next run starts clean"
+    assert run_job("fraud__ingestion_job").output_for_node("fraud__raw_batch")["verdicts"] == [], "the next run starts clean"
 
 
 def test_a_batch_can_be_taken_out_of_training_and_put_back_audited_never_deleted(project, run_job):
@@ -181,7 +181,7 @@ def test_a_batch_can_be_taken_out_of_training_and_put_back_audited_never_deleted
     from mlcicd.cli import main
 
     write_batches(project.landing_dir, batches=3, rows_per_batch=1000)
-    assert run_job("ingestion_job").success
+    assert run_job("fraud__ingestion_job").success
     first, second, third = list_accepted(project.accepted_dir)
 
     def cli(*args):
@@ -199,7 +199,7 @@ def test_a_batch_can_be_taken_out_of_training_and_put_back_audited_never_deleted
     assert second.batch_id not in cli("batches", "list").output and second.batch_id in cli("batches", "list", "--removed").output
 
     write_batches(project.landing_dir, batches=1, rows_per_batch=1000, start_index=3)
-    assert run_job("ingestion_job").success
+    assert run_job("fraud__ingestion_job").success
     newest = list_accepted(project.accepted_dir)[-1]
     assert newest.sequence == 4, "arrival numbers are never reused"
 
@@ -213,9 +213,9 @@ def test_a_batch_can_be_taken_out_of_training_and_put_back_audited_never_deleted
 def test_the_same_rows_under_another_name_or_format_are_a_duplicate(project, run_job):
     (landed,) = write_batches(project.landing_dir, batches=1, rows_per_batch=800)
     frame = pd.read_parquet(landed)
-    assert run_job("ingestion_job").success
+    assert run_job("fraud__ingestion_job").success
     frame[list(reversed(frame.columns))].to_csv(project.landing_dir / "resaved-as.csv", index=False)  # columns reordered too
-    result = run_job("ingestion_job")
-    (verdict,) = result.output_for_node("raw_batch")["verdicts"]
+    result = run_job("fraud__ingestion_job")
+    (verdict,) = result.output_for_node("fraud__raw_batch")["verdicts"]
     assert verdict["status"] == "duplicate" and f"landed as {landed.name}" in verdict["problems"][0]
     assert len(list_accepted(project.accepted_dir)) == 1 and (project.archive_dir / "resaved-as.csv").exists(), "kept, not ingested"

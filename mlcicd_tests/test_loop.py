@@ -5,11 +5,9 @@ import dagster as dg
 import pytest
 
 from mlcicd.core.simulate import write_batches
-from mlcicd.defs.automation.sensors import decide_after_failed_gates, promote_after_training
 from mlcicd.mlflow_registry import CHAMPION, version_by_alias
-from mlcicd.resources import ProjectResource
 
-from .support import MODEL_GATES, settle, tick
+from .support import sensor, MODEL_GATES, settle, tick
 
 TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"} | {
     # the model gates are separate checks: each must be requested with the retrained evaluation, or promotion
@@ -30,7 +28,7 @@ def test_landing_sensor_requests_one_ingestion_per_complete_file(project, instan
     ready = tick(instance, seen_once.cursor)
     (request,) = ready.run_requests
     assert request.run_key.startswith(f"{first.name}:")
-    assert request.run_config == {"ops": {"raw_batch": {"config": {"files": [first.name]}}}}
+    assert request.run_config == {"ops": {"fraud__raw_batch": {"config": {"files": [first.name]}}}}
     assert request.tags["mlcicd/trigger"] == "landing"
 
     again = tick(instance, ready.cursor)
@@ -67,7 +65,7 @@ def test_accepted_data_retrains_unless_a_blocking_gate_failed(project, instance,
     write_batches(project.landing_dir, batches=4, rows_per_batch=6000)
     if with_bad_file:
         write_batches(project.landing_dir, batches=1, rows_per_batch=500, scenario="schema_break", start_index=9)
-    assert run_job("ingestion_job").success is not with_bad_file
+    assert run_job("fraud__ingestion_job").success is not with_bad_file
     after = evaluate(definitions, instance, idle.cursor)
     assert requested(after, definitions) == expected
 
@@ -82,9 +80,8 @@ def test_promotion_follows_successful_training_only_in_auto_mode(make_project, i
     (event,) = [e for e in instance.all_logs(trained.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"]
     context = dg.build_run_status_sensor_context(
         sensor_name="promote_after_training", dagster_instance=instance, dagster_run=run, dagster_event=event.dagster_event,
-        resources={"project": ProjectResource()},
     )
-    result = promote_after_training(context)
+    result = sensor("fraud__promote_after_training")(context)
     if expect_request:
         assert isinstance(result, dg.RunRequest) and result.run_key == f"promote-after-{trained.run_id}"
         promoted = run_job("promotion_job", tags={"dagster/sensor_name": "promote_after_training", **result.tags})
@@ -97,21 +94,21 @@ def test_everything_the_loop_needs_runs_by_default(definitions):
     repository = definitions.get_repository_def()
     sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
     assert set(sensors) == {
-        "landing_sensor", "retrain_on_new_data", "promote_after_training", "decide_after_failed_gates",
-        "monitor_after_ingestion", "drift_sensor",
-        "run_failure_alert", "gate_failure_alert", "rollback_on_serving_breach", "unaudited_champion_alert", "dead_run_sweeper",
+        *(f"fraud__{name}" for name in ("landing_sensor", "retrain_on_new_data", "promote_after_training", "decide_after_failed_gates",
+                                         "monitor_after_ingestion", "drift_sensor", "rollback_on_serving_breach", "unaudited_champion_alert")),
+        "run_failure_alert", "gate_failure_alert", "dead_run_sweeper",  # the project's, over every model
     }
-    serving = {"rollback_on_serving_breach", "serving_monitoring"}  # on only with serving.enabled (off in the shipped config)
+    serving = {"fraud__rollback_on_serving_breach", "fraud__serving_monitoring"}  # on only with serving.enabled (off in the shipped config)
     assert all(s.default_status == dg.DefaultSensorStatus.RUNNING for name, s in sensors.items() if name not in serving)
-    assert sensors["rollback_on_serving_breach"].default_status == dg.DefaultSensorStatus.STOPPED
+    assert sensors["fraud__rollback_on_serving_breach"].default_status == dg.DefaultSensorStatus.STOPPED
     assert sensors["dead_run_sweeper"].minimum_interval_seconds <= 60, "a dead run must be failed within 2 minutes"
     jobs = {job.name: job for job in repository.get_all_jobs()}
     assert all(0 < int(jobs[name].tags["dagster/max_runtime"]) <= 4 * 3600 for name in jobs if not name.startswith("__")), "every job has a runtime bound"
     schedules = {schedule.name: schedule for schedule in repository.schedule_defs}
     assert {name: (s.cron_schedule, s.job_name) for name, s in schedules.items()} == {
-        "nightly_retraining": ("0 2 * * *", "training_job"),
-        "hourly_monitoring": ("0 * * * *", "monitoring_job"),
-        "serving_monitoring": ("*/5 * * * *", "serving_monitor_job"),
+        "fraud__nightly_retraining": ("0 2 * * *", "fraud__training_job"),
+        "fraud__hourly_monitoring": ("0 * * * *", "fraud__monitoring_job"),
+        "serving_monitoring": ("*/5 * * * *", "fraud__serving_monitor_job"),
     }
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for name, s in schedules.items() if name not in serving)
 
@@ -126,9 +123,9 @@ def test_a_candidate_that_failed_a_gate_gets_an_audited_refusal_in_auto_mode(mak
     (event,) = [e for e in instance.all_logs(trained.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"]
     context = dg.build_run_status_sensor_context(
         sensor_name="decide_after_failed_gates", dagster_instance=instance, dagster_run=instance.get_run_by_id(trained.run_id),
-        dagster_event=event.dagster_event, resources={"project": ProjectResource()},
+        dagster_event=event.dagster_event,
     )
-    request = decide_after_failed_gates(context)
+    request = sensor("fraud__decide_after_failed_gates")(context)
     assert isinstance(request, dg.RunRequest)
     assert not run_job("promotion_job", tags={"dagster/sensor_name": "decide_after_failed_gates", **request.tags}).success
     last = read(project.audit_log)[-1]

@@ -3,18 +3,18 @@
 import json
 
 import dagster as dg
+
+from .support import sensor
 import pytest
 
 from mlcicd.core.monitoring import RetrainState, retrain_decision
 from mlcicd.core.simulate import next_batch_index, write_batches
-from mlcicd.defs.automation.sensors import drift_sensor
-from mlcicd.resources import ProjectResource
 
 
 def monitor_new_batch(project, run_job, scenario: str):
     write_batches(project.landing_dir, batches=1, rows_per_batch=6000, scenario=scenario, start_index=next_batch_index([project.data_dir]))
-    assert run_job("ingestion_job").success
-    result = run_job("monitoring_job")
+    assert run_job("fraud__ingestion_job").success
+    result = run_job("fraud__monitoring_job")
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
@@ -44,7 +44,7 @@ def test_monitoring_tells_covariate_drift_from_concept_drift(monitored, run_job)
     from mlcicd.mlflow_registry import client
 
     mlflow_client = client(monitored)
-    experiment = mlflow_client.get_experiment_by_name(monitored.config.model.experiment)
+    experiment = mlflow_client.get_experiment_by_name(monitored.experiment)
     runs = mlflow_client.search_runs([experiment.experiment_id], "tags.mlcicd_kind = 'monitoring'")
     assert len(runs) == 3, "one MLflow run per monitoring run, the report linked from the UI"
     assert [a.path for a in mlflow_client.list_artifacts(runs[0].info.run_id, "drift")][0].endswith(".html")
@@ -52,7 +52,7 @@ def test_monitoring_tells_covariate_drift_from_concept_drift(monitored, run_job)
 
 def test_drift_sensor_needs_k_bad_windows_then_cools_down(monitored, run_job, instance):
     def tick(cursor):
-        return drift_sensor(dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()}))
+        return sensor("fraud__drift_sensor")(dg.build_sensor_context(instance=instance, cursor=cursor))
 
     monitor_new_batch(monitored, run_job, "covariate_drift")
     first = tick(None)
@@ -96,22 +96,20 @@ def test_cooldown_blocks_a_retraining_storm():
 
 
 def test_every_ingestion_that_accepts_data_is_monitored(monitored, run_job, instance):
-    from mlcicd.defs.automation.sensors import monitor_after_ingestion
 
     def after(result):
         run = instance.get_run_by_id(result.run_id)
         (event,) = [e.dagster_event for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_SUCCESS"]
         context = dg.build_run_status_sensor_context(
             sensor_name="monitor_after_ingestion", dagster_instance=instance, dagster_run=run, dagster_event=event,
-            resources={"project": ProjectResource()},
         )
-        return monitor_after_ingestion(context)
+        return sensor("fraud__monitor_after_ingestion")(context)
 
     runs = []
     for index in (20, 21):
         write_batches(monitored.landing_dir, batches=1, rows_per_batch=2000, start_index=index)
-        runs.append(run_job("ingestion_job"))
-    nothing_new = run_job("ingestion_job")
+        runs.append(run_job("fraud__ingestion_job"))
+    nothing_new = run_job("fraud__ingestion_job")
     requests = [after(result) for result in runs]  # evaluated after both finished, as a busy daemon would
     assert [r.run_key for r in requests] == [f"monitor-after-{result.run_id}" for result in runs]
     assert isinstance(after(nothing_new), dg.SkipReason)
@@ -126,14 +124,14 @@ def test_dagster_job_execute_of_monitoring_job_fails_when_a_monitoring_gate_fail
         home = tmp_path / f"home-{len(list(tmp_path.glob('home-*')))}"
         home.mkdir()
         monkeypatch.setenv("DAGSTER_HOME", str(home))
-        return CliRunner().invoke(dagster_cli, ["job", "execute", "-m", "mlcicd.definitions", "-j", "monitoring_job"])
+        return CliRunner().invoke(dagster_cli, ["job", "execute", "-m", "mlcicd.definitions", "-j", "fraud__monitoring_job"])
 
     write_batches(monitored.landing_dir, batches=1, rows_per_batch=6000, start_index=next_batch_index([monitored.data_dir]))
-    assert run_job("ingestion_job").success
+    assert run_job("fraud__ingestion_job").success
     calm = execute()
     assert calm.exit_code == 0, calm.output[-2000:]
     write_batches(monitored.landing_dir, batches=1, rows_per_batch=6000, scenario="covariate_drift", start_index=next_batch_index([monitored.data_dir]))
-    assert run_job("ingestion_job").success
+    assert run_job("fraud__ingestion_job").success
     drifted = execute()
     assert drifted.exit_code != 0
     assert "data_drift" in drifted.output + str(drifted.exception)
@@ -142,8 +140,8 @@ def test_dagster_job_execute_of_monitoring_job_fails_when_a_monitoring_gate_fail
 def test_a_password_in_the_mlflow_ui_address_never_reaches_the_event_log(monitored, run_job, instance, monkeypatch):
     monkeypatch.setenv("MLCICD_MLFLOW_UI_URL", "https://pipeline:s3cr3t-pw@mlflow.example.internal")
     write_batches(monitored.landing_dir, batches=1, rows_per_batch=6000, start_index=next_batch_index([monitored.data_dir]))
-    assert run_job("ingestion_job").success
-    result = run_job("monitoring_job")
+    assert run_job("fraud__ingestion_job").success
+    result = run_job("fraud__monitoring_job")
     (materialization,) = result.asset_materializations_for_node("drift_report")
     link = materialization.metadata["report_in_mlflow"].value
     assert link.startswith("https://pipeline:***@mlflow.example.internal/#/experiments/"), link

@@ -34,7 +34,7 @@ def test_ci_job_on_a_fresh_clone_runs_the_whole_loop_and_promotes(project, run_j
 
     # one MLflow run for the Dagster run, finished, with params, metrics, dataset hash and commit
     mlflow_client = client(project)
-    experiment = mlflow_client.get_experiment_by_name(project.config.model.experiment)
+    experiment = mlflow_client.get_experiment_by_name(project.experiment)
     (run,) = mlflow_client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.tags["dagster_run_id"] == result.run_id
@@ -106,7 +106,7 @@ def test_promotion_refuses_an_evaluation_that_its_gates_did_not_see(project, run
     # Re-evaluate without running the gates: the newest evaluation now has no gate results of its own.
     again = dg.materialize(
         list(definitions.assets),  # the assets without their checks
-        selection=[dg.AssetKey("candidate_evaluation")],
+        selection=[dg.AssetKey(["fraud", "candidate_evaluation"])],
         resources=definitions.resources,
         instance=instance,
         tags={"mlcicd/tier": "full"},

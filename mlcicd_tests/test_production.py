@@ -75,7 +75,7 @@ def test_training_and_promotion_run_on_postgresql(make_project, postgres, tmp_pa
             shown += [entry.message + json.dumps(str(entry.dagster_event)) for entry in instance.all_logs(run.run_id)]
         runs = {run.job_name: run.status for run in instance.get_runs()}
         assert runs == {"training_job": dg.DagsterRunStatus.SUCCESS, "promotion_job": dg.DagsterRunStatus.SUCCESS}
-        key = dg.AssetCheckKey(dg.AssetKey("candidate_evaluation"), "no_regression")
+        key = dg.AssetCheckKey(dg.AssetKey(["fraud", "candidate_evaluation"]), "no_regression")
         assert instance.get_latest_asset_check_evaluation_record(key).event.asset_check_evaluation.passed
     registry = mlflow.MlflowClient(tracking_uri=postgres["mlflow"], registry_uri=postgres["mlflow"])
     champion = registry.get_model_version_by_alias(project.model_name("full"), "champion")
@@ -113,7 +113,7 @@ def test_the_run_queue_runs_one_training_and_one_promotion_at_a_time(definitions
             location = next(iter(workspace_context.create_request_context().get_code_location_entries().values())).code_location
             repository = next(iter(location.get_repositories().values()))
             queued = []
-            for job_name in ("training_job", "training_job", "ci_job", "promotion_job", "rollback_job"):
+            for job_name in ("training_job", "training_job", "ci_job", "promotion_job", "fraud__rollback_job"):
                 remote_job = repository.get_full_job(job_name)
                 run = instance.create_run_for_job(
                     job_def=definitions.resolve_job_def(job_name), remote_job_origin=remote_job.get_remote_origin(),

@@ -12,10 +12,8 @@ from click.testing import CliRunner
 from mlcicd.cli import main
 from mlcicd.core.simulate import write_batches
 from mlcicd.core.train import predict
-from mlcicd.defs.automation.alerts import gate_failure_alert, run_failure_alert
 from mlcicd.mlflow_registry import load_model
-from mlcicd.resources import ProjectResource
-from .support import DEGRADED
+from .support import sensor, DEGRADED
 
 
 def test_scoring_uses_the_champion_and_shadows_the_challenger(make_project, run_job):
@@ -29,7 +27,7 @@ def test_scoring_uses_the_champion_and_shadows_the_challenger(make_project, run_
     out = CliRunner().invoke(main, ["simulate", "--unlabeled", "--batches", "2", "--rows", "3000"])
     assert out.exit_code == 0 and "unlabeled" in out.output
     write_batches(project.scoring_dir, batches=1, rows_per_batch=100, scenario="schema_break", start_index=20, drop_columns=("is_fraud",))
-    result = run_job("scoring_job")
+    result = run_job("fraud__scoring_job")
     assert result.success
     (materialization,) = result.asset_materializations_for_node("batch_predictions")
     meta = materialization.metadata
@@ -77,9 +75,8 @@ def test_a_failed_run_is_logged_and_posted_to_the_webhook(project, run_job, inst
         (failure,) = [e.dagster_event for e in instance.all_logs(result.run_id) if e.dagster_event and e.dagster_event.event_type_value == "PIPELINE_FAILURE"]
         context = dg.build_run_status_sensor_context(
             sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=run, dagster_event=failure,
-            resources={"project": ProjectResource()},
         ).for_run_failure()
-        run_failure_alert(context)
+        sensor("run_failure_alert")(context)
     finally:
         server.shutdown()
     (alert,) = [json.loads(line) for line in (project.data_dir / "alerts" / "alerts.jsonl").read_text().splitlines()]
@@ -92,8 +89,8 @@ def test_failed_gates_are_noticed_once_and_a_dead_webhook_is_only_logged(project
     failed_training(project, run_job)
 
     def tick(cursor):
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"project": ProjectResource()})
-        result = gate_failure_alert(context)
+        context = dg.build_sensor_context(instance=instance, cursor=cursor)
+        result = sensor("gate_failure_alert")(context)
         return context.cursor, result
 
     cursor, first = tick(None)

@@ -22,9 +22,8 @@ from mlcicd.core.deploy import call, records
 from mlcicd.core.simulate import simulate_batch
 from mlcicd.core.train import predict
 from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, HASH_TAG, client, load_model, version_by_alias
-from mlcicd.resources import ProjectResource
 
-from .support import free_port, wait_until_up
+from .support import sensor, free_port, wait_until_up
 
 
 def alias(project, name):
@@ -213,7 +212,6 @@ def test_a_failed_deployment_goes_back_and_a_good_one_swaps_under_load_with_no_f
 
 
 def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(served, definitions, instance, make_project):
-    from mlcicd.defs.deployment.automation import rollback_on_serving_breach
 
     project, start = served
     base = start()
@@ -239,18 +237,18 @@ def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(ser
     record = read(project.audit_log)[-1]
     assert record["decision"] == "promoted" and record["to_version"] == "2" and record["gates"]["canary_passed"]["passed"] is True
 
-    sensor_context = dg.build_sensor_context(instance=instance, resources={"project": ProjectResource()})
-    assert isinstance(rollback_on_serving_breach(sensor_context), dg.SkipReason), "within budget: nothing to do"
+    sensor_context = dg.build_sensor_context(instance=instance)
+    assert isinstance(sensor("fraud__rollback_on_serving_breach")(sensor_context), dg.SkipReason), "within budget: nothing to do"
     config = yaml.safe_load(project.config_path.read_text())
     config["serving"]["p95_latency_ms"] = 0.001  # an impossible budget: a breach
     project.config_path.write_text(yaml.safe_dump(config))
     metrics = materialize(definitions, instance, "serving_metrics")
     budget = {c.check_name: c for c in metrics.get_asset_check_evaluations()}["serving_within_budget"]
     assert not budget.passed and budget.severity == dg.AssetCheckSeverity.ERROR and "breaches its budget" in budget.description
-    request = rollback_on_serving_breach(dg.build_sensor_context(instance=instance, cursor=sensor_context.cursor, resources={"project": ProjectResource()}))
-    assert isinstance(request, dg.RunRequest) and request.job_name in (None, "rollback_job")
+    request = sensor("fraud__rollback_on_serving_breach")(dg.build_sensor_context(instance=instance, cursor=sensor_context.cursor))
+    assert isinstance(request, dg.RunRequest) and request.job_name in (None, "fraud__rollback_job")
     assert "serving budget breached" in request.run_config["ops"]["roll_back"]["config"]["reason"]
-    rolled = definitions.resolve_job_def("rollback_job").execute_in_process(instance=instance, run_config=request.run_config, raise_on_error=False)
+    rolled = definitions.resolve_job_def("fraud__rollback_job").execute_in_process(instance=instance, run_config=request.run_config, raise_on_error=False)
     assert rolled.success and alias(project, CHAMPION) == "1"
     assert call(base, "GET", "/health")[1]["version"] == "1", "rollback_job deploys the version it went back to"
     assert read(project.audit_log)[-1]["decision"] == "rolled_back" and "serving budget breached" in read(project.audit_log)[-1]["reason"]

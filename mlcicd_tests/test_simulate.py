@@ -11,7 +11,7 @@ from mlcicd.core.dataset import split_by_time
 from mlcicd.core.metrics import task_metrics
 from mlcicd.core.simulate import simulate_batch
 from mlcicd.core.train import train_model
-from mlcicd_tests.conftest import REPO
+from mlcicd_tests.support import shipped_config
 
 
 def days(first: int, count: int, rows: int, scenario: str = "baseline", seed: int = 7) -> pd.DataFrame:
@@ -20,7 +20,7 @@ def days(first: int, count: int, rows: int, scenario: str = "baseline", seed: in
 
 @pytest.fixture(scope="module")
 def config():
-    return load_config(REPO / "mlcicd.yaml")[0]
+    return shipped_config()
 
 
 @pytest.fixture(scope="module")

@@ -152,7 +152,7 @@ def fraud_logit(df: pd.DataFrame, concept: str, rng: np.random.Generator) -> np.
 CHUNK_ROWS = 1_000_000  # a bigger batch is made in chunks (bounded memory, visible progress)
 
 
-def simulate_batch(batch_index: int, rows: int, scenario: str = "baseline", seed: int = 7, on_rows=None) -> pd.DataFrame:
+def simulate_batch(batch_index: int, rows: int, scenario: str = "baseline", seed: int = 7, on_rows=None, dataset: str = "transactions") -> pd.DataFrame:
     """One day of labeled transactions; deterministic for (seed, batch_index, scenario, rows).
     `on_rows(n)` is told each time another n rows are made."""
     if scenario not in SCENARIOS:
@@ -163,13 +163,13 @@ def simulate_batch(batch_index: int, rows: int, scenario: str = "baseline", seed
         raise ValueError("at most 10,000,000 rows per batch (transaction ids are unique per batch below that)")
     parts = []
     for chunk, first_row in enumerate(range(0, rows, CHUNK_ROWS)):
-        parts.append(_simulate_chunk(batch_index, min(CHUNK_ROWS, rows - first_row), scenario, seed, chunk, first_row))
+        parts.append(_simulate_chunk(batch_index, min(CHUNK_ROWS, rows - first_row), scenario, seed, chunk, first_row, dataset))
         if on_rows:
             on_rows(len(parts[-1]))
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)  # same categories: stays categorical
 
 
-def _simulate_chunk(batch_index: int, rows: int, scenario: str, seed: int, chunk: int, first_row: int) -> pd.DataFrame:
+def _simulate_chunk(batch_index: int, rows: int, scenario: str, seed: int, chunk: int, first_row: int, dataset: str = "transactions") -> pd.DataFrame:
     key = [seed, batch_index, SCENARIOS.index(scenario)] + ([chunk] if chunk else [])  # chunk 0: as an unchunked batch
     rng = np.random.default_rng(key)
     mix = DRIFTED_MIX if scenario == "covariate_drift" else BASELINE_MIX
@@ -184,10 +184,68 @@ def _simulate_chunk(batch_index: int, rows: int, scenario: str, seed: int, chunk
         df["is_fraud"] = np.where(missed, 0, np.where(false_reports, 1, df["is_fraud"]))
         df["device_risk_score"] = df["device_risk_score"].mask(rng.random(rows) < 0.8)
         df["amount"] = df["amount"].round(-1).clip(lower=0.5)
+    if dataset != "transactions":
+        df = DATASETS[dataset](df, rng, scenario)
     if scenario == "schema_break":
         df = df.rename(columns={"amount": "amount_usd"})
         df["customer_age"] = df["customer_age"].astype(str) + " years"
     return df
+
+
+# How much a basket holds, by merchant category (in the order of CATEGORIES): with the amount, what tells them apart.
+CATEGORY_ITEMS = np.array([14.0, 1.0, 3.0, 1.5, 2.0, 3.5, 1.0, 4.0])
+CATEGORY_NIGHT = np.array([0.0, 0.6, 0.8, -0.5, 0.3, 0.9, 1.5, -0.2])  # who sells at night, as a shift in hours
+
+
+def merchants(df: pd.DataFrame, rng: np.random.Generator, scenario: str) -> pd.DataFrame:
+    """The merchant category of a transaction (multiclass), from what the card network sees: amount, basket size,
+    channel, time, card, region. Concept drift: categories' typical amounts move (electronics cheaper, fuel dearer);
+    degraded quality: 30% of the categories recorded at random."""
+    category = pd.Categorical(df["merchant_category"], categories=CATEGORIES).codes
+    items = rng.poisson(CATEGORY_ITEMS[category])
+    if scenario == "concept_drift":
+        shift = np.array([0.0, 0.8, 0.0, -1.2, 0.0, 0.0, 0.0, 0.6])[category]
+        df["amount"] = (df["amount"] * np.exp(shift)).clip(0.5, 50_000).round(2)
+        items = rng.poisson(CATEGORY_ITEMS[::-1][category])
+    hours = df["event_time"] + pd.to_timedelta(CATEGORY_NIGHT[category] * 3600 * 3, unit="s")
+    out = df.drop(columns=["is_fraud", "device_risk_score"]).assign(items_in_basket=items.astype(np.int64), event_time=hours.dt.floor("s"))
+    if scenario == "degraded_quality":
+        noisy = rng.random(len(out)) < 0.3
+        random_codes = rng.integers(0, len(CATEGORIES), len(out))
+        out["merchant_category"] = pd.Categorical.from_codes(np.where(noisy, random_codes, category), CATEGORIES)
+    return out.sort_values("event_time", kind="stable").reset_index(drop=True)
+
+
+REASONS = np.array(["not_received", "fraud", "duplicate", "quality", "cancelled"], dtype=object)
+REASON_HOURS = np.array([1.2, 1.6, -0.6, 0.9, 0.2])  # log-hours added by the dispute's reason
+
+
+def disputes(df: pd.DataFrame, rng: np.random.Generator, scenario: str) -> pd.DataFrame:
+    """Disputed transactions and the hours until each was resolved (regression). Large, international and
+    fraud disputes take longer; evidence speeds them up. Concept drift: a new process makes evidence count less and
+    fraud cases faster; degraded quality: resolution times rounded to days and 20% recorded as a default 72 h."""
+    n = len(df)
+    reason = rng.choice(len(REASONS), n, p=(0.3, 0.25, 0.15, 0.2, 0.1))
+    evidence = rng.poisson(2.0, n)
+    days_since = rng.integers(1, 90, n)
+    log_amount = np.log1p(df["amount"].to_numpy())
+    evidence_effect, reason_hours = (-0.25, REASON_HOURS) if scenario != "concept_drift" else (-0.05, REASON_HOURS * [1, 0.3, 1, 1, 1])
+    log_hours = (
+        2.2 + 0.35 * log_amount + reason_hours[reason] + evidence_effect * evidence + 0.006 * days_since
+        + 0.7 * df["is_international"].to_numpy() + 0.3 * (df["channel"] == "online").to_numpy()
+        + rng.normal(0, 0.35, n)
+    )
+    hours = np.exp(log_hours).clip(1, 24 * 120).round(1)
+    out = df.drop(columns=["is_fraud", "device_risk_score"]).rename(columns={"transaction_id": "dispute_id"})
+    out = out.assign(dispute_reason=pd.Categorical.from_codes(reason, REASONS), evidence_documents=evidence.astype(np.int64),
+                     days_since_transaction=days_since.astype(np.int64), resolution_hours=hours)
+    if scenario == "degraded_quality":
+        default = rng.random(n) < 0.2
+        out["resolution_hours"] = np.where(default, 72.0, (out["resolution_hours"] / 24).round() * 24).clip(1, None)
+    return out
+
+
+DATASETS = {"merchants": merchants, "disputes": disputes}
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -225,12 +283,13 @@ def write_batches(
     file_format: str = "parquet",
     on_rows=None,
     drop_columns: tuple[str, ...] = (),
+    dataset: str = "transactions",
 ) -> list[Path]:
     """Write batches as `batch-NNNNN-<scenario>.<ext>`; each appears atomically (written, then renamed)."""
     landing_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for index in range(start_index, start_index + batches):
-        df = simulate_batch(index, rows_per_batch, scenario, seed, on_rows).drop(columns=list(drop_columns))
+        df = simulate_batch(index, rows_per_batch, scenario, seed, on_rows, dataset).drop(columns=list(drop_columns))
         final = landing_dir / f"batch-{index:05d}-{scenario}.{file_format}"
         atomic_write(final, (lambda p: df.to_csv(p, index=False)) if file_format == "csv" else (lambda p: _write_parquet(df, p)))
         written.append(final)

@@ -6,9 +6,9 @@ import dagster as dg
 
 from mlcicd.core import gate_table, gates
 from mlcicd.gate_checks import check_result, check_specs
-from mlcicd.resources import ProjectResource, run_tier
-
-from .assets import candidate_evaluation, training_dataset
+from mlcicd.names import Names, names
+from mlcicd.project import Project
+from mlcicd.resources import run_tier
 
 # Declarative automation runs a separate check only when the check has a condition of its own: without
 # this, a candidate retrained by retrain_on_new_data would carry no gate results (and never be promoted).
@@ -83,11 +83,11 @@ def latency_and_size(evaluation: dict, proj, context) -> gates.GateVerdict:
     )
 
 
-def current_dataset_version(instance: dg.DagsterInstance, tier: str) -> str | None:
+def current_dataset_version(instance: dg.DagsterInstance, proj: Project, tier: str) -> str | None:
     """The data version of training_dataset's latest materialization in `tier`."""
     from mlcicd.tiers import latest_materialization
 
-    record = latest_materialization(instance, training_dataset.key, tier)
+    record = latest_materialization(instance, names(proj).key("training_dataset"), tier)
     return record.asset_materialization.tags.get("dagster/data_version") if record else None
 
 
@@ -102,7 +102,7 @@ def identity_problems(instance: dg.DagsterInstance, proj, evaluation: dict, mode
     challenger = version_by_alias(proj, model_name, CHALLENGER)
     if challenger is not None and str(challenger.version) != version and not evaluation.get("unchanged"):
         problems.append(f"the latest evaluation is of version {version}, but the candidate waiting is version {challenger.version}; evaluate it first")
-    dataset_now = current_dataset_version(instance, tier)
+    dataset_now = current_dataset_version(instance, proj, tier)
     if evaluation["dataset_hash"] != dataset_now:
         problems.append(f"the evaluation used dataset {evaluation['dataset_hash'][:12]}, but the current dataset is {str(dataset_now)[:12]}")
     return problems
@@ -133,17 +133,20 @@ JUDGES = {
 }
 
 
-@dg.multi_asset_check(
-    specs=check_specs("candidate_evaluation", automation_condition=RUN_WITH_EVALUATION),
-    can_subset=True,
-    ins={"evaluation": dg.AssetIn(key=candidate_evaluation.key)},
-    description="The model gates on candidate_evaluation, judged in one step (one step per gate cost about 0.3 s a run).",
-)
-def model_gates(context: dg.AssetCheckExecutionContext, evaluation: dict, project: ProjectResource):
-    proj = project.load()
-    selected = {key.name for key in context.selected_asset_check_keys}
-    for gate in gate_table.on("candidate_evaluation"):
-        if gate.name in selected:
-            yield check_result(JUDGES[gate.name](evaluation, proj, context), asset_key=candidate_evaluation.key)
+def model_gates_for(n: Names, proj: Project) -> dg.AssetChecksDefinition:
+    @dg.multi_asset_check(
+        name=n.op("model_gates"),
+        specs=check_specs(n, "candidate_evaluation", automation_condition=RUN_WITH_EVALUATION),
+        can_subset=True,
+        ins={"evaluation": dg.AssetIn(key=n.key("candidate_evaluation"))},
+        description="The model gates on candidate_evaluation, judged in one step (one step per gate cost about 0.3 s a run).",
+    )
+    def model_gates(context: dg.AssetCheckExecutionContext, evaluation: dict):
+        selected = {key.name for key in context.selected_asset_check_keys}
+        for gate in gate_table.on("candidate_evaluation"):
+            if gate.name in selected:
+                yield check_result(JUDGES[gate.name](evaluation, proj, context), asset_key=n.key("candidate_evaluation"))
+
+    return model_gates
 
 

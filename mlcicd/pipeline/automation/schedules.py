@@ -1,28 +1,27 @@
-"""Schedules (RUNNING by default): nightly retraining, so a model never silently ages; hourly monitoring. Their cron
-strings are settings, so they are built from the config the definitions were built with (mlcicd/definitions.py)."""
+"""One model's schedules (RUNNING by default): nightly retraining, so a model never silently ages; hourly monitoring.
+Their cron strings are the model's settings."""
 
 import dagster as dg
 
-from mlcicd.config import Config
+from mlcicd.names import Names
+from mlcicd.project import Project
 
-from ..jobs import monitoring_job, training_job
 
-
-def schedules_for(config: Config) -> list[dg.ScheduleDefinition]:
+def schedules_for(n: Names, proj: Project, jobs: dict) -> list[dg.ScheduleDefinition]:
     return [
         dg.ScheduleDefinition(
-            name="nightly_retraining",
-            job=training_job,
-            cron_schedule=config.automation.retrain_cron,
+            name=n.schedule("nightly_retraining"),
+            job=jobs["training_job"],
+            cron_schedule=proj.config.automation.retrain_cron,
             execution_timezone="UTC",
             default_status=dg.DefaultScheduleStatus.RUNNING,
             tags={"mlcicd/trigger": "nightly schedule"},
             description="Retrains on the current window every night; the freshness gate stops it if no new data has landed.",
         ),
         dg.ScheduleDefinition(
-            name="hourly_monitoring",
-            job=monitoring_job,
-            cron_schedule=config.monitoring.cron,
+            name=n.schedule("hourly_monitoring"),
+            job=jobs["monitoring_job"],
+            cron_schedule=proj.config.monitoring.cron,
             execution_timezone="UTC",
             default_status=dg.DefaultScheduleStatus.RUNNING,
             tags={"mlcicd/trigger": "hourly schedule"},

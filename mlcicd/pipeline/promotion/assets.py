@@ -12,13 +12,11 @@ from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
 from mlcicd.core.promotion import PromotionRequest, Verdict, decide_promotion, problems_from, unwaivable
 from mlcicd.gate_checks import reverified_keys
-from mlcicd.resources import ProjectResource, run_tier
+from mlcicd.names import Names, names
+from mlcicd.project import Project
+from mlcicd.resources import run_tier
 
 from ..training.checks import identity_problems
-
-# Every gate promotion re-verifies, in pipeline order (core/gate_table.py): the latest result of each must have passed
-# for the current evidence.
-GATE_KEYS = reverified_keys()
 
 
 class ChampionConfig(dg.Config):
@@ -40,19 +38,21 @@ def triggered_by(run: dg.DagsterRun, requested_by: str) -> tuple[str, bool]:
     return f"{known} ({run.job_name})", False
 
 
-def gate_results(instance: dg.DagsterInstance, tier: str = "full") -> dict[str, dict]:
-    """The latest result of every gate in runs of `tier`, and whether it judged the latest materialization of its asset
-    in that tier (a CI run in between changes nothing that production's promotion reads)."""
+def gate_results(instance: dg.DagsterInstance, n: Names, tier: str = "full") -> dict[str, dict]:
+    """The latest result of every gate promotion re-verifies (core/gate_table.py), in runs of `tier`, and whether it judged
+    the latest materialization of its asset in that tier (a CI run in between changes nothing that production's
+    promotion reads)."""
     from mlcicd.tiers import latest_check, latest_materialization
 
+    gate_keys = reverified_keys(n)
     runs: dict[str, str] = {}  # each run's tier, read once for all the lookups below
     latest_runs = {
         asset_key: (record.run_id if record else None)
-        for asset_key in {key.asset_key for key in GATE_KEYS}  # 4 assets carry the 12+ gates: one lookup each
+        for asset_key in {key.asset_key for key in gate_keys}  # 4 assets carry the 12+ gates: one lookup each
         for record in [latest_materialization(instance, asset_key, tier, runs)]
     }
     results = {}
-    for key in GATE_KEYS:
+    for key in gate_keys:
         record = latest_check(instance, key, tier, runs)
         evaluation = record.event.asset_check_evaluation if record and record.event else None
         if evaluation is None:
@@ -75,12 +75,9 @@ def artifact_check(proj, name: str, version: str) -> dict:
     return {"passed": True, "reason": f"version {version}'s files match the SHA-256 recorded at registration"}
 
 
-CANARY_CHECK = dg.AssetCheckKey(dg.AssetKey("serving_metrics"), "canary_comparison")
-
-
-def canary_result(instance: dg.DagsterInstance, version: str) -> dict:
+def canary_result(instance: dg.DagsterInstance, n: Names, version: str) -> dict:
     """promotion.require_canary: the latest canary comparison must have passed, for exactly this version."""
-    record = instance.get_latest_asset_check_evaluation_record(CANARY_CHECK)
+    record = instance.get_latest_asset_check_evaluation_record(n.check("serving_metrics", "canary_comparison"))
     evaluation = record.event.asset_check_evaluation if record and record.event else None
     if evaluation is None:
         return {"passed": False, "reason": f"no canary window has been judged for version {version} (run canary_job, then serving_monitor_job)"}
@@ -91,20 +88,22 @@ def canary_result(instance: dg.DagsterInstance, version: str) -> dict:
     return {"passed": bool(evaluation.passed), "reason": evaluation.description or ""}
 
 
-@dg.asset(
-    group_name="promotion",
-    kinds={"mlflow"},
-    description=(
-        "The production model: the MLflow alias `champion`. Materialized by promotion_job (re-checks that every gate "
-        "passed for exactly this candidate on the current, fresh data), and recorded by rollback_job; every decision is audited."
-    ),
-)
-def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, project: ProjectResource) -> dg.Output[dict]:
-    from mlcicd.champion import one_decision_at_a_time
+def champion_for(n: Names, proj: Project) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=n.key("champion"), ins=n.ins("candidate_evaluation"), group_name=n.group, io_manager_key=n.io_manager_key,
+        kinds={"mlflow"},
+        description=(
+            "The production model: the MLflow alias `champion`. Materialized by promotion_job (re-checks that every gate "
+            "passed for exactly this candidate on the current, fresh data), and recorded by rollback_job; every decision is audited."
+        ),
+    )
+    def champion(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict) -> dg.Output[dict]:
+        from mlcicd.champion import one_decision_at_a_time
 
-    proj = project.load()
-    with one_decision_at_a_time(proj):
-        return decide(context, config, candidate_evaluation, proj)
+        with one_decision_at_a_time(proj):
+            return decide(context, config, candidate_evaluation, proj)
+
+    return champion
 
 
 def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, proj) -> dg.Output[dict]:
@@ -122,7 +121,7 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
         min_reason_chars=proj.config.promotion.min_override_reason_chars,
     )
     to_version = str(candidate_evaluation["candidate"]["version"])
-    gates = gate_results(context.instance, tier)
+    gates = gate_results(context.instance, names(proj), tier)
     batches = window(list_accepted(proj.accepted_dir), proj.config.dataset.window_batches)
     fresh_now = freshness_gate(newest_ingestion(batches), datetime.now(timezone.utc), proj.config.gates.max_data_age_hours)
     gates["data_freshness_now"] = {"passed": fresh_now.passed, "reason": fresh_now.reason}
@@ -130,7 +129,7 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
     gates["identity_now"] = {"passed": not live, "reason": "; ".join(live) or "the evaluation is of the candidate waiting, on the current dataset"}
     gates["artifact_integrity"] = artifact_check(proj, name, to_version)
     if proj.config.promotion.require_canary:
-        gates["canary_passed"] = canary_result(context.instance, to_version)
+        gates["canary_passed"] = canary_result(context.instance, names(proj), to_version)
     kill_point("promotion.before_decision")
     verdict = decide_promotion(
         to_version, current_version, problems_from(gates), request, unwaivable(gates), nothing_new=bool(candidate_evaluation.get("unchanged"))

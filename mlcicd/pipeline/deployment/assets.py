@@ -10,9 +10,10 @@ from mlcicd.core.audit import AuditRecord
 from mlcicd.core.gates import GateVerdict
 from mlcicd.core.tasks import task_of
 from mlcicd.gate_checks import check_result, check_specs
-from mlcicd.resources import ProjectResource
+from mlcicd.names import Names, names
+from mlcicd.project import Project
 
-from ..promotion.assets import champion, gate_results
+from ..promotion.assets import gate_results
 
 
 def service_url(proj) -> str:
@@ -31,27 +32,42 @@ def batch_scores(proj, name: str, version: str, sample):
     return outputs["prediction" if "prediction" in outputs else "probability"]
 
 
-@dg.asset(
-    deps=[champion],
-    group_name="deployment",
-    kinds={"http"},
-    check_specs=check_specs("deployment"),
-    description=(
-        "The champion deployed to `mlcicd serve` blue-green: staged beside the live version, health-checked, a smoke "
-        "request, a skew check against batch scoring; traffic switches only when all pass. On a failure the old "
-        "version keeps serving, the `champion` alias goes back to it, and the audit trail says why."
-    ),
-)
-def deployment(context: dg.AssetExecutionContext, project: ProjectResource):
-    proj = project.load()
-    if not proj.config.serving.enabled:
-        reason = "Serving is off (serving.enabled: false): there is no service to deploy to."
-        yield dg.Output({"decision": "not deployed", "reason": reason}, metadata={"decision": "not deployed", "reason": reason})
-        yield check_result(GateVerdict("deployment_healthy", True, reason), asset_key="deployment")
-        return
-    value, metadata, verdict = deploy(context, proj)
-    yield dg.Output(value, metadata=metadata)
-    yield check_result(verdict, asset_key="deployment")
+def serving_assets_for(n: Names, proj: Project) -> list:
+    common = {"group_name": n.group, "io_manager_key": n.io_manager_key, "kinds": {"http"}}
+
+    @dg.asset(
+        key=n.key("deployment"), deps=[n.key("champion")], check_specs=check_specs(n, "deployment"), **common,
+        description=(
+            "The champion deployed to `mlcicd serve` blue-green: staged beside the live version, health-checked, a smoke "
+            "request, a skew check against batch scoring; traffic switches only when all pass. On a failure the old "
+            "version keeps serving, the `champion` alias goes back to it, and the audit trail says why."
+        ),
+    )
+    def deployment(context: dg.AssetExecutionContext):
+        if not proj.config.serving.enabled:
+            reason = "Serving is off (serving.enabled: false): there is no service to deploy to."
+            yield dg.Output({"decision": "not deployed", "reason": reason}, metadata={"decision": "not deployed", "reason": reason})
+            yield check_result(GateVerdict("deployment_healthy", True, reason), asset_key=n.key("deployment"))
+            return
+        value, metadata, verdict = deploy(context, proj)
+        yield dg.Output(value, metadata=metadata)
+        yield check_result(verdict, asset_key=n.key("deployment"))
+
+    @dg.asset(
+        key=n.key("canary"), **common,
+        description="The challenger as canary: answers serving.canary_share of live requests beside the champion, once every gate passed for it.",
+    )
+    def canary(context: dg.AssetExecutionContext) -> dg.Output[dict]:
+        return start_canary(context, proj)
+
+    @dg.asset(
+        key=n.key("serving_metrics"), check_specs=check_specs(n, "serving_metrics"), **common,
+        description="The service's last serving.window_minutes from its request log: requests, error rates, latency percentiles per slot and version.",
+    )
+    def serving_metrics():
+        yield from measure_serving(n, proj)
+
+    return [deployment, canary, serving_metrics]
 
 
 def deploy(context, proj) -> tuple[dict, dict, GateVerdict]:
@@ -103,23 +119,17 @@ def deploy(context, proj) -> tuple[dict, dict, GateVerdict]:
     return value, {**metadata, "live_version": previous or "none"}, verdict
 
 
-@dg.asset(
-    group_name="deployment",
-    kinds={"http"},
-    description="The challenger as canary: answers serving.canary_share of live requests beside the champion, once every gate passed for it.",
-)
-def canary(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
+def start_canary(context: dg.AssetExecutionContext, proj: Project) -> dg.Output[dict]:
     from mlcicd.core.deploy import call
     from mlcicd.serving import admin_token
     from mlcicd.core.promotion import problems_from
     from mlcicd.mlflow_registry import CHALLENGER, version_by_alias
 
-    proj = project.load()
     name = proj.model_name("full")
     challenger = version_by_alias(proj, name, CHALLENGER)
     if challenger is None:
         raise dg.Failure(f"There is no challenger of {name} to send traffic to.")
-    problems = problems_from(gate_results(context.instance))
+    problems = problems_from(gate_results(context.instance, names(proj)))
     if problems:
         raise dg.Failure(f"Version {challenger.version} is not exposed to live traffic: " + "; ".join(problems))
     share = proj.config.serving.canary_share
@@ -131,23 +141,16 @@ def canary(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Ou
                      metadata={"canary_version": str(challenger.version), "share": share})
 
 
-@dg.asset(
-    group_name="deployment",
-    kinds={"http"},
-    check_specs=check_specs("serving_metrics"),
-    description="The service's last serving.window_minutes from its request log: requests, error rates, latency percentiles per slot and version.",
-)
-def serving_metrics(project: ProjectResource):
+def measure_serving(n: Names, proj: Project):
     from mlcicd.core.deploy import read_requests, summarize, window_start
     from mlcicd.core.serving_gates import budget_gate, canary_gate
 
-    proj = project.load()
     settings = proj.config.serving
     summary = summarize(read_requests(proj.data_dir / "serving" / "requests.jsonl", window_start(settings.window_minutes)))
     shown = {slot: {k: v for k, v in numbers.items() if k != "scores"} for slot, numbers in summary.items()}
     metadata = {f"{slot}_{k}": v for slot, numbers in shown.items() for k, v in numbers.items() if isinstance(v, int | float)}
     yield dg.Output(shown, metadata={"window_minutes": settings.window_minutes, **metadata})
     verdict, enough = budget_gate(summary.get("live"), settings)
-    yield check_result(verdict, asset_key="serving_metrics", warn_only=not enough)
+    yield check_result(verdict, asset_key=n.key("serving_metrics"), warn_only=not enough)
     verdict, enough = canary_gate(summary.get("canary"), summary.get("live"), settings.canary, probabilities=task_of(proj.config.dataset.task).is_classifier)
-    yield check_result(verdict, asset_key="serving_metrics", warn_only=not enough)
+    yield check_result(verdict, asset_key=n.key("serving_metrics"), warn_only=not enough)

@@ -7,8 +7,14 @@ from pathlib import Path
 import dagster as dg
 
 from mlcicd.core.dataset import load_batches, window
+from mlcicd.core.gate_table import BY_NAME
+from mlcicd.gate_checks import check_result
 from mlcicd.core.ingest import list_accepted
-from mlcicd.resources import MlflowTracking, ProjectResource
+from mlcicd.names import Names
+from mlcicd.project import Project
+from mlcicd.resources import MlflowTracking
+
+from .checks import data_drift, performance_decay
 
 
 def _drift_table(report: dict, limit: int = 10) -> str:
@@ -20,23 +26,43 @@ def _drift_table(report: dict, limit: int = 10) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(
-    group_name="monitoring",
-    kinds={"evidently", "mlflow"},
-    description=(
-        "Data drift of the newest accepted batches (monitoring.window_batches) against the champion's training "
-        "reference, from an Evidently report on samples (HTML under data/reports/), and the champion's "
-        "performance on those batches against its holdout value."
-    ),
-)
-def drift_report(context: dg.AssetExecutionContext, project: ProjectResource, mlflow: MlflowTracking) -> dg.Output[dict]:
+def drift_report_for(n: Names, proj: Project) -> list:
+    """drift_report and its two gates (data_drift, performance_decay: severity ERROR, blocking, so a failure fails
+    monitoring_job and `dagster job execute` exits non-zero like ci_job; drift_sensor reads them)."""
+
+    @dg.asset(
+        key=n.key("drift_report"), group_name=n.group, io_manager_key=n.io_manager_key,
+        kinds={"evidently", "mlflow"},
+        description=(
+            "Data drift of the newest accepted batches (monitoring.window_batches) against the champion's training "
+            "reference, from an Evidently report on samples (HTML under the model's reports/), and the champion's "
+            "performance on those batches against its holdout value."
+        ),
+    )
+    def drift_report(context: dg.AssetExecutionContext, mlflow: MlflowTracking) -> dg.Output[dict]:
+        return monitor(context, proj, mlflow.for_model(proj))
+
+    @dg.asset_check(asset=drift_report, name="data_drift", blocking=BY_NAME["data_drift"].blocking, description=BY_NAME["data_drift"].demands)
+    def data_drift_check(drift_report: dict) -> dg.AssetCheckResult:
+        return check_result(data_drift(drift_report, proj.config.monitoring.max_drift_share))
+
+    @dg.asset_check(
+        asset=drift_report, name="performance_decay", blocking=BY_NAME["performance_decay"].blocking,
+        description=BY_NAME["performance_decay"].demands,
+    )
+    def performance_decay_check(drift_report: dict) -> dg.AssetCheckResult:
+        return check_result(performance_decay(drift_report, proj.config.monitoring.max_decay))
+
+    return [drift_report, data_drift_check, performance_decay_check]
+
+
+def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Output[dict]:
     from mlcicd.core.features import encode_target
     from mlcicd.core.metrics import task_metrics
     from mlcicd.core.monitoring import drift_report as measure_drift
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import CHAMPION, load_model, load_reference, version_by_alias
 
-    proj = project.load()
     spec, settings = proj.config.dataset, proj.config.monitoring
     name = proj.model_name("full")
     champion = version_by_alias(proj, name, CHAMPION)

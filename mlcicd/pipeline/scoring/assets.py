@@ -3,23 +3,30 @@
 import dagster as dg
 
 from mlcicd.core.ingest import BatchVerdict, atomic_write, file_sha256, move_keeping_both, pending_files, read_validated
-from mlcicd.resources import ProjectResource
+from mlcicd.names import Names
+from mlcicd.project import Project
 
 
-@dg.asset(
-    group_name="scoring",
-    kinds={"lightgbm", "parquet"},
-    description=(
-        "Every batch waiting in scoring.landing_dir, scored by the champion through the same feature code as training "
-        "(data/predictions/), with the challenger's predictions beside them in shadow; their disagreement is recorded."
-    ),
-)
-def batch_predictions(context: dg.AssetExecutionContext, project: ProjectResource) -> dg.Output[dict]:
+def batch_predictions_for(n: Names, proj: Project) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=n.key("batch_predictions"), group_name=n.group, io_manager_key=n.io_manager_key,
+        kinds={"lightgbm", "parquet"},
+        description=(
+            "Every batch waiting in scoring.landing_dir, scored by the champion through the same feature code as training "
+            "(the model's predictions/), with the challenger's predictions beside them in shadow; their disagreement is recorded."
+        ),
+    )
+    def batch_predictions(context: dg.AssetExecutionContext) -> dg.Output[dict]:
+        return score(context, proj)
+
+    return batch_predictions
+
+
+def score(context: dg.AssetExecutionContext, proj: Project) -> dg.Output[dict]:
     from mlcicd.core.scoring import decisions, shadow_comparison
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, load_model, version_by_alias
 
-    proj = project.load()
     spec, threshold = proj.config.dataset, proj.config.scoring.threshold
     name = proj.model_name("full")
     champion = version_by_alias(proj, name, CHAMPION)

@@ -8,7 +8,7 @@ an alert that names it, and the queue moves on."""
 import dagster as dg
 
 from mlcicd.core.alerts import notify
-from mlcicd.resources import ProjectResource
+from mlcicd.project import Project
 
 DEAD_RUN = "the run's process died"  # how the failure message starts; run_failure_alert leaves these to this sensor
 
@@ -42,16 +42,19 @@ def sweep(instance: dg.DagsterInstance) -> list[tuple[dg.DagsterRun, str]]:
     return swept
 
 
-def dead_run_sweeper_for(interval_seconds: int) -> dg.SensorDefinition:
+def dead_run_sweeper_for(projects: list[Project]) -> dg.SensorDefinition:
+    """One sweeper for the project, as often as the most frequent model asks (automation.dead_run_check_seconds; 0 = off)."""
+    interval_seconds = min(proj.config.automation.dead_run_check_seconds for proj in projects)
+
     @dg.sensor(
         name="dead_run_sweeper", minimum_interval_seconds=max(interval_seconds, 1),
         default_status=dg.DefaultSensorStatus.RUNNING if interval_seconds else dg.DefaultSensorStatus.STOPPED,
         description="Marks failed every STARTED run whose process has died, so the run queue moves on; an alert names each run.",
     )
-    def dead_run_sweeper(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SkipReason:
+    def dead_run_sweeper(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         swept = sweep(context.instance)
         for run, why in swept:
-            notify(project.load().data_dir / "alerts" / "alerts.jsonl", "dead_run", f"{run.job_name} run {run.run_id}: {why}",
+            notify(projects[0].alerts_log, "dead_run", f"{run.job_name} run {run.run_id}: {why}",
                    job=run.job_name, run_id=run.run_id, tags=dict(run.tags))
         return dg.SkipReason(f"{len(swept)} dead run(s) marked failed" if swept else "every STARTED run's process is alive")
 

@@ -1,6 +1,6 @@
 """training_dataset -> train_set / holdout_set -> candidate_model -> candidate_evaluation."""
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import pandas as pd
@@ -9,9 +9,9 @@ from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, ro
 from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
 from mlcicd.gate_checks import check_result, check_specs
-from mlcicd.resources import MlflowTracking, ProjectResource, run_tier
-
-from ..ingestion.assets import raw_batch
+from mlcicd.names import Names
+from mlcicd.project import Project
+from mlcicd.resources import MlflowTracking, run_tier
 
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
 HOLDOUT_ATTR = "mlcicd_holdout_share"  # the share of the rows the holdout takes, decided where the batches are known
@@ -22,23 +22,66 @@ HOLDOUT_ATTR = "mlcicd_holdout_share"  # the share of the rows the holdout takes
 RETRAIN_ON_NEW_DATA = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 
 
-@dg.asset(
-    deps=[raw_batch],
-    group_name="training",
-    kinds={"pandas", "parquet"},
-    description=(
-        "The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash. "
-        "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
-    ),
-    # the UI's view of freshness (gates.max_data_age_hours) is set when the definitions are built (mlcicd/definitions.py);
-    # the blocking gate (data_freshness) reads the config at run time
-    automation_condition=RETRAIN_ON_NEW_DATA,
-    check_specs=check_specs("training_dataset"),
-)
-def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource):
+def training_assets_for(n: Names, proj: Project) -> list:
+    """training_dataset -> train_set / holdout_set -> candidate_model -> candidate_evaluation, for one model."""
+    freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=proj.config.gates.max_data_age_hours))
+    common = {"group_name": n.group, "io_manager_key": n.io_manager_key, "automation_condition": RETRAIN_ON_NEW_DATA}
+
+    @dg.asset(
+        key=n.key("training_dataset"), deps=[n.key("raw_batch")], kinds={"pandas", "parquet"}, **common,
+        description=(
+            "The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash. "
+            "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
+        ),
+        freshness_policy=freshness,  # the UI's view; the blocking gate is data_freshness
+        check_specs=check_specs(n, "training_dataset"),
+    )
+    def training_dataset(context: dg.AssetExecutionContext):
+        yield from build_dataset(context, n, proj)
+
+    @dg.multi_asset(
+        name=n.op("train_holdout_split"),
+        ins=n.ins("training_dataset"),
+        outs={
+            "train_set": dg.AssetOut(
+                key=n.key("train_set"), kinds={"pandas", "parquet"}, **common,
+                description="The older rows of training_dataset (everything before the holdout), for fitting the model.",
+            ),
+            "holdout_set": dg.AssetOut(
+                key=n.key("holdout_set"), kinds={"pandas", "parquet"}, **common,
+                description="The newest rows of training_dataset (dataset.holdout_fraction), never trained on, for evaluating candidate and champion.",
+            ),
+        },
+        check_specs=check_specs(n, "holdout_set"),
+    )
+    def train_holdout_split(training_dataset: pd.DataFrame):
+        yield from split(training_dataset, n, proj)
+
+    @dg.asset(
+        key=n.key("candidate_model"), ins=n.ins("train_set"), kinds={"lightgbm", "mlflow"}, **common,
+        description="A LightGBM model trained on train_set through the shared feature code, registered in MLflow as `challenger`.",
+    )
+    def candidate_model(context: dg.AssetExecutionContext, train_set: pd.DataFrame, mlflow: MlflowTracking) -> dg.Output[dict]:
+        return train(context, train_set, proj, mlflow)
+
+    @dg.asset(
+        key=n.key("candidate_evaluation"), ins=n.ins("candidate_model", "holdout_set"), kinds={"lightgbm", "mlflow"}, **common,
+        description=(
+            "The registered candidate and the current champion, scored on the same holdout through the shared feature path: "
+            "metrics, per-slice metrics, calibration, latency, size, and a paired bootstrap of their difference."
+        ),
+    )
+    def candidate_evaluation(
+        context: dg.AssetExecutionContext, candidate_model: dict, holdout_set: pd.DataFrame, mlflow: MlflowTracking
+    ) -> dg.Output[dict]:
+        return evaluate_candidate(context, candidate_model, holdout_set, proj, mlflow)
+
+    return [training_dataset, train_holdout_split, candidate_model, candidate_evaluation]
+
+
+def build_dataset(context: dg.AssetExecutionContext, n: Names, proj: Project):
     from mlcicd.core import gates
 
-    proj = project.load()
     spec, thresholds = proj.config.dataset, proj.config.gates
     tier = proj.tier(run_tier(context))
     batches = window(list_accepted(proj.accepted_dir), spec.window_batches)
@@ -79,26 +122,13 @@ def training_dataset(context: dg.AssetExecutionContext, project: ProjectResource
         balance,
         gates.unique_ids_gate(int(duplicated.nunique()), spec.id_column, examples, spec.duplicate_policy),
     ):
-        yield check_result(verdict, asset_key="training_dataset")
+        yield check_result(verdict, asset_key=n.key("training_dataset"))
 
 
-@dg.multi_asset(
-    outs={
-        "train_set": dg.AssetOut(
-            group_name="training", kinds={"pandas", "parquet"}, automation_condition=RETRAIN_ON_NEW_DATA,
-            description="The older rows of training_dataset (everything before the holdout), for fitting the model.",
-        ),
-        "holdout_set": dg.AssetOut(
-            group_name="training", kinds={"pandas", "parquet"}, automation_condition=RETRAIN_ON_NEW_DATA,
-            description="The newest rows of training_dataset (dataset.holdout_fraction), never trained on, for evaluating candidate and champion.",
-        ),
-    },
-    check_specs=check_specs("holdout_set"),
-)
-def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource):
+def split(training_dataset: pd.DataFrame, n: Names, proj: Project):
     from mlcicd.core.gates import leakage_gate
 
-    spec = project.load().config.dataset
+    spec = proj.config.dataset
     share = training_dataset.attrs.get(HOLDOUT_ATTR, spec.holdout_fraction)
     train, holdout = split_by_time(training_dataset, spec.time_column, share)
     digest = training_dataset.attrs[HASH_ATTR]
@@ -111,7 +141,7 @@ def train_holdout_split(training_dataset: pd.DataFrame, project: ProjectResource
     yield dg.Output(holdout, output_name="holdout_set", metadata={"dagster/row_count": len(holdout), "dataset_hash": digest, "from": cut or "(by arrival)"})
     shared = pd.Index(row_keys(train, spec.id_column)).intersection(pd.Index(row_keys(holdout, spec.id_column)))
     allowed = spec.id_column is None and spec.duplicate_policy == "allow"
-    yield check_result(leakage_gate(len(shared), train_last, cut, shared[:3].tolist(), identical_rows_allowed=allowed), asset_key="holdout_set")
+    yield check_result(leakage_gate(len(shared), train_last, cut, shared[:3].tolist(), identical_rows_allowed=allowed), asset_key=n.key("holdout_set"))
 
 
 def holdout_share(spec, batches) -> float:
@@ -124,20 +154,12 @@ def holdout_share(spec, batches) -> float:
     return holdout_fraction_of_batches(batches, spec.holdout_batches) or spec.holdout_fraction
 
 
-@dg.asset(
-    group_name="training",
-    kinds={"lightgbm", "mlflow"},
-    automation_condition=RETRAIN_ON_NEW_DATA,
-    description="A LightGBM model trained on train_set through the shared feature code, registered in MLflow as `challenger`.",
-)
-def candidate_model(
-    context: dg.AssetExecutionContext, train_set: pd.DataFrame, project: ProjectResource, mlflow: MlflowTracking
-) -> dg.Output[dict]:
+def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Project, mlflow: MlflowTracking) -> dg.Output[dict]:
     from mlcicd.core.train import nothing_new, train_model, training_fingerprint
     from mlcicd.mlflow_registry import CHAMPION, log_candidate, log_reference, version_by_alias
     from mlcicd.project import git_commit
 
-    proj = project.load()
+    mlflow = mlflow.for_model(proj)
     tier_name = run_tier(context)
     tier = proj.tier(tier_name)
     rounds = tier.num_boost_round or proj.config.model.num_boost_round
@@ -214,22 +236,11 @@ def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster,
     return {**links, "summary": dg.MetadataValue.md(report.summary_markdown(value, images, url))}
 
 
-@dg.asset(
-    group_name="training",
-    kinds={"lightgbm", "mlflow"},
-    automation_condition=RETRAIN_ON_NEW_DATA,
-    description=(
-        "The registered candidate and the current champion, scored on the same holdout through the shared feature path: "
-        "metrics, per-slice metrics, calibration, latency, size, and a paired bootstrap of their difference."
-    ),
-)
-def candidate_evaluation(
-    context: dg.AssetExecutionContext, candidate_model: dict, holdout_set: pd.DataFrame, project: ProjectResource, mlflow: MlflowTracking
-) -> dg.Output[dict]:
+def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame, proj: Project, mlflow: MlflowTracking) -> dg.Output[dict]:
     from mlcicd.core.evaluate import evaluate_models
     from mlcicd.mlflow_registry import CHAMPION, at_promotion, load_model, version_by_alias
 
-    proj = project.load()
+    mlflow = mlflow.for_model(proj)
     spec, gates = proj.config.dataset, proj.config.gates
     metric, name = gates.primary_metric, candidate_model["name"]
     seed = proj.config.model.seed

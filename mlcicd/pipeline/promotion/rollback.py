@@ -8,7 +8,8 @@ from pydantic import Field
 
 from mlcicd.core.audit import AuditRecord
 from mlcicd.core.promotion import PromotionRequest, Verdict, decide_rollback, problems_from
-from mlcicd.resources import ProjectResource
+from mlcicd.names import Names
+from mlcicd.project import Project
 
 from .assets import artifact_check, output, triggered_by
 
@@ -20,26 +21,39 @@ class RollbackConfig(dg.Config):
     requested_by: str = Field("", description="Who asks for this (recorded in the audit trail beside the known identity).")
 
 
-@dg.op(description="Move `champion` back (audited), and deploy it when serving is enabled.")
-def roll_back(context: dg.OpExecutionContext, config: RollbackConfig, project: ProjectResource) -> None:
+def rollback_job_for(n: Names, proj: Project, tags: dict) -> dg.JobDefinition:
+    @dg.op(name=n.op("roll_back"), description="Move `champion` back (audited), and deploy it when serving is enabled.")
+    def roll_back(context: dg.OpExecutionContext, config: RollbackConfig) -> None:
+        roll_back_model(context, config, n, proj)
+
+    @dg.job(
+        name=n.job("rollback_job"), tags=tags, executor_def=dg.in_process_executor,
+        description="Move `champion` back to the version it replaced (or ops.<model>__roll_back.config.to_version); audited; deployed when serving is on.",
+    )
+    def rollback_job():
+        roll_back()
+
+    return rollback_job
+
+
+def roll_back_model(context: dg.OpExecutionContext, config: RollbackConfig, n: Names, proj: Project) -> None:
     from mlcicd.champion import one_decision_at_a_time
 
-    proj = project.load()
     with one_decision_at_a_time(proj):
         verdict, answer = decide(context, config, proj)
     if verdict.decision == "refused":
         raise dg.Failure(description=verdict.reason, metadata={"decision": "refused"})
     if not verdict.moves_alias:
         return
-    context.log_event(dg.AssetMaterialization("champion", metadata=answer.metadata))  # the champion's history shows it, as promotions
+    context.log_event(dg.AssetMaterialization(n.key("champion"), metadata=answer.metadata))  # the champion's history shows it, as promotions
     if proj.config.serving.enabled:
         from mlcicd.gate_checks import check_evaluation
 
         from ..deployment.assets import deploy
 
         _, metadata, deployed = deploy(context, proj)
-        context.log_event(dg.AssetMaterialization("deployment", metadata=metadata))
-        context.log_event(check_evaluation(deployed, "deployment"))
+        context.log_event(dg.AssetMaterialization(n.key("deployment"), metadata=metadata))
+        context.log_event(check_evaluation(deployed, n.key("deployment")))
         if not deployed.passed:
             raise dg.Failure(description=deployed.reason)
 

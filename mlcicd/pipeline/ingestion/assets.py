@@ -1,4 +1,5 @@
-"""raw_batch: landed files become accepted batches, or are quarantined with a report."""
+"""raw_batch: landed files become accepted batches, or are quarantined with a report; its gate is the data contract
+(blocking: a rejected file stops training in the same run)."""
 
 import time
 
@@ -9,7 +10,13 @@ from pydantic import Field
 
 from mlcicd.core.ingest import abandoned_files, ingest_file, list_accepted, pending_files, quarantine_abandoned, shown
 from mlcicd.core.simulate import next_batch_index, write_batches
-from mlcicd.resources import ProjectResource, run_tier
+from mlcicd.core.gate_table import BY_NAME
+from mlcicd.core.gates import data_contract_gate
+from mlcicd.core.ingest import BatchVerdict
+from mlcicd.gate_checks import check_result
+from mlcicd.names import Names
+from mlcicd.project import Project
+from mlcicd.resources import run_tier
 
 
 class IngestConfig(dg.Config):
@@ -29,16 +36,27 @@ def _verdict_table(verdicts: list[dict]) -> str:
     return "\n".join(rows)
 
 
-@dg.asset(
-    group_name="ingestion",
-    kinds={"pandas", "parquet", "pandera"},
-    description=(
-        "Landed files validated against the data contract. Each file is accepted whole into data/accepted/ "
-        "(named by content hash, so landing it again changes nothing) or moved to data/quarantine/ with a report."
-    ),
-)
-def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig, project: ProjectResource) -> dg.Output[dict]:
-    proj = project.load()
+def raw_batch_for(n: Names, proj: Project) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=n.key("raw_batch"), group_name=n.group, io_manager_key=n.io_manager_key,
+        kinds={"pandas", "parquet", "pandera"},
+        description=(
+            "Landed files validated against the data contract. Each file is accepted whole into the model's accepted/ folder "
+            "(named by content hash, so landing it again changes nothing) or moved to its quarantine/ with a report."
+        ),
+    )
+    def raw_batch(context: dg.AssetExecutionContext, config: IngestConfig) -> dg.Output[dict]:
+        return ingest(context, config, proj)
+
+    @dg.asset_check(asset=raw_batch, blocking=BY_NAME["data_contract"].blocking, description=BY_NAME["data_contract"].demands)
+    def data_contract(raw_batch: dict) -> dg.AssetCheckResult:
+        verdicts = [BatchVerdict(**v) for v in raw_batch["verdicts"]]
+        return check_result(data_contract_gate(verdicts, raw_batch["accepted_batches"]))
+
+    return [raw_batch, data_contract]
+
+
+def ingest(context: dg.AssetExecutionContext, config: IngestConfig, proj: Project) -> dg.Output[dict]:
     landing = proj.landing_dir
     tier = run_tier(context)
     if tier == "ci" and not pending_files(landing) and not list_accepted(proj.accepted_dir):

@@ -1,4 +1,4 @@
-"""The loop that runs by itself: new files are ingested, new data retrains, a good candidate is promoted (auto mode).
+"""One model's loop that runs by itself: new files are ingested, new data retrains, a good candidate is promoted (auto mode).
 
 - landing_sensor: one ingestion_job run per new, complete file (run key: name + content hash).
 - retrain_on_new_data: Dagster's declarative automation. The training assets carry
@@ -20,37 +20,76 @@ import dagster as dg
 
 from mlcicd.core import gate_table
 from mlcicd.core.landing import scan
-from mlcicd.gate_checks import gate_key
 from mlcicd.core.monitoring import RetrainState, retrain_decision
-from mlcicd.config import Config
-from mlcicd.resources import ProjectResource
+from mlcicd.gate_checks import gate_key
+from mlcicd.names import Names
+from mlcicd.project import Project
 from mlcicd.tiers import latest_materialization
 
-from ..jobs import ingestion_job, monitoring_job, promotion_job, training_job
-from ..ingestion.assets import raw_batch
-from ..training.assets import candidate_evaluation
-
-TRAINING_ASSETS = dg.AssetSelection.groups("training")
+from ..jobs import training_selection
 
 
-def landing_sensor_for(config: Config) -> dg.SensorDefinition:
-    """landing_sensor, looking every automation.landing_interval_seconds (a setting of the definition, so it comes from
-    the config the definitions were built with)."""
-    return dg.SensorDefinition(
-        name="landing_sensor", evaluation_fn=landing_sensor, job=ingestion_job,
-        minimum_interval_seconds=config.automation.landing_interval_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
+def sensors_for(n: Names, proj: Project, jobs: dict) -> list[dg.SensorDefinition]:
+    """One model's loop: its landing sensor, declarative retraining, promotion after training (auto mode), the drift
+    sensor and monitoring after ingestion."""
+    running = dg.DefaultSensorStatus.RUNNING
+
+    @dg.sensor(
+        name=n.sensor("landing_sensor"), job=jobs["ingestion_job"], default_status=running,
+        minimum_interval_seconds=proj.config.automation.landing_interval_seconds,
         description="One ingestion run per new file in the landing folder, once the file is completely written.",
     )
+    def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        return landed(context, n, proj)
+
+    retrain_on_new_data = dg.AutomationConditionSensorDefinition(
+        n.sensor("retrain_on_new_data"), target=training_selection([n]), default_status=running, minimum_interval_seconds=5,
+        description="Re-materializes the training assets when new data is accepted, never past a failed blocking gate.",
+    )
+
+    def after_training(name: str, status: dg.DagsterRunStatus, outcome: str, description: str):
+        @dg.run_status_sensor(
+            name=n.sensor(name), run_status=status, request_job=jobs["promotion_job"], minimum_interval_seconds=5, default_status=running,
+            description=description,
+        )
+        def decide_after(context: dg.RunStatusSensorContext):
+            return decide_after_training(context, n, proj, outcome)
+
+        return decide_after
+
+    @dg.sensor(
+        name=n.sensor("drift_sensor"), job=jobs["training_job"], minimum_interval_seconds=30, default_status=running,
+        description="Retrains when monitoring confirms drift or decay: K bad windows in a row, then a cooldown.",
+    )
+    def drift_sensor(context: dg.SensorEvaluationContext):
+        return drifted(context, n, proj)
+
+    @dg.run_status_sensor(
+        name=n.sensor("monitor_after_ingestion"), run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[jobs["ingestion_job"]],
+        request_job=jobs["monitoring_job"], minimum_interval_seconds=15, default_status=running,
+        description="Measures drift and decay as soon as a new batch has been accepted (hourly_monitoring covers the rest).",
+    )
+    def monitor_after_ingestion(context: dg.RunStatusSensorContext):
+        return monitor_if_accepted(context, n, proj)
+
+    return [
+        landing_sensor, retrain_on_new_data,
+        after_training("promote_after_training", dg.DagsterRunStatus.SUCCESS, "succeeded",
+                       "In auto mode, runs promotion_job after every successful run that produced a new candidate_evaluation."),
+        after_training("decide_after_failed_gates", dg.DagsterRunStatus.FAILURE, "failed a gate",
+                       "In auto mode, runs promotion_job after a run whose new candidate failed a gate, so that the refusal and "
+                       "its reasons are recorded in the audit trail like every other decision."),
+        drift_sensor, monitor_after_ingestion,
+    ]
 
 
-def landing_sensor(context: dg.SensorEvaluationContext, project: ProjectResource) -> dg.SensorResult:
-    proj = project.load()
+def landed(context: dg.SensorEvaluationContext, n: Names, proj: Project) -> dg.SensorResult:
     seen = json.loads(context.cursor) if context.cursor else {}
     ready, state = scan(proj.landing_dir, seen, time.time(), proj.config.automation.settle_seconds)
     requests = [
         dg.RunRequest(
             run_key=landed.run_key,
-            run_config={"ops": {"raw_batch": {"config": {"files": [landed.path.name]}}}},
+            run_config={"ops": {n.op("raw_batch"): {"config": {"files": [landed.path.name]}}}},
             tags={"mlcicd/trigger": "landing", "mlcicd/file": landed.path.name, "mlcicd/content_sha256": landed.content_hash},
         )
         for landed in ready
@@ -63,23 +102,14 @@ def landing_sensor(context: dg.SensorEvaluationContext, project: ProjectResource
     )
 
 
-retrain_on_new_data = dg.AutomationConditionSensorDefinition(
-    "retrain_on_new_data",
-    target=TRAINING_ASSETS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=5,
-    description="Re-materializes the training assets when new data is accepted, never past a failed blocking gate.",
-)
-
-
-def _decide_after_training(context: dg.RunStatusSensorContext, project: ProjectResource, outcome: str):
+def decide_after_training(context: dg.RunStatusSensorContext, n: Names, proj: Project, outcome: str):
     run = context.dagster_run
     if run.tags.get("mlcicd/tier", "full") != "full":
         return dg.SkipReason(f"run {run.run_id} is not a full-tier run")
-    latest = latest_materialization(context.instance, candidate_evaluation.key, "full")
+    latest = latest_materialization(context.instance, n.key("candidate_evaluation"), "full")
     if latest is None or latest.run_id != run.run_id:
-        return dg.SkipReason(f"run {run.run_id} did not produce a new candidate_evaluation")
-    if project.load().config.promotion.mode != "auto":
+        return dg.SkipReason(f"run {run.run_id} did not produce a new candidate_evaluation of {n.model}")
+    if proj.config.promotion.mode != "auto":
         return dg.SkipReason("promotion.mode is manual: a person decides (run promotion_job)")
     return dg.RunRequest(
         run_key=f"promote-after-{run.run_id}",
@@ -87,41 +117,10 @@ def _decide_after_training(context: dg.RunStatusSensorContext, project: ProjectR
     )
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    request_job=promotion_job,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="In auto mode, runs promotion_job after every successful run that produced a new candidate_evaluation.",
-)
-def promote_after_training(context: dg.RunStatusSensorContext, project: ProjectResource):
-    return _decide_after_training(context, project, "succeeded")
-
-
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.FAILURE,
-    request_job=promotion_job,
-    minimum_interval_seconds=5,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description=(
-        "In auto mode, runs promotion_job after a run whose new candidate failed a gate, so that the refusal and "
-        "its reasons are recorded in the audit trail like every other decision."
-    ),
-)
-def decide_after_failed_gates(context: dg.RunStatusSensorContext, project: ProjectResource):
-    return _decide_after_training(context, project, "failed a gate")
-
-
-@dg.sensor(
-    job=training_job,
-    minimum_interval_seconds=30,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Retrains when monitoring confirms drift or decay: K bad windows in a row, then a cooldown.",
-)
-def drift_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
-    settings = project.load().config.monitoring
+def drifted(context: dg.SensorEvaluationContext, n: Names, proj: Project):
+    settings = proj.config.monitoring
     state = RetrainState(**json.loads(context.cursor)) if context.cursor else RetrainState()
-    windows = monitoring_windows(context.instance, state.last_seen_id)
+    windows = monitoring_windows(context.instance, n, state.last_seen_id)
     decision = retrain_decision(windows, state, time.time(), settings.consecutive_windows, settings.cooldown_hours)
     cursor = json.dumps(decision.state.to_dict())
     if not decision.trigger:
@@ -133,10 +132,10 @@ def drift_sensor(context: dg.SensorEvaluationContext, project: ProjectResource):
     return dg.SensorResult(run_requests=[request], cursor=cursor)
 
 
-def monitoring_windows(instance: dg.DagsterInstance, after_id: int) -> list[tuple[int, bool, str]]:
-    """One entry per monitoring run since `after_id`, oldest first: (record id, drift or decay found, why)."""
+def monitoring_windows(instance: dg.DagsterInstance, n: Names, after_id: int) -> list[tuple[int, bool, str]]:
+    """One entry per monitoring run of the model since `after_id`, oldest first: (record id, drift or decay found, why)."""
     by_run: dict[str, list] = {}
-    for key in [gate_key(gate) for gate in gate_table.stage("monitoring")]:
+    for key in [gate_key(n, gate) for gate in gate_table.stage("monitoring")]:
         for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=100):
             evaluation = record.event.asset_check_evaluation if record.event else None
             if record.id <= after_id or evaluation is None:
@@ -149,22 +148,13 @@ def monitoring_windows(instance: dg.DagsterInstance, after_id: int) -> list[tupl
     return sorted(windows)
 
 
-@dg.run_status_sensor(
-    run_status=dg.DagsterRunStatus.SUCCESS,
-    monitored_jobs=[ingestion_job],
-    request_job=monitoring_job,
-    minimum_interval_seconds=15,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Measures drift and decay as soon as a new batch has been accepted (hourly_monitoring covers the rest).",
-)
-def monitor_after_ingestion(context: dg.RunStatusSensorContext, project: ProjectResource):
+def monitor_if_accepted(context: dg.RunStatusSensorContext, n: Names, proj: Project):
     from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 
-    proj = project.load()
     accepted = sum(
         event.asset_materialization.metadata["accepted"].value
         for event in context.instance.all_logs(context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-        if event.asset_materialization.asset_key == raw_batch.key
+        if event.asset_materialization.asset_key == n.key("raw_batch")
     )
     if not accepted:
         return dg.SkipReason("that ingestion accepted no new batch")

@@ -1,0 +1,68 @@
+"""ModelPipeline: the Dagster component one model is. Its attributes are the model's settings, section by section as in
+a single-model mlcicd.yaml (dataset, model, gates, promotion, automation, monitoring, scoring, serving, tiers, simulator);
+they are validated when the component loads (mlcicd/config.py), and an error names the defs.yaml and the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+from pydantic import ConfigDict, Field
+
+from mlcicd.project import Project
+
+
+class ModelPipelineAttributes(dg.Model):
+    """The attributes' schema (what `dg list components` shows). Each section is validated in full, with the key named
+    on error, by mlcicd/config.py: the same rules as a single-model mlcicd.yaml."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str | None = Field(None, description="The model's name; default: its folder's name (mlcicd/defs/models/<name>/).")
+    dataset: dict[str, Any] = Field(description="What the data is: contract, target, task, id/time/categorical/slice columns, window.")
+    learner: dict[str, Any] = Field({}, alias="model", description="LightGBM settings: rounds, params, seed, threads, engine.")
+    gates: dict[str, Any] = Field({}, description="Every gate's threshold (defaults by task).")
+    promotion: dict[str, Any] = Field({}, description="manual or auto, override rules, canary requirement.")
+    automation: dict[str, Any] = Field({}, description="Sensors' intervals and the retraining schedule.")
+    monitoring: dict[str, Any] = Field({}, description="Drift and decay: windows, samples, limits, schedule.")
+    scoring: dict[str, Any] = Field({}, description="Batch scoring: where unlabeled batches land, the decision threshold.")
+    serving: dict[str, Any] = Field({}, description="`mlcicd serve` and the deployment: host, port, budgets, canary.")
+    tiers: dict[str, Any] = Field({}, description="full and ci: sample, rounds, registered-model suffix, report.")
+    simulator: dict[str, Any] = Field({}, description="The embedded simulator's dataset and sizes (for the demo and ci_job).")
+
+    def settings(self) -> dict[str, Any]:
+        """The attributes as written (sections left out take their defaults), in mlcicd.yaml's shape."""
+        return self.model_dump(by_alias=True, exclude_defaults=True)
+
+
+class ModelPipeline(dg.Component):
+    """One model: its data contract, its training, its gates, its champion, its monitoring and serving. Every asset,
+    check, job, sensor and schedule it makes is named after the model (fraud/champion, fraud__training_job)."""
+
+    def __init__(self, project: Project):
+        self.project = project
+
+    @classmethod
+    def get_model_cls(cls) -> type[ModelPipelineAttributes]:
+        return ModelPipelineAttributes
+
+    @classmethod
+    def load(cls, attributes: ModelPipelineAttributes | None, context: dg.ComponentLoadContext) -> "ModelPipeline":
+        from mlcicd.config import ConfigError
+
+        defs_yaml = context.path / "defs.yaml"
+        if attributes is None:
+            raise ConfigError(f"{defs_yaml}: missing required key 'attributes' (the model's settings)")
+        return cls(project_of(attributes.settings(), defs_yaml, context.project_root))
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        from mlcicd.pipeline import model_defs
+
+        return model_defs(self.project)
+
+
+def project_of(settings: dict[str, Any], defs_yaml, root) -> Project:
+    """The model's settings validated (ConfigError names the file and the key), with where its files live."""
+    from mlcicd.config import parse_config
+
+    return Project.of_component(parse_config(settings, defs_yaml), defs_yaml, root)
