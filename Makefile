@@ -33,14 +33,14 @@ promote: $(VENV)/.installed
 	$(CHECK_CONFIG)
 	$(BIN)/dagster job execute -m mlcicd.definitions -j promotion_job
 
-# make rollback                 back to the previous champion
-# make rollback VERSION=3       back to version 3 (it must have passed its gates)
-# make rollback VERSION=3 OVERRIDE=true REASON="..."   even if it never passed (recorded as an override)
+# make rollback MODEL=fraud                 back to the previous champion
+# make rollback MODEL=fraud VERSION=3       back to version 3 (it must have passed its gates)
+# make rollback MODEL=fraud VERSION=3 OVERRIDE=true REASON="..."   even if it never passed (recorded as an override)
 rollback: $(VENV)/.installed
-	$(BIN)/mlcicd rollback --to "$(VERSION)" --reason "$(REASON)" $(if $(filter true,$(OVERRIDE)),--override,)
+	$(BIN)/mlcicd rollback $(if $(MODEL),--model $(MODEL),) --to "$(VERSION)" --reason "$(REASON)" $(if $(filter true,$(OVERRIDE)),--override,)
 
 simulate-if-empty: $(VENV)/.installed
-	@if [ -z "$$(ls -A data/landing data/accepted 2>/dev/null)" ]; then $(BIN)/mlcicd simulate; else echo "data has landed; not simulating"; fi
+	@if [ -z "$$(ls -A data/*/landing data/*/accepted 2>/dev/null)" ]; then $(BIN)/mlcicd simulate; else echo "data has landed; not simulating"; fi
 
 test: $(VENV)/.installed
 	$(BIN)/pytest -q

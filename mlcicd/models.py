@@ -27,7 +27,7 @@ def project_root() -> Path:
     return PACKAGE.parent
 
 
-def component_projects(models_dir: Path = MODELS_DIR) -> list[Project]:
+def component_projects(models_dir: Path = MODELS_DIR, root: Path | None = None) -> list[Project]:
     """Every model under mlcicd/defs/models/, validated as the code location validates it (components/model_pipeline.py)."""
     import yaml
 
@@ -44,7 +44,7 @@ def component_projects(models_dir: Path = MODELS_DIR) -> list[Project]:
         attributes = declared.get("attributes")
         if not isinstance(attributes, dict):
             raise ConfigError(f"{defs_yaml}: missing required key 'attributes' (the model's settings)")
-        projects.append(project_of(attributes, defs_yaml, project_root()))
+        projects.append(project_of(attributes, defs_yaml, root or project_root()))
     return projects
 
 

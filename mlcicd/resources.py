@@ -37,7 +37,7 @@ class MlflowTracking(dg.ConfigurableResource):
     """
 
     _context: Any = PrivateAttr(default=None)
-    _runs: dict = PrivateAttr(default_factory=dict)  # experiment -> dagster-mlflow's MlFlow
+    _runs: dict = PrivateAttr(default_factory=dict)  # experiment -> (dagster-mlflow's MlFlow, its MLflow run id)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._context = context
@@ -51,17 +51,17 @@ class MlflowTracking(dg.ConfigurableResource):
 
         from mlcicd.mlflow_registry import ensure_experiment, environment_kept
 
-        mlf = self._runs.get(project.experiment)
+        mlf, run_id = self._runs.get(project.experiment, (None, None))
         active = mlflow.active_run()
-        if mlf is not None and active is not None and active.info.run_id == mlf.mlflow_run_id:
+        if mlf is not None and active is not None and active.info.run_id == run_id:
             return mlf
         if active is not None:
             mlflow.end_run()  # another model's run in this Dagster run: it is resumed by its id when that model logs again
         if mlf is not None:
             with environment_kept():
                 mlflow.set_tracking_uri(project.tracking_uri)
-                mlflow.set_experiment(project.experiment)
-                mlflow.start_run(run_id=mlf.mlflow_run_id)
+                mlflow.set_experiment(project.experiment)  # MLflow resumes a run only inside its own experiment
+                mlflow.start_run(run_id=run_id)
             return mlf
         from dagster_mlflow.resources import MlFlow
 
@@ -79,7 +79,8 @@ class MlflowTracking(dg.ConfigurableResource):
             },
         )
         with environment_kept():  # dagster-mlflow sets the tracking URI; the user's override stays as it was
-            mlf = self._runs[project.experiment] = MlFlow(shim)
+            mlf = MlFlow(shim)
+        self._runs[project.experiment] = (mlf, mlflow.active_run().info.run_id)
         return mlf
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -104,8 +105,7 @@ class ModelRun:
 
     @property
     def run_id(self) -> str:
-        mlf = self._run()
-        return mlf.mlflow_run_id or mlf.active_run().info.run_id
+        return self._run().active_run().info.run_id
 
     def log_params(self, params: dict[str, Any]) -> None:
         self._run().log_params({k: str(v) for k, v in params.items()})

@@ -99,10 +99,13 @@ class CurrentDefinitions:
     """The code location's definitions for the test's current project ($MLCICD_CONFIG), built when used: each model's
     settings are captured in its definitions, so a test that changes its config gets definitions that match."""
 
-    def __getattr__(self, name: str):
+    def now(self) -> dg.Definitions:
         from mlcicd.definitions import defs
 
-        return getattr(defs(), name)
+        return defs()
+
+    def __getattr__(self, name: str):
+        return getattr(self.now(), name)
 
 
 @pytest.fixture(scope="session")

@@ -56,7 +56,7 @@ def test_a_job_run_from_the_cli_says_which_step_failed_and_why(project, tmp_path
     result = CliRunner().invoke(main, ["promote"])  # the same `dagster job execute` as make promote; nothing to promote yet
     assert result.exit_code == 1
     assert "promotion_job failed (run " in result.output
-    assert "step champion: FileNotFoundError: candidate_evaluation has no stored value" in result.output  # the cause, not Dagster's wrapper
+    assert "step fraud__champion: FileNotFoundError: fraud/candidate_evaluation has no stored value" in result.output  # the cause, not Dagster's wrapper
     assert "materialize it first (for example with training_job)" in result.output
 
 
@@ -79,8 +79,8 @@ def test_holdout_batches_makes_the_newest_batches_the_holdout(make_project, run_
     write_batches(project.landing_dir, batches=4, rows_per_batch=6000)
     result = run_job("training_job")
     assert result.success
-    holdout = result.asset_materializations_for_node("train_holdout_split")
-    rows = {m.asset_key.to_user_string(): m.metadata["dagster/row_count"].value for m in holdout}
+    holdout = result.asset_materializations_for_node("fraud__train_holdout_split")
+    rows = {m.asset_key.path[-1]: m.metadata["dagster/row_count"].value for m in holdout}
     assert rows == {"train_set": 18_000, "holdout_set": 6000}, rows
 
 
@@ -93,7 +93,7 @@ def test_rollback_is_its_own_command_and_needs_no_stored_evaluation(project, tmp
     (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     result = CliRunner().invoke(main, ["rollback", "--reason", "the new model misbehaves"])
     assert result.exit_code == 1
-    assert "step roll_back: " in result.output and "there is no previous champion to go back to" in result.output
+    assert "step fraud__roll_back: " in result.output and "there is no previous champion to go back to" in result.output
     (last,) = read(project.audit_log)
     assert last["decision"] == "refused" and "no previous champion" in last["reason"]
 

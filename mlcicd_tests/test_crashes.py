@@ -87,14 +87,13 @@ def copy_of(base, tmp_path, monkeypatch):
 ZYGOTE = """
 import json, os, signal, sys, threading
 import dagster as dg
-from mlcicd.definitions import defs
-definitions = defs()
+from mlcicd.definitions import defs  # built for each config (MLCICD_CONFIG), once
 for line in sys.stdin:
     jobs, home, config, fault = json.loads(line)
     if fault is None:  # the warm-up, in this process
         os.environ["MLCICD_CONFIG"] = config
         with dg.DagsterInstance.from_config(home) as instance:
-            ok = all(definitions.resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success for job in jobs)
+            ok = all(defs().resolve_job_def(job).execute_in_process(instance=instance, raise_on_error=False).success for job in jobs)
         print(json.dumps(0 if ok and threading.active_count() == 1 else f"warm-up ok={ok}, threads={threading.enumerate()}"), flush=True)
         continue
     pid = os.fork()
@@ -102,7 +101,7 @@ for line in sys.stdin:
         signal.alarm(120)  # a child that hangs dies, and its test fails, instead of stalling the suite
         os.environ.update({"MLCICD_FAULTS": fault, "MLCICD_CONFIG": config})
         with dg.DagsterInstance.from_config(home) as instance:
-            definitions.resolve_job_def(jobs[0]).execute_in_process(instance=instance, raise_on_error=False)
+            defs().resolve_job_def(jobs[0]).execute_in_process(instance=instance, raise_on_error=False)
         os._exit(0)
     _, status = os.waitpid(pid, 0)
     print(json.dumps(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)), flush=True)

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import yaml
 
-from mlcicd.config import load_config
 from mlcicd.core.features import FeatureState, featurize, fit_features
 from mlcicd.core.simulate import simulate_batch
 from mlcicd.core.train import predict

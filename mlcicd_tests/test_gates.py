@@ -301,7 +301,7 @@ def test_retraining_with_nothing_new_registers_nothing(make_project, run_job):
 
     again = run_job("training_job")
     assert again.success
-    (candidate,) = again.asset_materializations_for_node("candidate_model")
+    (candidate,) = again.asset_materializations_for_node("fraud__candidate_model")
     assert "nothing new to learn" in candidate.metadata["unchanged"].value
     assert promote(run_job).success
     versions = client(project).search_model_versions(f"name = '{project.model_name('full')}'")

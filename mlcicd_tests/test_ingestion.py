@@ -115,7 +115,7 @@ def test_ingesting_the_same_content_again_changes_nothing(project, run_job):
     result = run_job("fraud__ingestion_job")
     assert result.success
     assert store_snapshot(project) == before
-    (materialization,) = result.asset_materializations_for_node("raw_batch")
+    (materialization,) = result.asset_materializations_for_node("fraud__raw_batch")
     assert materialization.metadata["duplicates"].value == 1 and materialization.metadata["accepted"].value == 0
     assert len(list(project.archive_dir.iterdir())) == 2, "both copies are kept, neither is ingested twice"
 

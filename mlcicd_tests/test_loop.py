@@ -9,10 +9,10 @@ from mlcicd.mlflow_registry import CHAMPION, version_by_alias
 
 from .support import sensor, MODEL_GATES, settle, tick
 
-TRAINING = {"training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"} | {
+TRAINING = {f"fraud/{name}" for name in ("training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation")} | {
     # the model gates are separate checks: each must be requested with the retrained evaluation, or promotion
     # would refuse it (the data gates are check specs of their assets and always run with them)
-    f"candidate_evaluation:{check}"
+    f"fraud/candidate_evaluation:{check}"
     for check in MODEL_GATES
 }
 
@@ -46,7 +46,7 @@ def test_landing_sensor_waits_while_a_file_grows(project, instance):
 
 
 def evaluate(definitions, instance, cursor=None):
-    return dg.evaluate_automation_conditions(defs=definitions, instance=instance, cursor=cursor)
+    return dg.evaluate_automation_conditions(defs=definitions.now(), instance=instance, cursor=cursor)
 
 
 def requested(result, definitions) -> set[str]:
@@ -108,7 +108,7 @@ def test_everything_the_loop_needs_runs_by_default(definitions):
     assert {name: (s.cron_schedule, s.job_name) for name, s in schedules.items()} == {
         "fraud__nightly_retraining": ("0 2 * * *", "fraud__training_job"),
         "fraud__hourly_monitoring": ("0 * * * *", "fraud__monitoring_job"),
-        "serving_monitoring": ("*/5 * * * *", "fraud__serving_monitor_job"),
+        "fraud__serving_monitoring": ("*/5 * * * *", "fraud__serving_monitor_job"),
     }
     assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for name, s in schedules.items() if name not in serving)
 

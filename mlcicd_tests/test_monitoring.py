@@ -142,7 +142,7 @@ def test_a_password_in_the_mlflow_ui_address_never_reaches_the_event_log(monitor
     write_batches(monitored.landing_dir, batches=1, rows_per_batch=6000, start_index=next_batch_index([monitored.data_dir]))
     assert run_job("fraud__ingestion_job").success
     result = run_job("fraud__monitoring_job")
-    (materialization,) = result.asset_materializations_for_node("drift_report")
+    (materialization,) = result.asset_materializations_for_node("fraud__drift_report")
     link = materialization.metadata["report_in_mlflow"].value
     assert link.startswith("https://pipeline:***@mlflow.example.internal/#/experiments/"), link
     logged = "\n".join(str(entry) for entry in instance.all_logs(result.run_id))

@@ -29,7 +29,7 @@ def test_scoring_uses_the_champion_and_shadows_the_challenger(make_project, run_
     write_batches(project.scoring_dir, batches=1, rows_per_batch=100, scenario="schema_break", start_index=20, drop_columns=("is_fraud",))
     result = run_job("fraud__scoring_job")
     assert result.success
-    (materialization,) = result.asset_materializations_for_node("batch_predictions")
+    (materialization,) = result.asset_materializations_for_node("fraud__batch_predictions")
     meta = materialization.metadata
     assert meta["files_scored"].value == 2 and meta["files_rejected"].value == 1
     assert meta["champion_version"].value == "1" and meta["challenger_version"].value == "2"

@@ -88,7 +88,9 @@ def unlabeled(rows: int, batch: int = 50) -> pd.DataFrame:
 
 
 def materialize(definitions, instance, key: str):
-    return dg.materialize(list(definitions.assets), selection=[dg.AssetKey(key)], resources=definitions.resources, instance=instance, raise_on_error=False)
+    return dg.materialize(
+        list(definitions.assets), selection=[dg.AssetKey(["fraud", key])], resources=definitions.resources, instance=instance, raise_on_error=False
+    )
 
 
 def test_health_and_predictions_through_the_one_feature_path(served):
@@ -247,7 +249,7 @@ def test_canary_is_compared_with_the_champion_and_a_breach_starts_a_rollback(ser
     assert not budget.passed and budget.severity == dg.AssetCheckSeverity.ERROR and "breaches its budget" in budget.description
     request = sensor("fraud__rollback_on_serving_breach")(dg.build_sensor_context(instance=instance, cursor=sensor_context.cursor))
     assert isinstance(request, dg.RunRequest) and request.job_name in (None, "fraud__rollback_job")
-    assert "serving budget breached" in request.run_config["ops"]["roll_back"]["config"]["reason"]
+    assert "serving budget breached" in request.run_config["ops"]["fraud__roll_back"]["config"]["reason"]
     rolled = definitions.resolve_job_def("fraud__rollback_job").execute_in_process(instance=instance, run_config=request.run_config, raise_on_error=False)
     assert rolled.success and alias(project, CHAMPION) == "1"
     assert call(base, "GET", "/health")[1]["version"] == "1", "rollback_job deploys the version it went back to"

@@ -1,11 +1,11 @@
 """The simulator: deterministic, realistic difficulty, and scenarios that change what a model learns."""
 
+from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from mlcicd.cli import main
-from mlcicd.config import load_config
 from mlcicd.core.contract import validate
 from mlcicd.core.dataset import split_by_time
 from mlcicd.core.metrics import task_metrics
@@ -50,7 +50,7 @@ def test_baseline_meets_the_shipped_contract_and_is_realistically_hard(config, b
     from mlcicd.core.contract import load_contract
 
     batch = simulate_batch(0, 5000)
-    assert validate(batch, load_contract(REPO / "contracts/transactions.yaml")).passed
+    assert validate(batch, load_contract(Path(__file__).resolve().parents[1] / "contracts/transactions.yaml")).passed
     frame = days(6, 2, 10_000)
     assert 0.005 < frame["is_fraud"].mean() < 0.05, "fraud must be rare"
     assert 0.84 <= auc(baseline_model, frame) <= 0.94, "a good model should be good, not perfect"
@@ -73,7 +73,7 @@ def test_degraded_quality_passes_the_contract_but_teaches_less(config, baseline_
     from mlcicd.core.contract import load_contract
 
     degraded = days(0, 6, 10_000, "degraded_quality")
-    assert validate(degraded.head(5000), load_contract(REPO / "contracts/transactions.yaml")).passed
+    assert validate(degraded.head(5000), load_contract(Path(__file__).resolve().parents[1] / "contracts/transactions.yaml")).passed
     assert degraded["device_risk_score"].isna().mean() > base_null_share() + 0.1
     weak = train_model(degraded, config.dataset, config.model.model_copy(update={"num_boost_round": 200}), 200)
     clean_holdout = days(6, 2, 10_000)
@@ -87,7 +87,7 @@ def base_null_share() -> float:
 def test_schema_break_breaks_the_contract():
     from mlcicd.core.contract import load_contract
 
-    result = validate(simulate_batch(0, 500, "schema_break"), load_contract(REPO / "contracts/transactions.yaml"))
+    result = validate(simulate_batch(0, 500, "schema_break"), load_contract(Path(__file__).resolve().parents[1] / "contracts/transactions.yaml"))
     assert not result.passed
     text = " ".join(result.problems)
     assert "column 'amount' is missing" in text

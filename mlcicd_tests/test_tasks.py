@@ -72,7 +72,7 @@ def run_to_champion(project: Project, run_job) -> dict:
     failed = {name: v.metadata["verdict"].value for name, v in verdicts.items() if not v.passed}
     assert not failed, failed
     evaluation = result.output_for_node("fraud__candidate_evaluation")
-    assert_report(project, evaluation, result.asset_materializations_for_node("candidate_evaluation")[0].metadata)
+    assert_report(project, evaluation, result.asset_materializations_for_node("fraud__candidate_evaluation")[0].metadata)
     promotion = run_job("promotion_job")
     assert promotion.success
     assert_model_card(project, evaluation, promotion.output_for_node("fraud__champion"))
