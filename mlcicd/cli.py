@@ -192,13 +192,25 @@ tiers:
 @click.option("--task", type=click.Choice(list(TASKS)), default=None, help="Default: inferred from the target.")
 @click.option("--id-column", default=None, help="Default: a unique column named id, *_id, uuid or key, if any.")
 @click.option("--time-column", default=None, help="Default: a date/time column, if any; without one, batches are ordered by arrival.")
-@click.option("--name", default=None, help="Registered model and experiment name (default: the data folder's name).")
-@click.option("--output", type=click.Path(path_type=Path), default=Path("mlcicd.yaml"), show_default=True)
+@click.option("--name", default=None, help="The model's name (default: the data folder's name); also its registered model and experiment.")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="A single-model mlcicd.yaml to write; default: a new model mlcicd/defs/models/<name>/defs.yaml in this project "
+                   "(or ./mlcicd.yaml where the project is a single mlcicd.yaml).")
 @click.option("--force", is_flag=True, help="Overwrite an existing config file.")
-def init(data_path: Path, target: str, task, id_column, time_column, name, output: Path, force: bool) -> None:
-    """Write an mlcicd.yaml for your own CSV or Parquet data: task, columns and gates inferred, for you to review."""
-    from mlcicd.core.infer import infer_dataset, measure_noise, read_reference
+def init(data_path: Path, target: str, task, id_column, time_column, name, output: Path | None, force: bool) -> None:
+    """Add a model for your own CSV or Parquet data (task, columns and gates inferred, for you to review): a new
+    component mlcicd/defs/models/<name>/defs.yaml, or a single-model mlcicd.yaml with --output."""
+    import re
 
+    from mlcicd.core.infer import infer_dataset, measure_noise, read_reference
+    from mlcicd.models import MODELS_DIR, project_root, single_model_config
+
+    folder = data_path if data_path.is_dir() else data_path.parent
+    name = name or folder.resolve().name.replace(" ", "-").lower() or "mlcicd-model"
+    model = re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("_0123456789") or "model"  # a Dagster name: fraud, own_model
+    component = output is None and single_model_config() is None and MODELS_DIR.is_dir()
+    if output is None:
+        output = MODELS_DIR / model / "defs.yaml" if component else Path("mlcicd.yaml")
     if output.exists() and not force:
         raise click.ClickException(f"{output} exists; pass --force to overwrite it")
     try:
@@ -206,14 +218,21 @@ def init(data_path: Path, target: str, task, id_column, time_column, name, outpu
         guess = infer_dataset(frame, target, task, id_column, time_column)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    folder = data_path if data_path.is_dir() else data_path.parent
-    name = name or folder.resolve().name.replace(" ", "-").lower() or "mlcicd-model"
-    base = output.resolve().parent
+    base = project_root() if component else output.resolve().parent  # relative paths start at the project root
     landing = os.path.relpath(folder.resolve(), base)
     contract = f"contracts/{name}.yaml"
     click.echo("measuring how precisely a holdout of this data tells two models apart (two quick models)...", err=True)
     noise = measure_noise(frame, guess, target)
-    output.write_text(render_config(guess, target=target, landing_dir=landing, contract=contract, name=name, noise=noise))
+    text = render_config(guess, target=target, landing_dir=landing, contract=contract, name=name, noise=noise)
+    if component:
+        from mlcicd.models import COMPONENT_TYPE
+
+        indented = "\n".join(("  " + line) if line.strip() else line for line in text.splitlines())
+        text = f"# The model {model}: a ModelPipeline component; its attributes are its settings.\ntype: {COMPONENT_TYPE}\nattributes:\n{indented}\n"
+        output.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        text = f"name: {model}                         # jobs {model}__training_job, ...; asset keys {model}/...\n" + text
+    output.write_text(text)
     click.echo(
         f"wrote {output}: {guess.task} task on '{target}', id {guess.id_column or 'none'}, time {guess.time_column or 'none (arrival order)'}, "
         f"{len(guess.categorical_columns)} categorical column(s)."
@@ -225,7 +244,8 @@ def init(data_path: Path, target: str, task, id_column, time_column, name, outpu
             f"  {guess.duplicate_rows:,} exact duplicate row(s), e.g. {json.dumps(guess.duplicate_examples[0], default=str)[:200]}: without an id "
             "column they count as different records (dataset.duplicates: allow); unique_ids reports them, it does not refuse"
         )
-    click.echo(f"next: review it, then `mlcicd schema freeze --config {output}`")
+    select = f"--model {model}" if component else f"--config {output}"
+    click.echo(f"next: review it, then `mlcicd schema freeze {select}`")
 
 
 @main.group()

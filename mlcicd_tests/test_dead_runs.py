@@ -79,7 +79,7 @@ def test_a_killed_run_is_marked_failed_and_the_queued_run_starts(make_project, t
         failure = next(e for e in instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE))
         assert "process" in failure.message and "no longer exists" in failure.message, failure.message
 
-        alerts = project.data_dir / "alerts" / "alerts.jsonl"
+        alerts = project.alerts_log
         notice = wait_for(lambda: alerts.exists() and [json.loads(line) for line in alerts.read_text().splitlines()
                                                        if json.loads(line)["kind"] == "dead_run"], 30, "no dead_run alert", log)
         assert notice[0]["run_id"] == dead.run_id and dead.run_id in notice[0]["message"]

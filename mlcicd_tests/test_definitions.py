@@ -9,8 +9,9 @@ from pathlib import Path
 import dagster as dg
 
 
+MODELS = ("fraud", "merchants", "disputes")  # the shipped components under mlcicd/defs/models/
 # every asset of a model is under its key prefix and in its group
-EXPECTED_ASSETS = {f"fraud/{name}": "fraud" for name in (
+EXPECTED_ASSETS = {f"{model}/{name}": model for model in MODELS for name in (
     "raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation", "champion", "drift_report",
     "batch_predictions", "deployment", "canary", "serving_metrics",
 )}
@@ -48,7 +49,7 @@ def test_assets_have_their_names_groups_kinds_and_descriptions(definitions):
 def test_every_gate_is_a_blocking_check(definitions):
     graph = definitions.resolve_asset_graph()
     checks = {(key.asset_key.path[-1], key.name): graph.get_check_spec(key) for key in graph.asset_check_keys}
-    assert set(checks) == EXPECTED_CHECKS and {key.asset_key.path[0] for key in graph.asset_check_keys} == {"fraud"}
+    assert set(checks) == EXPECTED_CHECKS and len(graph.asset_check_keys) == 3 * len(EXPECTED_CHECKS), "every model has every gate"
     gates = {key: spec for key, spec in checks.items() if key[0] != "serving_metrics"}  # the service's budget: a WARN starts nothing
     assert all(spec.blocking for spec in gates.values()), "every gate blocks what comes after it (monitoring: fails its run)"
     freshness = graph.get(dg.AssetKey(["fraud", "training_dataset"])).freshness_policy
@@ -61,6 +62,8 @@ def test_jobs_and_what_they_select(definitions):
         return {key.path[-1] for key in job.asset_layer.selected_asset_keys}
 
     training = {"raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation"}
+    everyone = {key.path[0] for key in definitions.resolve_job_def("training_job").asset_layer.selected_asset_keys}
+    assert everyone == set(MODELS), "training_job, promotion_job and ci_job run every model"
     assert selected("training_job") == training
     assert selected("ci_job") == training | {"champion"}
     assert selected("promotion_job") == {"champion", "deployment"}  # deployment says "nothing to deploy" with serving off

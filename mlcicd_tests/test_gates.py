@@ -326,7 +326,9 @@ def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_
     name = with_champion.model_name("full")
     client(with_champion).set_registered_model_alias(name, CHAMPION, "2")  # what a POST to the registry's alias endpoint does
 
-    report = json.loads(CliRunner().invoke(main, ["status", "--json"]).output)
+    said = CliRunner().invoke(main, ["status", "--json"])
+    assert said.exit_code == 0, said.output[-500:] + repr(said.exception)
+    report = json.loads(said.stdout[said.stdout.index("{"):])  # after Dagster's notice about an instance without dagster.yaml
     assert "moved outside the pipeline" in report["champion_audit"]
     write_batches(with_champion.scoring_dir, batches=1, rows_per_batch=200, drop_columns=("is_fraud",))
     (failure,) = run_job("fraud__scoring_job").get_step_failure_events()
@@ -338,7 +340,7 @@ def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_
         return sensor("fraud__unaudited_champion_alert")(dg.build_sensor_context(instance=instance, cursor=cursor))
 
     first = tick()
-    alerts = [json.loads(line) for line in (with_champion.data_dir / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    alerts = [json.loads(line) for line in with_champion.alerts_log.read_text().splitlines()]
     assert [a["kind"] for a in alerts] == ["unaudited_champion"] and alerts[0]["version"] == "2"
     assert "revert_unaudited is off" in str(first)
 
@@ -348,7 +350,8 @@ def test_an_alias_moved_outside_the_pipeline_is_noticed_refused_and_reverted_by_
     assert run_job("fraud__rollback_job", request.run_config).success and champion_of(with_champion) == "1"
     last = read(with_champion.audit_log)[-1]
     assert last["decision"] == "rolled_back" and "moved outside the pipeline" in last["reason"]
-    assert json.loads(CliRunner().invoke(main, ["status", "--json"]).output)["champion_audit"] is None
+    said = CliRunner().invoke(main, ["status", "--json"]).stdout
+    assert json.loads(said[said.index("{"):])["champion_audit"] is None
 
 
 def test_every_decision_records_a_known_identity_and_requested_by_beside_it(monkeypatch):

@@ -90,7 +90,7 @@ def test_promotion_follows_successful_training_only_in_auto_mode(make_project, i
         assert isinstance(result, dg.SkipReason) and "manual" in result.skip_message
 
 
-def test_everything_the_loop_needs_runs_by_default(definitions):
+def test_everything_the_loop_needs_runs_by_default(project, definitions):  # the fraud model, as one mlcicd.yaml
     repository = definitions.get_repository_def()
     sensors = {sensor.name: sensor for sensor in repository.sensor_defs}
     assert set(sensors) == {

@@ -79,7 +79,7 @@ def test_a_failed_run_is_logged_and_posted_to_the_webhook(project, run_job, inst
         sensor("run_failure_alert")(context)
     finally:
         server.shutdown()
-    (alert,) = [json.loads(line) for line in (project.data_dir / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    (alert,) = [json.loads(line) for line in project.alerts_log.read_text().splitlines()]
     assert alert["kind"] == "run_failure" and alert["run_id"] == result.run_id and alert["webhook"].startswith("sent")
     assert Hook.received[-1]["run_id"] == result.run_id
 
@@ -97,6 +97,6 @@ def test_failed_gates_are_noticed_once_and_a_dead_webhook_is_only_logged(project
     assert "1 gate failure notice(s) sent" in first.skip_message
     _, second = tick(cursor)
     assert "0 gate failure notice(s) sent" in second.skip_message
-    (alert,) = [json.loads(line) for line in (project.data_dir / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    (alert,) = [json.loads(line) for line in project.alerts_log.read_text().splitlines()]
     assert alert["gate"] == "data_contract" and "schema_break" in alert["message"]
     assert alert["webhook"].startswith("failed: URLError")

@@ -65,17 +65,17 @@ def own_data(tmp_path, mlflow_template, monkeypatch):
 
 
 def run_to_champion(project: Project, run_job) -> dict:
-    for job in ("fraud__ingestion_job", "training_job"):
+    for job in ("own_model__ingestion_job", "training_job"):
         result = run_job(job)
         assert result.success, job
     verdicts = checks(result)
     failed = {name: v.metadata["verdict"].value for name, v in verdicts.items() if not v.passed}
     assert not failed, failed
-    evaluation = result.output_for_node("fraud__candidate_evaluation")
-    assert_report(project, evaluation, result.asset_materializations_for_node("fraud__candidate_evaluation")[0].metadata)
+    evaluation = result.output_for_node("own_model__candidate_evaluation")
+    assert_report(project, evaluation, result.asset_materializations_for_node("own_model__candidate_evaluation")[0].metadata)
     promotion = run_job("promotion_job")
     assert promotion.success
-    assert_model_card(project, evaluation, promotion.output_for_node("fraud__champion"))
+    assert_model_card(project, evaluation, promotion.output_for_node("own_model__champion"))
     return evaluation
 
 
@@ -147,7 +147,7 @@ def test_regression_retrains_and_compares_with_its_champion(own_data, run_job):
 
     land(project.landing_dir, later, parts=1, start=10)
     result = run_job("training_job")
-    evaluation = result.output_for_node("fraud__candidate_evaluation")
+    evaluation = result.output_for_node("own_model__candidate_evaluation")
     assert evaluation["champion"]["version"] == "1"
     comparison = evaluation["comparison"]  # r2 is higher-is-better: the bootstrap measures "better by"
     assert np.isfinite(comparison["lower"]) and comparison["lower"] <= comparison["delta"] <= comparison["upper"]
@@ -176,9 +176,9 @@ def test_frozen_contract_quarantines_the_impossible_reports_the_unusual_and_a_re
     unusual = frame.iloc[450:500].copy()
     unusual.loc[unusual.index[:2], "mean_radius"] = 1e6  # far outside what was seen, but possible: accepted and reported
     unusual.to_csv(project.landing_dir / "unusual.csv", index=False)
-    result = run_job("fraud__ingestion_job")
+    result = run_job("own_model__ingestion_job")
     (verdict,) = [v for v in checks(result).values()]
-    verdicts = {v["source"]: v for v in result.output_for_node("fraud__raw_batch")["verdicts"]}
+    verdicts = {v["source"]: v for v in result.output_for_node("own_model__raw_batch")["verdicts"]}
     assert verdicts["broken.csv"]["status"] == "quarantined" and "mean_radius" in verdict.metadata["verdict"].value
     assert "below the minimum 0" in " ".join(verdicts["broken.csv"]["problems"])
     assert verdicts["unusual.csv"]["status"] == "accepted"
