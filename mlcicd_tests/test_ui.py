@@ -87,7 +87,7 @@ def test_asset_graph_shows_candidate_evaluation_with_its_gates(webserver, tmp_pa
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.set_default_timeout(30_000)
-            page.goto(f"{base}/assets/candidate_evaluation?view=lineage")
+            page.goto(f"{base}/assets/fraud/candidate_evaluation?view=lineage")  # under the model's key prefix
 
             # the asset graph: the candidate_evaluation node, with a summary of its checks
             expect(page.get_by_text("candidate_evaluation", exact=True).last).to_be_visible()
