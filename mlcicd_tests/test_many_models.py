@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from mlcicd.core.audit import decisions
@@ -69,6 +70,16 @@ def test_three_models_train_and_promote_side_by_side_and_a_bad_batch_stops_only_
     evaluation = alone.output_for_node("merchants__candidate_evaluation")
     assert evaluation["primary_metric"] == "macro_f1" and evaluation["candidate"]["metrics"]["macro_f1"] > 0.4
     assert [r["decision"] for r in decisions(projects["fraud"].audit_log)] == ["promoted"], "nothing of fraud moved"
+
+
+def test_ci_job_on_a_fresh_clone_simulates_each_model_its_own_data_and_promotes_each(tmp_path, mlflow_template, instance):
+    projects = three_models(tmp_path, mlflow_template)
+    result = build(projects).resolve_job_def("ci_job").execute_in_process(instance=instance, raise_on_error=False)
+    assert result.success, {(e.asset_key.path[0], e.check_name): e.description for e in result.get_asset_check_evaluations() if not e.passed}
+    for proj in projects:
+        assert version_by_alias(proj, proj.model_name("ci"), CHAMPION).version == 1, proj.name
+        assert version_by_alias(proj, proj.model_name("full"), CHAMPION) is None, "the CI tier never touches production"
+        assert proj.config.dataset.target in pd.read_parquet(next(proj.accepted_dir.rglob("*.parquet"))).columns
 
 
 def test_an_invalid_defs_yaml_fails_the_code_location_naming_the_file_and_the_key(tmp_path):

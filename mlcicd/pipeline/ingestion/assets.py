@@ -64,7 +64,7 @@ def ingest(context: dg.AssetExecutionContext, config: IngestConfig, proj: Projec
         days, rows = 4, proj.config.simulator.ci_rows
         written = write_batches(
             landing, batches=days, rows_per_batch=rows // days, seed=proj.config.simulator.seed,
-            start_index=next_batch_index([proj.data_dir]),
+            start_index=next_batch_index([proj.data_dir]), dataset=proj.config.simulator.dataset,
         )
         context.log.info(f"ci tier: no data yet, simulated {rows:,} rows in {len(written)} batches into {landing}")
 
