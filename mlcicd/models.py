@@ -41,10 +41,7 @@ def component_projects(models_dir: Path = MODELS_DIR, root: Path | None = None) 
             raise ConfigError(f"{defs_yaml}: not valid YAML: {exc}") from None
         if declared.get("type") != COMPONENT_TYPE:
             continue
-        attributes = declared.get("attributes")
-        if not isinstance(attributes, dict):
-            raise ConfigError(f"{defs_yaml}: missing required key 'attributes' (the model's settings)")
-        projects.append(project_of(attributes, defs_yaml, root or project_root()))
+        projects.append(project_of(declared.get("attributes"), defs_yaml, root or project_root()))
     return projects
 
 

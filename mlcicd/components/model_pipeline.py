@@ -48,12 +48,8 @@ class ModelPipeline(dg.Component):
 
     @classmethod
     def load(cls, attributes: ModelPipelineAttributes | None, context: dg.ComponentLoadContext) -> "ModelPipeline":
-        from mlcicd.config import ConfigError
-
-        defs_yaml = context.path / "defs.yaml"
-        if attributes is None:
-            raise ConfigError(f"{defs_yaml}: missing required key 'attributes' (the model's settings)")
-        return cls(project_of(attributes.settings(), defs_yaml, context.project_root))
+        settings = attributes.settings() if attributes is not None else None
+        return cls(project_of(settings, context.path / "defs.yaml", context.project_root))
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         from mlcicd.pipeline import model_defs
@@ -61,8 +57,10 @@ class ModelPipeline(dg.Component):
         return model_defs(self.project)
 
 
-def project_of(settings: dict[str, Any], defs_yaml, root) -> Project:
+def project_of(settings: dict[str, Any] | None, defs_yaml, root) -> Project:
     """The model's settings validated (ConfigError names the file and the key), with where its files live."""
-    from mlcicd.config import parse_config
+    from mlcicd.config import ConfigError, parse_config
 
+    if not isinstance(settings, dict):
+        raise ConfigError(f"{defs_yaml}: missing required key 'attributes' (the model's settings)")
     return Project.of_component(parse_config(settings, defs_yaml), defs_yaml, root)

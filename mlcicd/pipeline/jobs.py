@@ -12,6 +12,8 @@ promotion_job also runs `deployment` (blue-green to `mlcicd serve` with serving.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 
 from mlcicd.names import Names
@@ -48,7 +50,7 @@ def ci_selection(models: list[Names]) -> dg.AssetSelection:
     return training_selection(models) | dg.AssetSelection.assets(*[n.key("champion") for n in models])
 
 
-def the_three(name: str, models: list[Names], tags: dict | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
+def the_three(name: Callable[[str], str], models: list[Names], tags: dict | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
     """training_job, promotion_job and ci_job over `models`, named `name(job)`."""
     who = f"model {models[0].model}" if len(models) == 1 else f"every model ({', '.join(n.model for n in models)})"
     tags = tags or {}

@@ -36,7 +36,8 @@ def _verdict_table(verdicts: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def raw_batch_for(n: Names, proj: Project) -> dg.AssetsDefinition:
+def raw_batch_for(n: Names, proj: Project) -> list[dg.AssetsDefinition]:
+    """raw_batch and its gate, data_contract."""
     @dg.asset(
         key=n.key("raw_batch"), group_name=n.group, io_manager_key=n.io_manager_key,
         kinds={"pandas", "parquet", "pandera"},

@@ -8,13 +8,13 @@ import dagster as dg
 
 from mlcicd.core.dataset import load_batches, window
 from mlcicd.core.gate_table import BY_NAME
+from mlcicd.core.gates import data_drift_gate, performance_decay_gate
 from mlcicd.gate_checks import check_result
 from mlcicd.core.ingest import list_accepted
 from mlcicd.names import Names
 from mlcicd.project import Project
 from mlcicd.resources import MlflowTracking
 
-from .checks import data_drift, performance_decay
 
 
 def _drift_table(report: dict, limit: int = 10) -> str:
@@ -44,14 +44,14 @@ def drift_report_for(n: Names, proj: Project) -> list:
 
     @dg.asset_check(asset=drift_report, name="data_drift", blocking=BY_NAME["data_drift"].blocking, description=BY_NAME["data_drift"].demands)
     def data_drift_check(drift_report: dict) -> dg.AssetCheckResult:
-        return check_result(data_drift(drift_report, proj.config.monitoring.max_drift_share))
+        return check_result(data_drift_gate(drift_report, proj.config.monitoring.max_drift_share))
 
     @dg.asset_check(
         asset=drift_report, name="performance_decay", blocking=BY_NAME["performance_decay"].blocking,
         description=BY_NAME["performance_decay"].demands,
     )
     def performance_decay_check(drift_report: dict) -> dg.AssetCheckResult:
-        return check_result(performance_decay(drift_report, proj.config.monitoring.max_decay))
+        return check_result(performance_decay_gate(drift_report, proj.config.monitoring.max_decay))
 
     return [drift_report, data_drift_check, performance_decay_check]
 
