@@ -70,7 +70,7 @@ def main() -> None:
             raise RuntimeError(result.output)
         return result.output
 
-    definitions, steps = defs(), []
+    steps = []
     started = time.perf_counter()
     for dataset in DATASETS:
         with tempfile.TemporaryDirectory() as tmp, dg.DagsterInstance.ephemeral(tempdir=tmp) as instance:
@@ -80,7 +80,7 @@ def main() -> None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
 
             def run_job(name: str, run_config=None, tags=None):
-                job = definitions.resolve_job_def(name)
+                job = defs().resolve_job_def(name)  # the dataset's own model (MLCICD_CONFIG), its settings captured
                 return job.execute_in_process(instance=instance, run_config=run_config, tags=tags, raise_on_error=False)
 
             steps += Scenario(dataset, root, run_job, cli, instance).run()
