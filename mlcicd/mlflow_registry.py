@@ -1,7 +1,8 @@
 """Everything that talks to MLflow's tracking store and model registry lives here.
 
-Models are logged with the LightGBM flavor (a text model file, never a pickle) and carry their fitted
-FeatureState in the MLmodel metadata, so whoever loads a version scores through the same feature path.
+Models are logged as MLflow pyfuncs from code (mlcicd/mlflow_model: the LightGBM booster as a text file, never a
+pickle) and carry their fitted FeatureState, so whoever loads a version, mlcicd or any MLflow user, scores through
+the same feature path.
 Aliases, not stages: `challenger` is the newest registered candidate, `champion` is production.
 """
 
@@ -79,32 +80,69 @@ def environment_kept():
                 os.environ[name] = value
 
 
-def ensure_experiment(project: Project) -> str:
-    """Create the store and the experiment (with its artifact folder) once, before any run uses them."""
+def ensure_experiment(project: Project, purpose: str = "training") -> str:
+    """Create the store and the purpose's experiment (with its artifact folder and description) once, before any run
+    uses them."""
     if project.artifact_location:
         project.mlflow_dir.mkdir(parents=True, exist_ok=True)
     mlflow_client = client(project)
-    experiment = mlflow_client.get_experiment_by_name(project.experiment)
+    name = project.experiment_for(purpose)
+    experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    return mlflow_client.create_experiment(project.experiment, artifact_location=project.artifact_location)
+    return mlflow_client.create_experiment(
+        name, artifact_location=project.artifact_location,
+        tags={"mlflow.note.content": project.experiment_description(purpose), "mlcicd_model": project.name, "mlcicd_purpose": purpose},
+    )
 
 
-def log_candidate(project: Project, trained, *, model_name: str, tags: dict[str, str]) -> RegisteredModel:
-    """Log the model in the active MLflow run, register it as a new version and point `challenger` at it."""
+def next_version(project: Project, model_name: str) -> int:
+    """The number the registry will give the next version of a model (for names; the registry's answer is the truth)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client(project).search_model_versions(f"name = '{model_name}'")
+    except MlflowException:
+        return 1
+    return max((int(v.version) for v in versions), default=0) + 1
+
+
+def log_candidate(project: Project, trained, frame, *, model_name: str, tags: dict[str, str], logged_name: str) -> RegisteredModel:
+    """Log the model in the active MLflow run as a pyfunc (the LightGBM booster as text behind the feature path, with a
+    signature from the contract and an input example from `frame`), register it as a new version and point
+    `challenger` at it."""
+    import tempfile
+    from pathlib import Path
+
     import lightgbm
     import mlflow.artifacts
-    import mlflow.lightgbm
+    import mlflow.pyfunc
 
-    # MLflow checks these requirements against the running environment by reading every installed package's file list:
-    # about 0.85 s per training run here (measured), with no public switch to skip it; it is paid, not patched out.
-    info = mlflow.lightgbm.log_model(
-        trained.booster,
-        name="model",
-        pip_requirements=[f"lightgbm=={lightgbm.__version__}", "pandas", "numpy"],
-        metadata={"feature_state": trained.features.to_dict(), "best_iteration": trained.best_iteration},
-        registered_model_name=model_name,
-    )
+    from mlcicd.core.train import predict
+    from mlcicd.mlflow_model import pyfunc_model
+
+    target = project.config.dataset.target
+    contract = project.contract
+    example = pyfunc_model.raw_input_example(frame, contract, target)
+    reads = trained.features.numeric + trained.features.categorical + ([trained.features.time_column] if trained.features.time_column else [])
+    signature = pyfunc_model.model_signature(contract, target, reads, predict(trained.booster, trained.features, example))
+    with tempfile.TemporaryDirectory() as tmp:
+        booster, state = Path(tmp) / "booster.txt", Path(tmp) / "feature_state.json"
+        trained.booster.save_model(str(booster))
+        state.write_text(json.dumps(trained.features.to_dict(), indent=1))
+        # MLflow checks these requirements against the running environment by reading every installed package's file
+        # list: about 0.85 s per training run here (measured), with no public switch to skip it; it is paid, not patched.
+        # The model code imports mlcicd (its feature path): load it where mlcicd is installed (--env-manager local).
+        info = mlflow.pyfunc.log_model(
+            name=logged_name,
+            python_model=str(Path(pyfunc_model.__file__).with_name("entry.py")),
+            artifacts={pyfunc_model.BOOSTER: str(booster), pyfunc_model.FEATURE_STATE: str(state)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=[f"lightgbm=={lightgbm.__version__}", "pandas", "numpy"],
+            metadata={"feature_state": trained.features.to_dict(), "best_iteration": trained.best_iteration},
+            registered_model_name=model_name,
+        )
     version = str(info.registered_model_version)
     kill_point("registry.after_log_model")
     mlflow_client = client(project)
@@ -132,8 +170,10 @@ def load_model(project: Project, model_name: str, version: str, audited_sha256: 
     are byte for byte the ones registered (their SHA-256 is a version tag): a tampered artifact is refused.
     `audited_sha256` (the audit trail's record of the version's files, for a champion): the tag must say the same, since
     whoever can write the registry can rewrite a tag together with the files."""
+    from pathlib import Path
+
+    import lightgbm
     import mlflow.artifacts
-    import mlflow.lightgbm
     from mlflow.models import Model
 
     mlflow_client = client(project)
@@ -152,10 +192,14 @@ def load_model(project: Project, model_name: str, version: str, audited_sha256: 
         raise ArtifactIntegrityError(
             f"{uri}: the model files changed after registration (SHA-256 {actual[:12]}..., recorded {expected[:12]}...); refusing to use them"
         )
-    metadata = Model.load(local).metadata or {}
+    model = Model.load(local)
+    metadata = model.metadata or {}
     if "feature_state" not in metadata:
         raise ValueError(f"{uri} has no feature_state in its metadata; it was not logged by mlcicd")
-    return mlflow.lightgbm.load_model(local), FeatureState.from_dict(metadata["feature_state"])
+    booster_file = ((model.flavors.get("python_function") or {}).get("artifacts") or {}).get("booster", {}).get("path")
+    if not booster_file:
+        raise ValueError(f"{uri} has no booster artifact; it was not logged by this version of mlcicd (retrain to re-register it)")
+    return lightgbm.Booster(model_file=str(Path(local) / booster_file)), FeatureState.from_dict(metadata["feature_state"])
 
 
 SLICES_TAG = "holdout_slices"

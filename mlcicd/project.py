@@ -17,6 +17,22 @@ from mlcicd.config import Config, TierSpec, load_config
 TIERS = ("full", "ci")
 TIER_TAG = "mlcicd/tier"
 
+# One MLflow experiment per model and purpose, each with a description the MLflow UI shows.
+PURPOSES = {
+    "training": (
+        "Training runs of the {model} model: each trains a candidate on the newest accepted batches, registers it as a new "
+        "version of {registered} (alias `challenger`), and evaluates it against the champion on the same holdout."
+    ),
+    "ci": (
+        "CI runs of the {model} model (ci_job, on a sample): the candidate of a code, data or config change, registered in "
+        "{registered}, never in the production model."
+    ),
+    "monitoring": (
+        "Monitoring runs of the {model} model: drift of the newest accepted batches against the champion's training "
+        "reference, and the champion's performance on them where labels are present."
+    ),
+}
+
 
 SINGLE_MODEL_NAME = "model"
 
@@ -146,7 +162,17 @@ class Project:
 
     @property
     def experiment(self) -> str:
+        """The training experiment; CI and monitoring runs have their own (experiment_for)."""
         return self.config.model.experiment or f"mlcicd-{self.name.replace('_', '-')}"
+
+    def experiment_for(self, purpose: str) -> str:
+        """The MLflow experiment of one purpose (PURPOSES): mlcicd-fraud, mlcicd-fraud-ci, mlcicd-fraud-monitoring."""
+        if purpose not in PURPOSES:
+            raise ValueError(f"unknown purpose {purpose!r}; the purposes are {', '.join(PURPOSES)}")
+        return self.experiment if purpose == "training" else f"{self.experiment}-{purpose}"
+
+    def experiment_description(self, purpose: str) -> str:
+        return PURPOSES[purpose].format(model=self.name, registered=self.model_name("ci" if purpose == "ci" else "full"))
 
     def model_name(self, tier: str) -> str:
         return self.registered_name + self.tier(tier).model_name_suffix

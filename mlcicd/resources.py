@@ -42,16 +42,20 @@ class MlflowTracking(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         self._context = context
 
-    def for_model(self, project: Project) -> "ModelRun":
-        return ModelRun(self, project)
+    def for_model(self, project: Project, purpose: str | None = None) -> "ModelRun":
+        """The model's MLflow run for one purpose: "training", "ci" or "monitoring" (default: by the run's tier)."""
+        if purpose is None:
+            purpose = "ci" if self._context.run and self._context.run.tags.get(TIER_TAG) == "ci" else "training"
+        return ModelRun(self, project, purpose)
 
-    def _activate(self, project: Project):
-        """dagster-mlflow's MlFlow for this Dagster run and model, started (or resumed) and made the active MLflow run."""
+    def _activate(self, project: Project, purpose: str):
+        """dagster-mlflow's MlFlow for this Dagster run, model and purpose, started (or resumed) and made the active run."""
         import mlflow
 
         from mlcicd.mlflow_registry import ensure_experiment, environment_kept
 
-        mlf, run_id = self._runs.get(project.experiment, (None, None))
+        experiment = project.experiment_for(purpose)
+        mlf, run_id = self._runs.get(experiment, (None, None))
         active = mlflow.active_run()
         if mlf is not None and active is not None and active.info.run_id == run_id:
             return mlf
@@ -60,27 +64,28 @@ class MlflowTracking(dg.ConfigurableResource):
         if mlf is not None:
             with environment_kept():
                 mlflow.set_tracking_uri(project.tracking_uri)
-                mlflow.set_experiment(project.experiment)  # MLflow resumes a run only inside its own experiment
+                mlflow.set_experiment(experiment)  # MLflow resumes a run only inside its own experiment
                 mlflow.start_run(run_id=run_id)
             return mlf
         from dagster_mlflow.resources import MlFlow
 
         context = self._context
-        ensure_experiment(project)
+        ensure_experiment(project, purpose)
         tier = context.run.tags.get(TIER_TAG, "full") if context.run else "full"
+        tags = {"git_commit": git_commit(project.root), "mlcicd_tier": tier, "mlcicd_model": project.name, "mlcicd_purpose": purpose}
+        link = dagster_run_url(context.run.run_id)
+        if link:
+            tags["dagster_run_url"] = link
+        tags["mlflow.note.content"] = run_description(project, purpose, context.run, link)
         shim = SimpleNamespace(
             log=context.log,
             dagster_run=context.run,
             run_id=context.run.run_id,
-            resource_config={
-                "experiment_name": project.experiment,
-                "mlflow_tracking_uri": project.tracking_uri,
-                "extra_tags": {"git_commit": git_commit(project.root), "mlcicd_tier": tier, "mlcicd_model": project.name},
-            },
+            resource_config={"experiment_name": experiment, "mlflow_tracking_uri": project.tracking_uri, "extra_tags": tags},
         )
         with environment_kept():  # dagster-mlflow sets the tracking URI; the user's override stays as it was
             mlf = MlFlow(shim)
-        self._runs[project.experiment] = (mlf, mlflow.active_run().info.run_id)
+        self._runs[experiment] = (mlf, mlflow.active_run().info.run_id)
         return mlf
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
@@ -94,14 +99,49 @@ class MlflowTracking(dg.ConfigurableResource):
         self._runs.clear()
 
 
-class ModelRun:
-    """One model's MLflow run within the Dagster run: what the assets log through."""
+def dagster_run_url(run_id: str) -> str | None:
+    """The Dagster UI's page of a run, when $MLCICD_DAGSTER_UI_URL says where the UI is (`make dev`: http://127.0.0.1:3000)."""
+    from mlcicd.project import redact
 
-    def __init__(self, tracking: MlflowTracking, project: Project):
-        self.tracking, self.project = tracking, project
+    base = os.environ.get("MLCICD_DAGSTER_UI_URL")
+    return f"{redact(base).rstrip('/')}/runs/{run_id}" if base else None
+
+
+def run_description(project: Project, purpose: str, dagster_run, link: str | None) -> str:
+    """The MLflow run's description (markdown, shown on its page): what made it, and a link back when the UI is known."""
+    job = dagster_run.job_name if dagster_run else "a Dagster run"
+    made = f"[{job} {dagster_run.run_id[:8]}]({link})" if link and dagster_run else f"`{job}` (Dagster run `{dagster_run.run_id if dagster_run else '?'}`)"
+    return f"{project.experiment_description(purpose)}\n\nMade by the Dagster run {made}."
+
+
+class ModelRun:
+    """One model's MLflow run for one purpose within the Dagster run: what the assets log through."""
+
+    def __init__(self, tracking: MlflowTracking, project: Project, purpose: str):
+        self.tracking, self.project, self.purpose = tracking, project, purpose
 
     def _run(self):
-        return self.tracking._activate(self.project)
+        return self.tracking._activate(self.project, self.purpose)
+
+    def name(self, text: str) -> None:
+        """Name the run for what it is, e.g. "fraud v4 · training · data 06a0bb85" (MLflow's run name)."""
+        self._run().set_tags({"mlflow.runName": text})
+
+    def log_dataset(self, frame: pd.DataFrame, *, digest: str, source: str, name: str, target: str | None, batches: list[str]) -> None:
+        """The training rows as an MLflow dataset input (the Datasets column): digest = their content hash (MLflow keeps
+        36 characters), source = the accepted batches' folder; the batch ids go with it as a tag."""
+        import mlflow
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.pandas_dataset import PandasDataset
+
+        import warnings
+
+        self._run()
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": MLflow registers file sources twice
+            warnings.simplefilter("ignore", UserWarning)
+            resolved = resolve_dataset_source(source)
+        dataset = PandasDataset(frame, source=resolved, targets=target, name=name, digest=digest[:36])
+        mlflow.log_input(dataset, context="training", tags={"batches": ", ".join(batches)[:4000]})
 
     @property
     def run_id(self) -> str:

@@ -71,7 +71,7 @@ def test_a_tampered_model_artifact_is_refused_before_promotion_and_scoring(proje
     assert execute("training_job", definitions, home)
     name = project.model_name("full")
     source = client(project).get_model_version(name, "1").source
-    model_files = [p for p in project.mlflow_dir.rglob("model.lgb")]
+    model_files = [p for p in project.mlflow_dir.rglob("booster.txt")]
     assert model_files, f"no model file found for {source}"
     for path in model_files:
         path.write_text(path.read_text().replace("num_leaves=", "num_leaves=1", 1))  # tampered with after registration

@@ -214,7 +214,7 @@ def test_rollback_refuses_a_version_whose_files_changed_after_registration(with_
     version_1 = registry.get_model_version(with_champion.model_name("full"), "1")
     logged = registry.get_logged_model(version_1.source.removeprefix("models:/"))  # MLflow 3: the version's source is its logged model
     folder = Path(logged.artifact_location.removeprefix("file://"))
-    (model_file,) = folder.rglob("model.lgb")
+    (model_file,) = folder.rglob("booster.txt")
     model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))  # tampered with after registration
 
     refused = run_job("fraud__rollback_job", {"ops": {"fraud__roll_back": {"config": {"reason": "version 2 misbehaves"}}}})
@@ -233,7 +233,7 @@ def test_rollback_refuses_a_version_whose_files_changed_after_registration(with_
 def tamper(project, version: str) -> None:
     registry = client(project)
     logged = registry.get_logged_model(registry.get_model_version(project.model_name("full"), version).source.removeprefix("models:/"))
-    (model_file,) = Path(logged.artifact_location.removeprefix("file://")).rglob("model.lgb")
+    (model_file,) = Path(logged.artifact_location.removeprefix("file://")).rglob("booster.txt")
     model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))
 
 
@@ -374,7 +374,7 @@ def test_the_audit_trail_is_chained_and_keeps_each_champions_hash_beyond_the_reg
     name = with_champion.model_name("full")
     registry = client(with_champion)
     logged = registry.get_logged_model(registry.get_model_version(name, "1").source.removeprefix("models:/"))
-    (model_file,) = Path(logged.artifact_location.removeprefix("file://")).rglob("model.lgb")
+    (model_file,) = Path(logged.artifact_location.removeprefix("file://")).rglob("booster.txt")
     model_file.write_text(model_file.read_text().replace("num_leaves=", "num_leaves=1", 1))
     registry.set_model_version_tag(name, "1", HASH_TAG, artifact_sha256(str(model_file.parents[0])))  # the tag rewritten to match
     with pytest.raises(ServingError, match="the registry's record was rewritten"):

@@ -44,9 +44,10 @@ def test_monitoring_tells_covariate_drift_from_concept_drift(monitored, run_job)
     from mlcicd.mlflow_registry import client
 
     mlflow_client = client(monitored)
-    experiment = mlflow_client.get_experiment_by_name(monitored.experiment)
+    experiment = mlflow_client.get_experiment_by_name(monitored.experiment_for("monitoring"))
     runs = mlflow_client.search_runs([experiment.experiment_id], "tags.mlcicd_kind = 'monitoring'")
     assert len(runs) == 3, "one MLflow run per monitoring run, the report linked from the UI"
+    assert all(run.info.run_name.startswith("fraud v1 · monitoring · ") for run in runs), [r.info.run_name for r in runs]
     assert [a.path for a in mlflow_client.list_artifacts(runs[0].info.run_id, "drift")][0].endswith(".html")
 
 

@@ -35,7 +35,7 @@ def test_ci_job_on_a_fresh_clone_runs_the_whole_loop_and_promotes(project, run_j
 
     # one MLflow run for the Dagster run, finished, with params, metrics, dataset hash and commit
     mlflow_client = client(project)
-    experiment = mlflow_client.get_experiment_by_name(project.experiment)
+    experiment = mlflow_client.get_experiment_by_name(project.experiment_for("ci"))
     (run,) = mlflow_client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.tags["dagster_run_id"] == result.run_id

@@ -40,7 +40,7 @@ def drift_report_for(n: Names, proj: Project) -> list:
         ),
     )
     def drift_report(context: dg.AssetExecutionContext, mlflow: MlflowTracking) -> dg.Output[dict]:
-        return monitor(context, proj, mlflow.for_model(proj))
+        return monitor(context, proj, mlflow.for_model(proj, "monitoring"))
 
     @dg.asset_check(asset=drift_report, name="data_drift", blocking=BY_NAME["data_drift"].blocking, description=BY_NAME["data_drift"].demands)
     def data_drift_check(drift_report: dict) -> dg.AssetCheckResult:
@@ -97,6 +97,8 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
     }
     # the HTML goes to MLflow too, so the UI can link to it (served by `make mlflow-ui`)
     mlflow.set_tags({"mlcicd_kind": "monitoring", "champion_version": version})
+    span = batches[0].batch_id if len(batches) == 1 else f"{batches[0].batch_id} to {batches[-1].batch_id}"
+    mlflow.name(f"{proj.name} v{version} · monitoring · {len(batches)} batch{'es' if len(batches) > 1 else ''} ({span})")
     mlflow.log_metrics({"drift_share": report["drift_share"], **({f"champion_{metric}_now": performance["current"]} if performance else {})})
     mlflow.log_artifact(report["report_path"], "drift")
     metadata = {

@@ -14,7 +14,8 @@ from mlcicd.project import Project
 from mlcicd.resources import MlflowTracking, run_tier
 
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
-HOLDOUT_ATTR = "mlcicd_holdout_share"  # the share of the rows the holdout takes, decided where the batches are known
+HOLDOUT_ATTR = "mlcicd_holdout_share"
+BATCHES_ATTR = "mlcicd_batches"  # the accepted batch ids the rows came from  # the share of the rows the holdout takes, decided where the batches are known
 
 
 # Every training asset: new accepted data retrains by itself (retrain_on_new_data sensor), but never past a
@@ -93,6 +94,7 @@ def build_dataset(context: dg.AssetExecutionContext, n: Names, proj: Project):
     digest = dataset_hash(batches, tier.sample_rows)
     frame.attrs[HASH_ATTR] = digest
     frame.attrs[HOLDOUT_ATTR] = holdout_share(spec, batches)
+    frame.attrs[BATCHES_ATTR] = [b.batch_id for b in batches]
     kill_point("dataset.before_output")
     time_range = {"first_time": str(frame[spec.time_column].min()), "last_time": str(frame[spec.time_column].max())} if spec.time_column else {}
     balance = gates.label_balance_gate(
@@ -134,6 +136,7 @@ def split(training_dataset: pd.DataFrame, n: Names, proj: Project):
     digest = training_dataset.attrs[HASH_ATTR]
     for part in (train, holdout):
         part.attrs[HASH_ATTR] = digest
+        part.attrs[BATCHES_ATTR] = training_dataset.attrs.get(BATCHES_ATTR, [])
     kill_point("split.before_output")
     cut = str(holdout[spec.time_column].min()) if spec.time_column else None
     train_last = str(train[spec.time_column].max()) if spec.time_column else None
@@ -156,7 +159,7 @@ def holdout_share(spec, batches) -> float:
 
 def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Project, mlflow: MlflowTracking) -> dg.Output[dict]:
     from mlcicd.core.train import nothing_new, train_model, training_fingerprint
-    from mlcicd.mlflow_registry import CHAMPION, log_candidate, log_reference, version_by_alias
+    from mlcicd.mlflow_registry import CHAMPION, log_candidate, log_reference, next_version, version_by_alias
     from mlcicd.project import git_commit
 
     mlflow = mlflow.for_model(proj)
@@ -170,6 +173,7 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
         said = (f"unchanged: nothing new to learn (champion version {champion.version} was trained on dataset {digest[:12]} by commit "
                 f"{commit[:12]} with these settings); nothing is trained or registered, the champion is evaluated as the candidate")
         context.log.info(said)
+        mlflow.name(run_name(proj, str(champion.version), mlflow.purpose, digest) + " · unchanged")
         value = {"name": proj.model_name(tier_name), "version": str(champion.version), "run_id": None, "uri": f"models:/{champion.name}/{champion.version}",
                  "dataset_hash": digest, "tier": tier_name, "git_commit": commit, "unchanged": True}
         return dg.Output(value, metadata={"model": value["name"], "version": value["version"], "unchanged": dg.MetadataValue.text(said)})
@@ -181,14 +185,23 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
     mlflow.log_params({**trained.params, "num_boost_round": rounds, "train_rows": len(train_set), "tier": tier_name})
     mlflow.log_metrics({"best_iteration": trained.best_iteration})
     mlflow.set_tags({"dataset_hash": digest, "git_commit": commit})
+    batches = list(train_set.attrs.get(BATCHES_ATTR) or [])
+    mlflow.log_dataset(
+        train_set, digest=digest, source=proj.accepted_dir.resolve().as_uri(), name=f"{proj.name} training rows {digest[:8]}",
+        target=proj.config.dataset.target, batches=batches,
+    )
     log_reference(train_set, proj.config.monitoring.reference_rows, proj.config.model.seed)
+    model_name = proj.model_name(tier_name)
     registered = log_candidate(
         proj,
         trained,
-        model_name=proj.model_name(tier_name),
+        train_set,
+        logged_name=f"{proj.name}-v{next_version(proj, model_name)}",
+        model_name=model_name,
         tags={"dataset_hash": digest, "git_commit": commit, "dagster_run_id": context.run.run_id, "tier": tier_name,
               "training_fingerprint": fingerprint},
     )
+    mlflow.name(run_name(proj, registered.version, mlflow.purpose, digest))
     value = {
         **registered.to_dict(),
         "dataset_hash": digest,
@@ -208,6 +221,11 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
             "dataset_hash": digest,
         },
     )
+
+
+def run_name(proj: Project, version: str, purpose: str, digest: str) -> str:
+    """What an MLflow training run is, in its name: "fraud v4 · training · data 06a0bb85"."""
+    return f"{proj.name} v{version} · {purpose} · data {digest[:8]}"
 
 
 def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster, features, candidate: tuple, champion: tuple | None) -> dict:

@@ -1,0 +1,124 @@
+"""The registered model as any MLflow user meets it: pyfunc.load_model, `mlflow models serve`, and runs that say what
+they are (names, experiments per purpose, the dataset input, the LoggedModel's name, the link back to Dagster)."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlcicd.core.dataset import load_batches
+from mlcicd.core.ingest import list_accepted
+from mlcicd.core.train import predict
+from mlcicd.mlflow_registry import CHAMPION, client, load_model, version_by_alias
+
+from .support import free_port, simulate, wait_until_up
+
+
+@pytest.fixture
+def promoted(project, run_job, monkeypatch):
+    monkeypatch.setenv("MLCICD_DAGSTER_UI_URL", "http://dagster.example.internal:3000/")
+    simulate(project, batches=4)
+    trained = run_job("training_job")
+    assert trained.success
+    assert run_job("promotion_job").success
+    return project, trained
+
+
+def raw_rows(project, rows: int = 200) -> pd.DataFrame:
+    """Rows as a caller has them: from an accepted batch, without the label, text as text (mlcicd reads categories as
+    pandas categoricals, which MLflow's schema enforcement does not take for a string column)."""
+    frame = load_batches(list_accepted(project.accepted_dir)[-1:], project.config.dataset.time_column)
+    frame = frame.drop(columns=[project.config.dataset.target]).head(rows).reset_index(drop=True)
+    return frame.astype({c: object for c in frame.columns if isinstance(frame[c].dtype, pd.CategoricalDtype)})
+
+
+def mlcicd_predictions(project, frame) -> np.ndarray:
+    name = project.model_name("full")
+    booster, features = load_model(project, name, str(version_by_alias(project, name, CHAMPION).version))
+    return predict(booster, features, frame)
+
+
+@pytest.mark.starts_first
+def test_any_mlflow_user_can_load_and_serve_the_champion(promoted, tmp_path):
+    import mlflow.pyfunc
+    from mlflow.models import Model
+
+    project, _ = promoted
+    uri = f"models:/{project.model_name('full')}@{CHAMPION}"
+    os.environ["MLFLOW_TRACKING_URI"] = project.tracking_uri  # what an MLflow user sets (monkeypatch undoes it after the test)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    finally:
+        os.environ.pop("MLFLOW_TRACKING_URI")
+    frame = raw_rows(project)
+    expected = mlcicd_predictions(project, frame)
+    assert np.max(np.abs(np.asarray(model.predict(frame)) - expected)) <= 1e-12
+
+    metadata = Model.load(mlflow.artifacts.download_artifacts(uri, tracking_uri=project.tracking_uri))
+    inputs = {spec.name: spec for spec in metadata.signature.inputs.inputs}
+    contract = project.contract
+    assert set(inputs) == set(contract.columns) - {project.config.dataset.target}, "the signature is the contract's raw columns"
+    assert inputs["merchant_category"].type.name == "string" and inputs["amount"].type.name == "double"
+    assert inputs["amount"].required and not inputs["transaction_id"].required, "required where the model reads the column"
+    assert metadata.saved_input_example_info is not None
+
+    # `mlflow models serve` on loopback, in this environment (where mlcicd, the feature path, is installed)
+    port = free_port()
+    log = tmp_path / "serve.log"
+    # as in an activated virtualenv: MLflow starts `uvicorn` from the PATH
+    env = {**os.environ, "MLFLOW_TRACKING_URI": project.tracking_uri, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    mlflow_cli = [sys.executable, "-m", "mlflow"]
+    with open(log, "w") as out:
+        server = subprocess.Popen(
+            [*mlflow_cli, "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server, log, seconds=120)
+        body = json.loads(frame.head(20).to_json(orient="split", date_format="iso", index=False))
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=json.dumps({"dataframe_split": body}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            served = np.asarray(json.loads(response.read())["predictions"], dtype=float)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert np.max(np.abs(served - expected[:20])) <= 1e-12
+
+
+def test_mlflow_runs_say_what_they_are(promoted, run_job):
+    project, trained = promoted
+    registry = client(project)
+    experiments = {e.name: e for e in registry.search_experiments()}
+    training = experiments[project.experiment_for("training")]
+    assert "Training runs of the fraud model" in training.tags["mlflow.note.content"]
+    (run,) = registry.search_runs([training.experiment_id])
+    digest = run.data.tags["dataset_hash"]
+    assert run.info.run_name == f"fraud v1 · training · data {digest[:8]}"
+    assert run.data.tags["dagster_run_url"] == f"http://dagster.example.internal:3000/runs/{trained.run_id}"
+    assert f"]({run.data.tags['dagster_run_url']})" in run.data.tags["mlflow.note.content"], "a markdown link on the run's page"
+
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == digest[:36]
+    assert dataset_input.dataset.source.endswith("/accepted") or "accepted" in dataset_input.dataset.source
+    batches = {b.batch_id for b in list_accepted(project.accepted_dir)}
+    tags = {t.key: t.value for t in dataset_input.tags}
+    assert set(tags["batches"].split(", ")) == batches and tags["mlflow.data.context"] == "training"
+
+    version = registry.get_model_version(project.model_name("full"), "1")
+    logged = registry.get_logged_model(version.source.removeprefix("models:/"))
+    assert logged.name == "fraud-v1"
+
+    assert run_job("ci_job").success
+    ci = experiments_after = {e.name: e for e in registry.search_experiments()}
+    assert project.experiment_for("ci") in experiments_after
+    (ci_run,) = registry.search_runs([ci[project.experiment_for("ci")].experiment_id])
+    assert ci_run.info.run_name.startswith("fraud v1 · ci · data ")
+    assert len(registry.search_runs([training.experiment_id])) == 1, "a CI run never lands in the training experiment"
