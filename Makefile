@@ -27,11 +27,11 @@ CHECK_CONFIG = @$(BIN)/mlcicd validate > /dev/null
 
 train: $(VENV)/.installed
 	$(CHECK_CONFIG)
-	$(BIN)/dagster job execute -m mlcicd.definitions -j training_job
+	$(BIN)/mlcicd train
 
 promote: $(VENV)/.installed
 	$(CHECK_CONFIG)
-	$(BIN)/dagster job execute -m mlcicd.definitions -j promotion_job
+	$(BIN)/mlcicd promote
 
 # make rollback MODEL=fraud                 back to the previous champion
 # make rollback MODEL=fraud VERSION=3       back to version 3 (it must have passed its gates)

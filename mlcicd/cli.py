@@ -37,10 +37,17 @@ def _projects(config_path: str | None) -> list[Project]:
     """The models the command works on: --model's, or every model of the project."""
     from mlcicd.models import load_projects, select
 
+    from mlcicd.models import project_root, single_model_config
+
     try:
-        return select(load_projects(config_path), click.get_current_context().meta.get(MODEL_KEY))
+        projects = select(load_projects(config_path), click.get_current_context().meta.get(MODEL_KEY))
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    here = Path.cwd().resolve()
+    if single_model_config(config_path) is None and not here.is_relative_to(project_root()):
+        click.echo(f"{here} is outside the project and has no mlcicd.yaml: using the project at {project_root()} "
+                   "(its models under mlcicd/defs/models/)", err=True)
+    return projects
 
 
 def _project(config_path: str | None) -> Project:
@@ -59,6 +66,7 @@ def _job(projects: list[Project], job: str) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mlcicd", prog_name="mlcicd", message="%(prog)s %(version)s")
 def main() -> None:
     """mlcicd: CI/CD for machine learning. Every change to code, data or model passes explainable gates."""
 
@@ -316,11 +324,13 @@ def freeze(config_path, data_path, from_accepted: bool, margin: float, force: bo
 
 
 def ensure_dagster_home(project: Project) -> None:
-    """Without DAGSTER_HOME, a project uses its own Dagster instance: SQLite files under its data/dagster/ (so two
-    datasets in two folders never share runs or gate results). Said once on stderr."""
+    """Without DAGSTER_HOME, a project uses its own Dagster instance: the project folder's (as `make` does) for the models
+    under mlcicd/defs/models/, SQLite files under data/dagster/ for a single mlcicd.yaml (so two datasets in two folders
+    never share runs or gate results). Said once on stderr."""
     if os.environ.get("DAGSTER_HOME"):
         return
-    home = project.data_dir / "dagster"
+    # a many-model project's instance is its root (where dagster.yaml is, as `make` uses); a single mlcicd.yaml's is its own
+    home = project.root if project.is_component else project.data_dir / "dagster"
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -408,81 +418,43 @@ def restore_batch(config_path, batch_id: str, reason: str) -> None:
     _change_batch(config_path, batch_id, reason, "restore")
 
 
-def run_job_with_progress(job: str, run_config: dict | None = None, project: Project | None = None) -> None:
-    """Run a job exactly as CI does (`dagster job execute`, same instance), with a progress bar over its steps,
-    then say what passed and what failed (each failed step and gate in words). Exits non-zero on failure."""
-    import subprocess
-    import tempfile
-    import time
-    from datetime import datetime, timezone
+def run_job_with_progress(job: str, run_config: dict | None = None, projects: list[Project] | None = None) -> None:
+    """Run a job as CI does (`dagster job execute`), showing the running step, then the result per model (terminal.py)."""
+    from mlcicd import terminal
 
-    import yaml
-
-    if project is not None:
-        if not project.is_component:  # the job runs this config's project, whatever the current folder (`--config other/mlcicd.yaml`)
-            os.environ["MLCICD_CONFIG"] = str(project.config_path)
-        ensure_dagster_home(project)
-    if not os.environ.get("DAGSTER_HOME"):
-        raise click.ClickException("DAGSTER_HOME is not set: run it through `make` (which sets it to the project folder) or export it")
-    import dagster as dg
-
-    command = [str(Path(sys.executable).with_name("dagster")), "job", "execute", "-m", "mlcicd.definitions", "-j", job]
-    with tempfile.TemporaryDirectory() as tmp:
-        if run_config:
-            config_file = Path(tmp) / "run_config.yaml"
-            config_file.write_text(yaml.safe_dump(run_config))
-            command += ["-c", str(config_file)]
-        log_path = Path(tmp) / "run.log"
-        started = datetime.now(timezone.utc)
-        with dg.DagsterInstance.get() as instance, open(log_path, "w") as log:
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-            run, total, done = None, 0, set()
-            with click.progressbar(length=1, label=job, file=sys.stderr, show_pos=True, item_show_func=lambda s: s) as bar:
-                while True:
-                    finished = process.poll() is not None
-                    if run is None:
-                        runs = instance.get_runs(dg.RunsFilter(job_name=job, created_after=started), limit=1)
-                        if runs:
-                            run = runs[0]
-                            total = len(instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id).steps)
-                            bar.length = total
-                    if run is not None:
-                        kinds = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.STEP_SKIPPED}
-                        for record in instance.get_records_for_run(run.run_id, of_type=kinds).records:
-                            step = record.event_log_entry.step_key
-                            if step not in done:
-                                done.add(step)
-                                bar.update(1, step)
-                    if finished:
-                        break
-                    time.sleep(0.5)
-        if process.returncode != 0 or run is None:
-            click.echo(_failure_summary(run, log_path), err=True)
-            raise SystemExit(process.returncode or 1)
-    click.echo(f"{job}: succeeded ({len(done)} of {total} steps)")
+    projects = projects or []
+    if projects:
+        if not projects[0].is_component:  # the job runs this config's project, whatever the current folder
+            os.environ["MLCICD_CONFIG"] = str(projects[0].config_path)
+        ensure_dagster_home(projects[0])
+    terminal.run_job(job, projects, run_config)
 
 
-def _failure_summary(run, log_path: Path) -> str:
-    """The failed steps and gates of a run, in words (or the tail of its log when the run never started)."""
-    import dagster as dg
+def require_data(projects: list[Project]) -> None:
+    """Before a training run: every model has data, accepted or landed; else say what to do."""
+    from mlcicd.core.ingest import list_accepted
 
-    if run is None:
-        return "the run did not start:\n" + "\n".join(log_path.read_text().splitlines()[-15:])
-    lines = [f"{run.job_name} failed (run {run.run_id}):"]
-    with dg.DagsterInstance.get() as instance:
-        for entry in instance.all_logs(run.run_id):
-            event = entry.dagster_event
-            if event is None:
-                continue
-            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                error = event.step_failure_data.error
-                while error is not None and error.cause is not None and error.cls_name and error.cls_name.startswith("Dagster"):
-                    error = error.cause  # "Error occurred while executing op ..." wraps the cause that says what went wrong
-                lines.append(f"  step {event.step_key}: {error.message.strip().splitlines()[0] if error else 'failed'}")
-            elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION and not event.event_specific_data.passed:
-                check = event.event_specific_data
-                lines.append(f"  gate {check.check_name}: {check.description}")
-    return "\n".join(lines)
+    empty = [p for p in projects if not list_accepted(p.accepted_dir) and not _has_data_files(p.landing_dir)]
+    if empty:
+        lines = [f"{p.name}: no data yet: run `mlcicd simulate{_model_flag(p)}` for simulated batches, or put CSV or Parquet "
+                 f"files in {p.landing_dir}" for p in empty]
+        raise click.ClickException("\n".join(lines))
+
+
+def require_evaluation(projects: list[Project]) -> None:
+    """Before a promotion: a candidate has been evaluated; else say what to do."""
+    from mlcicd.terminal import stored_evaluation
+
+    missing = [p for p in projects if stored_evaluation(p, "full") is None]
+    if missing:
+        raise click.ClickException("\n".join(
+            f"{p.name}: no candidate has been evaluated yet: run `mlcicd train{_model_flag(p)}` first" for p in missing))
+
+
+def _model_flag(project: Project) -> str:
+    from mlcicd.terminal import model_option
+
+    return model_option(project)
 
 
 @main.command()
@@ -491,7 +463,8 @@ def _failure_summary(run, log_path: Path) -> str:
 def train(config_path, tier: str) -> None:
     """Ingest what has landed, train a candidate and run every gate, with progress; the same run as `make train`."""
     projects = _projects(config_path)
-    run_job_with_progress(_job(projects, "training_job" if tier == "full" else "ci_job"), project=projects[0])
+    require_data(projects)
+    run_job_with_progress(_job(projects, "training_job" if tier == "full" else "ci_job"), projects=projects)
 
 
 @main.command()
@@ -506,7 +479,8 @@ def promote(config_path, override: bool, reason: str) -> None:
     if (override or reason) and len(projects) > 1:
         raise click.ClickException("an override or a reason is for one model: pass --model NAME")
     config = {"ops": {names(projects[0]).op("champion"): {"config": {"override": override, "reason": reason}}}} if override or reason else None
-    run_job_with_progress(_job(projects, "promotion_job"), config, project=projects[0])
+    require_evaluation(projects)
+    run_job_with_progress(_job(projects, "promotion_job"), config, projects=projects)
 
 
 @main.command()
@@ -520,7 +494,7 @@ def rollback(config_path, to_version: str, override: bool, reason: str) -> None:
 
     project = _project(config_path)
     config = {"to_version": to_version, "override": override, "reason": reason}
-    run_job_with_progress(_job([project], "rollback_job"), {"ops": {names(project).op("roll_back"): {"config": config}}}, project=project)
+    run_job_with_progress(_job([project], "rollback_job"), {"ops": {names(project).op("roll_back"): {"config": config}}}, projects=[project])
 
 
 @main.command()
@@ -528,7 +502,7 @@ def rollback(config_path, to_version: str, override: bool, reason: str) -> None:
 def score(config_path) -> None:
     """Score every batch waiting in scoring.landing_dir with the champion (challenger in shadow), with progress."""
     project = _project(config_path)
-    run_job_with_progress(_job([project], "scoring_job"), project=project)
+    run_job_with_progress(_job([project], "scoring_job"), projects=[project])
 
 
 @main.command()
@@ -562,7 +536,11 @@ def latest_gates(project: Project) -> tuple[dict, str]:
     from mlcicd.pipeline.promotion.assets import gate_results
 
     with dg.DagsterInstance.get() as instance:
-        return gate_results(instance, names(project)), f"the Dagster instance in {os.environ['DAGSTER_HOME']}"
+        results = gate_results(instance, names(project))
+    home = os.environ["DAGSTER_HOME"]
+    if all("never ran" in r["reason"] for r in results.values()):
+        return {}, f"no gate has run yet in the Dagster instance in {home}: run `mlcicd train`"
+    return results, f"the Dagster instance in {home}"
 
 
 def status_report(project: Project) -> dict:
@@ -648,24 +626,20 @@ def _show_status(report: dict) -> None:
     challenger = report["challenger"]
     click.echo(f"challenger: {'version ' + challenger['version'] if challenger else 'none'}   (promotion mode: {report['promotion_mode']})")
     if report["gates"]:
-        click.echo("\nlatest gate results:")
-        click.echo(_table([[("PASS" if r["passed"] else "FAIL"), gate, r["reason"]] for gate, r in report["gates"].items()], ["", "gate", "verdict"]))
+        click.echo(f"\nlatest gate results, in pipeline order (from {report['gates_source']}):")
+        verdicts = [["RUNNING" if r.get("running") else "PASS" if r["passed"] else "FAIL", gate, r["reason"]] for gate, r in report["gates"].items()]
+        click.echo(_table(verdicts, ["", "gate", "verdict"]))
+    else:
+        click.echo(f"\nlatest gate results: none ({report['gates_source']})")
     last = report["last_decision"]
     if last:
         click.echo(f"\nlast decision: {last['decision']} at {last['at']} by {last['triggered_by']}: {last['reason']}")
 
 
 def _table(rows: list[list], header: list[str], width: int = 110) -> str:
-    """A plain-text table; the last column is cut to keep lines readable."""
-    cells = [header, *[[str(c) for c in row] for row in rows]]
-    sizes = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
-    lines = []
-    for row in cells:
-        head = "  ".join(c.ljust(n) for c, n in zip(row, sizes))
-        room = max(20, width - len(head) - 2)
-        last = row[-1] if len(row[-1]) <= room else row[-1][: room - 1] + "…"
-        lines.append(f"{head}  {last}".rstrip())
-    return "\n".join(lines)
+    from mlcicd.terminal import table
+
+    return table(rows, header, width)
 
 
 @main.command()

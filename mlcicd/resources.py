@@ -207,6 +207,8 @@ class ProjectIOManager(dg.ConfigurableIOManager):
             return read_table(parquet)
         if base.with_suffix(".json").exists():
             return json.loads(base.with_suffix(".json").read_text())
+        if context.asset_key.path[-1] == "candidate_evaluation":
+            raise FileNotFoundError(f"no candidate has been evaluated yet: run `mlcicd train` first (training_job); nothing is stored under {base.parent}")
         raise FileNotFoundError(
             f"{context.asset_key.to_user_string()} has no stored value under {base.parent}; materialize it first "
             "(for example with training_job)"

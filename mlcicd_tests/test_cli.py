@@ -3,6 +3,7 @@
 import click
 import pandas as pd
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from mlcicd.cli import main
@@ -49,15 +50,40 @@ def test_big_batches_are_made_in_chunks_with_progress(monkeypatch):
     pd.testing.assert_frame_equal(batch.iloc[:1000], simulator.simulate_batch(2, 1000))
 
 
-def test_a_job_run_from_the_cli_says_which_step_failed_and_why(project, tmp_path, monkeypatch):
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
-    (tmp_path / "home").mkdir()
-    (tmp_path / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    result = CliRunner().invoke(main, ["promote"])  # the same `dagster job execute` as make promote; nothing to promote yet
-    assert result.exit_code == 1
-    assert "promotion_job failed (run " in result.output
-    assert "step fraud__champion: FileNotFoundError: fraud/candidate_evaluation has no stored value" in result.output  # the cause, not Dagster's wrapper
-    assert "materialize it first (for example with training_job)" in result.output
+def test_errors_say_what_to_do_next(make_project, tmp_path, monkeypatch, definitions, instance):
+    """Issue 18 point 4: promote before training, no data, a typo in the config, outside the project: one clear line each."""
+    project = make_project()
+    promoted = CliRunner().invoke(main, ["promote"])
+    assert promoted.exit_code == 1
+    assert promoted.output.strip() == "Error: fraud: no candidate has been evaluated yet: run `mlcicd train` first"
+    # the same run from CI (`dagster job execute promotion_job`): the step's error says the same, not Dagster's wrapper
+    failed = definitions.resolve_job_def("promotion_job").execute_in_process(instance=instance, raise_on_error=False)
+    (failure,) = [e for e in failed.all_events if e.is_step_failure]
+    assert "no candidate has been evaluated yet: run `mlcicd train` first" in str(failure.step_failure_data.error.cause.message)
+
+    untrained = CliRunner().invoke(main, ["train"])
+    assert untrained.exit_code == 1
+    assert f"fraud: no data yet: run `mlcicd simulate` for simulated batches, or put CSV or Parquet files in {project.landing_dir}" \
+        in untrained.output
+
+    config = yaml.safe_load(project.config_path.read_text())
+    config["gates"]["max_regresion"] = 0.01
+    make_project.write(config)
+    typo = CliRunner().invoke(main, ["train"])
+    assert typo.exit_code == 1 and len(typo.output.strip().splitlines()) == 1, typo.output
+    assert "unknown key 'gates.max_regresion' (did you mean 'gates.max_regression'?)" in typo.output
+
+    monkeypatch.delenv("MLCICD_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    outside = CliRunner().invoke(main, ["validate"])
+    assert f"{tmp_path.resolve()} is outside the project and has no mlcicd.yaml: using the project at " in outside.output
+
+
+def test_version():
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"mlcicd {version('mlcicd')}"
 
 
 def test_without_dagster_home_a_project_uses_its_own_instance(make_project, tmp_path, monkeypatch):
@@ -119,3 +145,28 @@ def test_every_command_that_reads_a_project_takes_config():
             command = command.get_command(None, name)
         if path != ("init",):
             assert "config_path" in {p.name for p in command.params}, f"mlcicd {' '.join(path)} has no --config"
+
+
+@pytest.mark.persistent_instance  # the CLI's `dagster job execute` and this test share the instance
+def test_train_prints_the_result_and_keeps_dagsters_log_in_a_file(project, instance):
+    """Issue 18 point 3: the terminal gets the result (version, metric with interval, decision, next step), not Dagster's
+    event log, which goes to a file."""
+    from .support import simulate
+
+    simulate(project, batches=4)
+    result = CliRunner().invoke(main, ["train"])
+    assert result.exit_code == 0, result.output
+    assert "DEBUG" not in result.output and "Warning" not in result.output
+    assert "fraud: version 1 of mlcicd-fraud" in result.stdout
+    assert "  roc_auc 0." in result.stdout and "(95% interval 0." in result.stdout and "holdout rows" in result.stdout
+    assert "  decision: every gate passed; next: `mlcicd promote`" in result.stdout
+    (log,) = (project.root / "data" / "logs").glob("fraud__training_job-*.log")
+    assert f"full log: {log}" in result.output
+    assert "STEP_SUCCESS" in log.read_text(), "Dagster's full event log is in the file"
+
+    status = CliRunner().invoke(main, ["status"])
+    gates = [line.split()[1] for line in status.stdout.splitlines() if line.startswith(("PASS ", "FAIL ", "RUNNING "))]
+    from .support import ALL_GATES
+    from mlcicd.core.gate_table import in_pipeline_order
+
+    assert set(gates) == ALL_GATES and gates == in_pipeline_order(gates), "every gate, in pipeline order"

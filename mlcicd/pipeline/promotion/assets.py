@@ -53,6 +53,10 @@ def gate_results(instance: dg.DagsterInstance, n: Names, tier: str = "full") -> 
     }
     results = {}
     for key in gate_keys:
+        running = running_check(instance, key, tier, runs)
+        if running:
+            results[key.name] = {"passed": False, "running": True, "reason": f"running now, in run {running}"}
+            continue
         record = latest_check(instance, key, tier, runs)
         evaluation = record.event.asset_check_evaluation if record and record.event else None
         if evaluation is None:
@@ -62,6 +66,17 @@ def gate_results(instance: dg.DagsterInstance, n: Names, tier: str = "full") -> 
         else:
             results[key.name] = {"passed": bool(evaluation.passed), "reason": evaluation.description or ""}
     return results
+
+
+def running_check(instance: dg.DagsterInstance, key: dg.AssetCheckKey, tier: str, runs: dict[str, str]) -> str | None:
+    """The run (of `tier`) judging this gate right now, if its newest execution is planned and that run has not finished."""
+    from mlcicd.tiers import tier_of_run
+
+    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=1):
+        if record.status.value == "PLANNED" and tier_of_run(instance, record.run_id, runs) == tier:
+            run = instance.get_run_by_id(record.run_id)
+            return record.run_id if run is not None and not run.is_finished else None
+    return None
 
 
 def artifact_check(proj, name: str, version: str) -> dict:
