@@ -282,6 +282,19 @@ class SimulatorSpec(_Strict):
 MODEL_NAME = r"^[a-z][a-z0-9_]*$"  # a Dagster key prefix, group and job-name part: lower case, digits and '_'
 
 
+class CardSpec(_Strict):
+    """Who owns the model and what it is for: the model card, and the owners of its assets in the Dagster UI."""
+
+    owner: str = Field(
+        "team:ml", pattern=r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$",
+        description="The model's owner, as Dagster takes owners: an e-mail address or team:<name>.",
+    )
+    intended_use: str = Field("Not stated yet (card.intended_use).", description="What the model's predictions are for, and for whom.")
+    limitations: str = Field(
+        "Not stated yet (card.limitations).", description="Where it must not be used, and what it is known to get wrong.",
+    )
+
+
 class Config(_Strict):
     name: str | None = Field(
         None, pattern=MODEL_NAME, max_length=40,
@@ -298,6 +311,7 @@ class Config(_Strict):
     serving: ServingSpec = ServingSpec()
     tiers: Tiers = Tiers()
     simulator: SimulatorSpec = SimulatorSpec()
+    card: CardSpec = CardSpec()
 
     @model_validator(mode="before")
     @classmethod

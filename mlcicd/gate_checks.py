@@ -33,7 +33,13 @@ def _metadata(verdict: GateVerdict) -> dict:
     """The verdict in words, and its numbers."""
     metadata: dict = {"verdict": dg.MetadataValue.text(verdict.reason)}
     metadata.update({k: v for k, v in verdict.numbers.items() if isinstance(v, int | float | str) and not isinstance(v, bool)})
-    return metadata
+    return shown(metadata)
+
+
+def shown(metadata: dict, digits: int = 4) -> dict:
+    """Metadata as the Dagster UI shows it: floats to `digits` significant digits (0.8751, not 0.875123456789). The full
+    precision stays in the stored values (JSON) and the audit trail; this is for reading."""
+    return {k: float(f"{v:.{digits}g}") if isinstance(v, float) and v == v and abs(v) != float("inf") else v for k, v in metadata.items()}
 
 
 def check_specs(names: Names, asset: str, **kwargs) -> list[dg.AssetCheckSpec]:

@@ -130,3 +130,16 @@ def test_dg_checks_lists_and_launches_the_code_location(project, tmp_path):
     launched = subprocess.run([dg_cli, "launch", "--job", "fraud__ingestion_job"], cwd=REPO, env=env, capture_output=True, text=True)
     assert launched.returncode == 0, launched.stderr[-2000:]
     assert len(list(project.accepted_dir.rglob("*.parquet"))) == 1 and not list(project.landing_dir.iterdir())
+
+
+def test_lineage_and_owners_tell_the_whole_story(definitions):
+    """Issue 18 point 9: monitoring and scoring hang off the champion in the graph; every asset has its model's owner."""
+    import dagster as dg
+
+    from .support import shipped_settings
+
+    graph = definitions.resolve_asset_graph()
+    for asset in ("drift_report", "batch_predictions"):
+        assert graph.get(dg.AssetKey(["fraud", asset])).parent_keys == {dg.AssetKey(["fraud", "champion"])}
+    owners = {spec.key.to_user_string(): spec.owners for spec in definitions.resolve_all_asset_specs()}
+    assert owners and all(found == [shipped_settings(key.split("/")[0])["card"]["owner"]] for key, found in owners.items()), owners

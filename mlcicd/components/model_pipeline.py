@@ -1,5 +1,5 @@
 """ModelPipeline: the Dagster component one model is. Its attributes are the model's settings, section by section as in
-a single-model mlcicd.yaml (dataset, model, gates, promotion, automation, monitoring, scoring, serving, tiers, simulator);
+a single-model mlcicd.yaml (dataset, model, gates, promotion, automation, monitoring, scoring, serving, tiers, simulator, card);
 they are validated when the component loads (mlcicd/config.py), and an error names the defs.yaml and the key."""
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class ModelPipelineAttributes(dg.Model):
     serving: dict[str, Any] = Field({}, description="`mlcicd serve` and the deployment: host, port, budgets, canary.")
     tiers: dict[str, Any] = Field({}, description="full and ci: sample, rounds, registered-model suffix, report.")
     simulator: dict[str, Any] = Field({}, description="The embedded simulator's dataset and sizes (for the demo and ci_job).")
+    card: dict[str, Any] = Field({}, description="The model card: owner (an e-mail or team:<name>), intended use, limitations.")
 
     def settings(self) -> dict[str, Any]:
         """The attributes as written (sections left out take their defaults), in mlcicd.yaml's shape."""

@@ -35,8 +35,11 @@ def model_defs(proj: Project) -> dg.Definitions:
     serving_schedules, serving_sensors = serving_automation_for(n, proj, jobs)
     assets = [*raw_batch_for(n, proj), *training_assets_for(n, proj), champion_for(n, proj), *drift_report_for(n, proj),
               batch_predictions_for(n, proj), *serving_assets_for(n, proj)]
+    owned = dg.map_asset_specs(  # every asset of the model has its owner (card.owner), set here once
+        lambda spec: spec.replace_attributes(owners=[proj.config.card.owner]), [a for a in assets if not isinstance(a, dg.AssetChecksDefinition)],
+    )
     return dg.Definitions(
-        assets=[a for a in assets if not isinstance(a, dg.AssetChecksDefinition)],
+        assets=owned,
         asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + [model_gates_for(n, proj)],
         jobs=list(jobs.values()),
         sensors=[*sensors_for(n, proj, jobs), unaudited_champion_alert_for(n, proj, jobs), *serving_sensors],

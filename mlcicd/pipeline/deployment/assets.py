@@ -9,7 +9,7 @@ import dagster as dg
 from mlcicd.core.audit import AuditRecord
 from mlcicd.core.gates import GateVerdict
 from mlcicd.core.tasks import task_of
-from mlcicd.gate_checks import check_result, check_specs
+from mlcicd.gate_checks import shown as rounded, check_result, check_specs
 from mlcicd.names import Names, names
 from mlcicd.project import Project
 
@@ -149,7 +149,7 @@ def measure_serving(n: Names, proj: Project):
     summary = summarize(read_requests(proj.data_dir / "serving" / "requests.jsonl", window_start(settings.window_minutes)))
     shown = {slot: {k: v for k, v in numbers.items() if k != "scores"} for slot, numbers in summary.items()}
     metadata = {f"{slot}_{k}": v for slot, numbers in shown.items() for k, v in numbers.items() if isinstance(v, int | float)}
-    yield dg.Output(shown, metadata={"window_minutes": settings.window_minutes, **metadata})
+    yield dg.Output(shown, metadata=rounded({"window_minutes": settings.window_minutes, **metadata}))
     verdict, enough = budget_gate(summary.get("live"), settings)
     yield check_result(verdict, asset_key=n.key("serving_metrics"), warn_only=not enough)
     verdict, enough = canary_gate(summary.get("canary"), summary.get("live"), settings.canary, probabilities=task_of(proj.config.dataset.task).is_classifier)

@@ -9,7 +9,7 @@ import dagster as dg
 from mlcicd.core.dataset import load_batches, window
 from mlcicd.core.gate_table import BY_NAME
 from mlcicd.core.gates import data_drift_gate, performance_decay_gate
-from mlcicd.gate_checks import check_result
+from mlcicd.gate_checks import shown, check_result
 from mlcicd.core.ingest import list_accepted
 from mlcicd.names import Names
 from mlcicd.project import Project
@@ -31,7 +31,7 @@ def drift_report_for(n: Names, proj: Project) -> list:
     monitoring_job and `dagster job execute` exits non-zero like ci_job; drift_sensor reads them)."""
 
     @dg.asset(
-        key=n.key("drift_report"), group_name=n.group, io_manager_key=n.io_manager_key,
+        key=n.key("drift_report"), deps=[n.key("champion")], group_name=n.group, io_manager_key=n.io_manager_key,
         kinds={"evidently", "mlflow"},
         description=(
             "Data drift of the newest accepted batches (monitoring.window_batches) against the champion's training "
@@ -112,4 +112,4 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
     }
     if performance:
         metadata[f"champion_{metric}_now"] = performance["current"]
-    return dg.Output(value, metadata=metadata)
+    return dg.Output(value, metadata=shown(metadata))

@@ -3,13 +3,14 @@
 import dagster as dg
 
 from mlcicd.core.ingest import BatchVerdict, atomic_write, file_sha256, move_keeping_both, pending_files, read_validated
+from mlcicd.gate_checks import shown
 from mlcicd.names import Names
 from mlcicd.project import Project
 
 
 def batch_predictions_for(n: Names, proj: Project) -> dg.AssetsDefinition:
     @dg.asset(
-        key=n.key("batch_predictions"), group_name=n.group, io_manager_key=n.io_manager_key,
+        key=n.key("batch_predictions"), deps=[n.key("champion")], group_name=n.group, io_manager_key=n.io_manager_key,
         kinds={"lightgbm", "parquet"},
         description=(
             "Every batch waiting in scoring.landing_dir, scored by the champion through the same feature code as training "
@@ -100,4 +101,4 @@ def score(context: dg.AssetExecutionContext, proj: Project) -> dg.Output[dict]:
         metadata.update({f"shadow_{k}": v for k, v in summary.items()})
     for item in rejected:
         context.log.warning(f"{item['source']}: quarantined ({'; '.join(item['problems'])})")
-    return dg.Output(value, metadata=metadata)
+    return dg.Output(value, metadata=shown(metadata))

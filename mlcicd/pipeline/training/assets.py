@@ -8,7 +8,7 @@ import pandas as pd
 from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, row_keys, sample, split_by_time, window
 from mlcicd.core.ingest import list_accepted
 from mlcicd.faults import kill_point
-from mlcicd.gate_checks import check_result, check_specs
+from mlcicd.gate_checks import shown, check_result, check_specs
 from mlcicd.names import Names
 from mlcicd.project import Project
 from mlcicd.resources import MlflowTracking, run_tier
@@ -103,7 +103,7 @@ def build_dataset(context: dg.AssetExecutionContext, n: Names, proj: Project):
     yield dg.Output(
         frame,
         data_version=dg.DataVersion(digest),
-        metadata={
+        metadata=shown({
             "dataset_hash": digest,
             "dagster/row_count": len(frame),
             "batches": len(batches),
@@ -111,7 +111,7 @@ def build_dataset(context: dg.AssetExecutionContext, n: Names, proj: Project):
             "task": spec.task,
             **time_range,
             **{k: v for k, v in balance.numbers.items() if k.startswith(("share_", "positive_rate", "target_"))},
-        },
+        }),
     )
     keys = row_keys(frame, spec.id_column)
     repeated = keys.duplicated()
@@ -317,4 +317,4 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
         metadata.update({f"better_by_{metric}": comparison["delta"], f"better_by_{metric}_lower_bound": comparison["lower"]})
     metadata.update(report_metadata(context, proj, mlflow, value, booster, features, candidate_predictions, champion_predictions))
     kill_point("evaluate.before_output")
-    return dg.Output(value, metadata=metadata)
+    return dg.Output(value, metadata=shown(metadata))
