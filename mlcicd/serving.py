@@ -64,6 +64,40 @@ class Slot:
     loaded_at: float
 
 
+class Metrics:
+    """The service's Prometheus metrics (GET /metrics), in a registry of its own: requests, errors and a latency
+    histogram per model version and slot, and the live version as a gauge."""
+
+    LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+    def __init__(self, server: "ModelServer"):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        labels = ("model", "version", "slot")
+        self.requests = Counter("mlcicd_requests", "Prediction requests answered, by HTTP status.", (*labels, "status"), registry=self.registry)
+        self.errors = Counter("mlcicd_request_errors", "Prediction requests answered with an error: client (4xx) or server (5xx).",
+                              (*labels, "kind"), registry=self.registry)
+        self.rows = Counter("mlcicd_predicted_rows", "Rows scored.", labels, registry=self.registry)
+        self.latency = Histogram("mlcicd_request_latency_seconds", "Time to answer a prediction request.", labels,
+                                 buckets=self.LATENCY_BUCKETS, registry=self.registry)
+        live = Gauge("mlcicd_live_version", "The registered version in the live slot (0: none).", ("model",), registry=self.registry)
+        live.labels(server.model_name).set_function(lambda: float(server.slots["live"].version) if server.slots["live"] else 0.0)
+
+    def observe(self, model: str, slot: str, version: str | None, rows: int, seconds: float, status: int) -> None:
+        labels = (model, version or "none", slot)
+        self.requests.labels(*labels, str(status)).inc()
+        if status >= 400:
+            self.errors.labels(*labels, "server" if status >= 500 else "client").inc()
+        self.rows.labels(*labels).inc(rows)
+        self.latency.labels(*labels).observe(seconds)
+
+    def exposition(self) -> tuple[bytes, str]:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
 class ModelServer:
     """The models a service holds and how a request is answered; the HTTP layer is `app()`."""
 
@@ -78,6 +112,7 @@ class ModelServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_lock = threading.Lock()
         self._admin_lock = threading.Lock()
+        self.metrics = Metrics(self)
 
     # ---- models ---------------------------------------------------------------------------------
 
@@ -186,6 +221,7 @@ class ModelServer:
             self.log(slot_name, slot.version if slot else None, rows, (time.perf_counter() - start) * 1000, status, scores)
 
     def log(self, slot: str, version: str | None, rows: int, latency_ms: float, status: int, scores: list) -> None:
+        self.metrics.observe(self.model_name, slot, version, rows, latency_ms / 1000, status)
         record = {
             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "slot": slot, "version": version,
             "rows": rows, "latency_ms": round(latency_ms, 3), "status": status, "scores": [round(float(s), 6) for s in scores],
@@ -212,7 +248,7 @@ def app(server: ModelServer):
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
     token, _ = admin_token(server.project, create=True)
@@ -295,7 +331,12 @@ def app(server: ModelServer):
             raise RequestError(409, f"canary cannot be set: {type(exc).__name__}: {exc}") from None
         return {"canary": server.slots["canary"].version if server.slots["canary"] else None, "share": server.canary_share}
 
+    async def metrics(request: Request):
+        body, content_type = server.metrics.exposition()
+        return Response(body, media_type=content_type)
+
     routes = [
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/health", guarded(lambda request, body: server.health(request.query_params.get("slot", "live"))), methods=["GET"]),
         Route("/predict", guarded(lambda request, body: server.predict(body, request.headers.get("content-type", ""), request.query_params.get("slot"))),
               methods=["POST"]),

@@ -114,6 +114,28 @@ def test_health_and_predictions_through_the_one_feature_path(served):
     np.testing.assert_allclose([p["probability"] for p in body["predictions"]], served_scores[:3], atol=1e-12)
     bad_requests_get_a_4xx_that_names_the_field(project, base)
     admin_endpoints_need_the_token_always(project, base)
+    prometheus_metrics_count_what_was_answered(project, base)
+
+
+def prometheus_metrics_count_what_was_answered(project, base):
+    """Issue 18 point 8: GET /metrics in Prometheus' text format, per model version and slot."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        assert response.headers["content-type"].startswith("text/plain")
+        families = {family.name: family for family in text_string_to_metric_families(response.read().decode())}
+    model = project.model_name("full")
+
+    def value(family: str, sample: str, **labels) -> float:
+        return sum(s.value for s in families[family].samples if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
+
+    ok = value("mlcicd_requests", "mlcicd_requests_total", model=model, version="1", slot="live", status="200")
+    assert ok >= 2, "at least the two good requests above (JSON and CSV)"
+    assert value("mlcicd_request_errors", "mlcicd_request_errors_total", model=model, kind="client") >= 5
+    assert value("mlcicd_request_errors", "mlcicd_request_errors_total", kind="server") == 0, "bad input never answers 5xx"
+    assert value("mlcicd_request_latency_seconds", "mlcicd_request_latency_seconds_count", model=model, version="1", slot="live") >= ok
+    assert value("mlcicd_predicted_rows", "mlcicd_predicted_rows_total", model=model, version="1", slot="live") >= 33
+    assert value("mlcicd_live_version", "mlcicd_live_version", model=model) == 1
 
 
 def admin_endpoints_need_the_token_always(project, base):
