@@ -16,7 +16,7 @@ from mlcicd.core.metrics import TASK_METRICS
 from mlcicd.mlflow_registry import CHAMPION, client, version_by_alias
 from mlcicd.project import Project
 
-from .support import checks
+from .support import ALL_GATES, checks
 
 
 def bundled(name: str) -> pd.DataFrame:
@@ -97,6 +97,16 @@ def assert_report(project: Project, evaluation: dict, metadata: dict) -> None:
     assert [a.path for a in artifacts] == [f"evaluation/{path.name}"]
     summary = metadata["summary"].value
     assert f"version {version}" in summary and "](data:image/png;base64," in summary and "| candidate | champion |" in summary
+    # issue 18 point 5: the verdicts and the answer first, the bootstrap explained, the sample said, the threshold for binary
+    top = page[: page.index('id="metrics"')]
+    assert "<b>Will this be promoted?</b> Yes, every gate passed" in top
+    for gate in ALL_GATES:
+        assert f"<td>PASS</td><td>{gate}</td>" in top, gate
+    assert f"resampled {evaluation['bootstrap']['rounds']} times" in page and 'alt="bootstrap" src="data:image/png' in page
+    assert f"computed on all {evaluation['holdout_rows']:,} holdout rows" in page
+    binary = evaluation["candidate"]["task"] == "binary"
+    assert ("The operating point in use is <b>0.5</b>" in page and "0.5 (in use)" in page) is binary
+    assert ('alt="threshold" src="data:image/png' in page) is binary
 
 
 def assert_model_card(project: Project, evaluation: dict, champion: dict) -> None:
@@ -105,8 +115,17 @@ def assert_model_card(project: Project, evaluation: dict, champion: dict) -> Non
     text = open(card).read()
     assert text.startswith(f"# Model card: {evaluation['model_name']} version {version}")
     assert "| meets_thresholds | pass |" in text and evaluation["primary_metric"] in text
+    # issue 18 point 6: owner, use and limits, training window and batches, hyperparameters, every model input, links
+    for heading in ("- **Owner:** team:ml", "- **Intended use:**", "- **Limitations:**", "- **Decision threshold:**",
+                    "## Training data", "- **Batches (", "## Hyperparameters", "- num_boost_round", "## Links", "Evaluation report"):
+        assert heading in text, heading
+    for feature in evaluation["features"]["inputs"]:
+        assert feature in text.split("## Features as the model sees them")[1].split("##")[0], feature
+    page = Path(card).with_suffix(".html").read_text()
+    assert "<h1>Model card:" in page and "<table>" in page
     run_id = client(project).get_model_version(evaluation["model_name"], version).run_id
-    assert [a.path for a in client(project).list_artifacts(run_id, "model_card")] == [f"model_card/{Path(card).name}"]
+    assert sorted(a.path for a in client(project).list_artifacts(run_id, "model_card")) == sorted(
+        [f"model_card/{Path(card).name}", f"model_card/{Path(card).with_suffix('.html').name}"])
 
 
 @pytest.mark.parametrize(

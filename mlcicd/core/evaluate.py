@@ -150,6 +150,10 @@ def paired_bootstrap(
 
     overall = summary("overall")
     overall["slices"] = {name: {**summary(name), "rows": int(parts[name].sum())} for name in slices or {}}
+    # the resampled differences themselves (the candidate's own metric without a champion), for the report's plot
+    delta, mine, _ = np.hstack(draws["overall"])
+    shown = delta if champion is not None else mine
+    overall["draws"] = [round(float(v), 6) for v in shown[np.isfinite(shown)]]
     return overall
 
 
@@ -168,7 +172,7 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
     """All the evidence the model gates judge, for a candidate (booster, features) and, when there is one, the champion,
     on the same holdout: each model's metrics, slices, calibration (and its noise level) and size; latency of both,
     measured together; and one paired bootstrap for the overall and per-slice differences (`gates` is the GateSpec).
-    Returns {"candidate", "champion", "comparison", "predictions": (candidate, champion)}."""
+    Returns {"candidate", "champion", "comparison", "bootstrap", "predictions": (candidate, champion)}."""
     metric = gates.primary_metric
     mine, mine_predictions = model_evidence(*candidate, holdout, target, slice_columns, metric, gates.slice_min_rows)
     theirs, their_predictions = (None, None)
@@ -188,9 +192,13 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
     mine["latency"] = latency[0]
     if theirs is not None:
         theirs["latency"] = latency[1]
+    draws = comparison.pop("draws")
     return {
         "candidate": mine,
         "champion": theirs,
         "comparison": comparison if champion is not None else None,
+        # what the report plots: the resampled differences (or, without a champion, the candidate's own metric)
+        "bootstrap": {"rounds": gates.bootstrap_rounds, "confidence": gates.regression_confidence, "draws": draws,
+                      "of": "difference" if champion is not None else "candidate"},
         "predictions": (mine_predictions, their_predictions),
     }

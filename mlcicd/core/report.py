@@ -8,6 +8,7 @@ import base64
 import html
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -81,9 +82,9 @@ def _calibration(task, sides, candidate, classes):
     return fig
 
 
-def _confusion_matrix(task, sides, candidate, classes):
+def _confusion_matrix(task, sides, candidate, classes, threshold: float = 0.5):
     y, pred = candidate
-    predicted = task.predicted_codes(pred)
+    predicted = task.predicted_codes(pred, threshold)
     labels = classes or ["0", "1"]
     codes = range(len(labels))
     matrix = pd.crosstab(pd.Categorical(y.astype(int), categories=codes), pd.Categorical(predicted, categories=codes), dropna=False).to_numpy()
@@ -91,8 +92,9 @@ def _confusion_matrix(task, sides, candidate, classes):
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
+    at = f" at threshold {threshold:g}" if task.thresholded else ""
     ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xticklabels=labels, yticklabels=labels, xlabel="predicted", ylabel="actual",
-           title="Confusion matrix (candidate)")
+           title=f"Confusion matrix{at} (candidate)")
     return fig
 
 
@@ -123,12 +125,20 @@ PLOTS = {
 }
 
 
-def plots(task: str, candidate: tuple, champion: tuple | None, importance: dict[str, float], classes: list[str] | None, dpi: int = 80) -> dict[str, str]:
+def plots(
+    task: str, candidate: tuple, champion: tuple | None, importance: dict[str, float], classes: list[str] | None, dpi: int = 80,
+    threshold: float = 0.5,
+) -> dict[str, str]:
     """Named PNG data URIs: the task's plots, then feature importance. `candidate` / `champion` are (labels, predictions)
-    as the metrics take them."""
+    as the metrics take them; a binary model's decisions are at `threshold` (its operating point)."""
     kind = task_of(task)
     sides = _sides(candidate, champion)
-    out = {name: _png(PLOTS[name](kind, sides, candidate, classes), dpi) for name in kind.plots}
+    out = {}
+    for name in kind.plots:
+        extra = {"threshold": threshold} if name == "confusion_matrix" else {}
+        out[name] = _png(PLOTS[name](kind, sides, candidate, classes, **extra), dpi)
+    if kind.thresholded:
+        out["threshold"] = _png(_threshold_plot(*candidate, threshold), dpi)
     top = sorted(importance.items(), key=lambda item: item[1])[-15:]
     fig, ax = _figure(4.2, 0.25 * len(top) + 1)
     ax.barh([k for k, _ in top], [v for _, v in top])
@@ -183,25 +193,25 @@ def summary_markdown(evaluation: dict, images: dict[str, str], report_url: str |
     return "\n".join(lines)
 
 
-def evidently_html(task: str, candidate: tuple, champion: tuple | None, classes: list[str] | None, seed: int) -> str:
-    """Evidently's classification or regression preset on the holdout; the champion's predictions are the
-    reference, so every widget shows champion and candidate side by side."""
+def evidently_html(
+    task: str, candidate: tuple, champion: tuple | None, classes: list[str] | None, seed: int, target: str = "target",
+) -> tuple[str, int]:
+    """Evidently's classification or regression preset on the holdout (a random sample of EVIDENTLY_MAX_ROWS beyond
+    that), and the rows it used; the champion's predictions are the reference, so every widget shows champion and
+    candidate side by side. Columns are named after the dataset's target."""
     from evidently import Dataset, Report
 
     kind = task_of(task)
-    definition, preset = kind.evidently(classes)  # no Evidently tests: the gates are ours
-
-    def frame(labels, predictions) -> pd.DataFrame:
-        return kind.evidently_frame(labels, predictions, classes)
+    definition, preset = kind.evidently(classes, target)  # no Evidently tests: the gates are ours
 
     def dataset(side):
-        data = frame(*side)
+        data = kind.evidently_frame(*side, classes, target)
         if len(data) > EVIDENTLY_MAX_ROWS:
             data = data.sample(n=EVIDENTLY_MAX_ROWS, random_state=seed)
         return Dataset.from_pandas(data, data_definition=definition)
 
     result = Report([preset]).run(dataset(candidate), dataset(champion) if champion is not None else None)
-    return result.get_html_str(as_iframe=False)
+    return result.get_html_str(as_iframe=False), min(len(candidate[0]), EVIDENTLY_MAX_ROWS)
 
 
 def _html_table(header: list[str], rows: list[tuple]) -> str:
@@ -210,50 +220,228 @@ def _html_table(header: list[str], rows: list[tuple]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def write_report(path: Path, evaluation: dict, images: dict[str, str], evidently: str) -> Path:
+THRESHOLDS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def threshold_table(labels: np.ndarray, scores: np.ndarray, operating: float, thresholds=THRESHOLDS) -> list[dict]:
+    """Precision, recall and F1 of a binary model at each threshold (and at the operating point), with the share of
+    rows it flags and its confusion counts: what a decision at that threshold would do on the holdout."""
+    y = np.asarray(labels) > 0.5
+    rows = []
+    for cut in sorted({*thresholds, operating}):
+        flagged = np.asarray(scores) >= cut
+        tp, fp, fn = int((flagged & y).sum()), int((flagged & ~y).sum()), int((~flagged & y).sum())
+        tn = len(y) - tp - fp - fn
+        precision = tp / (tp + fp) if tp + fp else math.nan
+        recall = tp / (tp + fn) if tp + fn else math.nan
+        f1 = 2 * precision * recall / (precision + recall) if precision == precision and recall == recall and precision + recall else math.nan
+        rows.append({"threshold": cut, "precision": precision, "recall": recall, "f1": f1, "flagged_share": float(flagged.mean()),
+                     "tp": tp, "fp": fp, "fn": fn, "tn": tn, "operating": cut == operating})
+    return rows
+
+
+def _threshold_plot(labels, scores, operating: float):
+    grid = np.linspace(0.01, 0.99, 99)
+    rows = threshold_table(labels, scores, operating, thresholds=grid)
+    fig, ax = _figure(4.6, 3.2)
+    for key in ("precision", "recall", "f1"):
+        ax.plot([r["threshold"] for r in rows], [r[key] for r in rows], label=key)
+    ax.axvline(operating, ls="--", color="black", lw=1, label=f"in use: {operating:g}")
+    ax.set(xlabel="threshold", ylabel="value", title="Precision, recall and F1 against the threshold", ylim=(0, 1.02))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def bootstrap_plot(bootstrap: dict, metric: str, comparison: dict | None, tolerance: float, dpi: int = 80) -> str | None:
+    """The resampled differences (candidate minus champion, positive = better), the lower bound and the tolerance line."""
+    draws = bootstrap.get("draws") or []
+    if len(draws) < 10:
+        return None
+    fig, ax = _figure(4.6, 2.8)
+    ax.hist(draws, bins=30, color="#7aa6d6")
+    if bootstrap.get("of") == "difference" and comparison:
+        ax.axvline(0, color="grey", lw=1, label="no difference")
+        ax.axvline(-tolerance, color="red", ls="--", label=f"tolerance: -{tolerance:g}")
+        ax.axvline(comparison["lower"], color="black", label=f"lower bound {comparison['lower']:+.4f}")
+        ax.set(xlabel=f"{metric}: candidate minus champion", title="Paired bootstrap of the difference")
+    else:
+        ax.set(xlabel=f"{metric} of the candidate", title="Bootstrap of the candidate's metric")
+    ax.set(ylabel="resamples")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return _png(fig, dpi)
+
+
+def slice_plot(evaluation: dict, dpi: int = 80) -> str | None:
+    """Each judged slice's primary metric, candidate and champion, with the candidate's bootstrap standard deviation."""
+    metric = evaluation["primary_metric"]
+    theirs = (evaluation.get("champion") or {}).get("slices") or {}
+    entries = [(f"{c}={v}", e, (theirs.get(c, {}).get(v) or {}).get(metric))
+               for c, values in evaluation["candidate"]["slices"].items() for v, e in values.items() if e.get("judged")]
+    if not entries:
+        return None
+    fig, ax = _figure(4.8, 0.3 * len(entries) + 1.2)
+    positions = np.arange(len(entries))
+    ax.barh(positions + 0.2, [e[metric] for _, e, _ in entries], height=0.4, label="candidate",
+            xerr=[1.96 * (e.get("sd") or 0) for _, e, _ in entries])
+    if any(other is not None for *_, other in entries):
+        ax.barh(positions - 0.2, [other if other is not None else 0 for *_, other in entries], height=0.4, label="champion")
+    ax.set(yticks=positions, yticklabels=[name for name, _, _ in entries], xlabel=metric, title="Slices (bars: 95% interval of the candidate)")
+    ax.legend(fontsize=8)
+    return _png(fig, dpi)
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What the report says beyond the evaluation record: each gate's verdict, how promotion works, the bootstrap's
+    tolerance, the operating point's table, the target's name and how many rows Evidently's section used."""
+
+    verdicts: list[tuple[str, bool, str]]
+    promotion_mode: str
+    tolerance: float
+    target: str
+    evidently_rows: int
+    threshold_rows: list[dict] | None = None
+
+
+def promotion_answer(verdicts: list[tuple[str, bool, str]], mode: str) -> tuple[bool, str]:
+    """Will this candidate be promoted, in one sentence."""
+    failed = [name for name, passed, _ in verdicts if not passed]
+    if failed:
+        return False, f"No: {len(failed)} gate(s) failed ({', '.join(failed)}); promotion_job refuses it."
+    when = ("promotion.mode is auto: automation promotes it" if mode == "auto"
+            else "promotion.mode is manual: it becomes the champion when someone runs promotion_job (`mlcicd promote`)")
+    return True, (f"Yes, every gate passed; {when}. At that moment the data's freshness, the candidate's identity and its files' "
+                  "SHA-256 are checked again.")
+
+
+def _bootstrap_text(evaluation: dict, tolerance: float) -> str:
+    boot, metric, comparison = evaluation.get("bootstrap") or {}, evaluation["primary_metric"], evaluation.get("comparison")
+    rounds, confidence = boot.get("rounds", "?"), boot.get("confidence", 0.95)
+    common = (f"The {evaluation['holdout_rows']:,} holdout rows were resampled {rounds} times (each row weighted by a Poisson(1) "
+              "draw), and both models were scored on the very same resample each time, so the noise of the holdout cancels out "
+              "of their difference.")
+    if not comparison:
+        sd = evaluation["candidate"].get("metric_sd")
+        spread = f" Its {metric} varies with a standard deviation of {sd:.4f} across resamples." if sd == sd and sd is not None else ""
+        return f"{common} There is no champion yet, so only the candidate's own precision is measured.{spread}"
+    return (f"{common} The candidate's {metric} minus the champion's is {comparison['delta']:+.4f}; the one-sided "
+            f"{confidence:.0%} lower bound of that difference is {comparison['lower']:+.4f}. The gate no_regression refuses "
+            f"the candidate when the lower bound is below -{tolerance:g} (gates.max_regression): worse by more than the "
+            "tolerance, with that confidence.")
+
+
+def _threshold_section(evaluation: dict, rows: list[dict] | None) -> str:
+    if not rows:
+        return ""
+    operating = evaluation.get("threshold") or 0.5
+    table = [(f"{r['threshold']:g}" + (" (in use)" if r["operating"] else ""), _fmt(r["precision"]), _fmt(r["recall"]), _fmt(r["f1"]),
+              f"{r['flagged_share']:.2%}", f"{r['tp']} / {r['fp']} / {r['fn']} / {r['tn']}") for r in rows]
+    used = next(r for r in rows if r["operating"])
+    return (f"<h2 id='threshold'>Threshold: the decision the score becomes</h2><p>A row is flagged when its score is at least the "
+            f"threshold. The operating point in use is <b>{operating:g}</b> (scoring.threshold): there the candidate's precision "
+            f"is {_fmt(used['precision'])} and its recall {_fmt(used['recall'])}. With rare positives a threshold of 0.5 can "
+            "catch few of them: read the table before choosing.</p>"
+            + _html_table(["threshold", "precision", "recall", "F1", "rows flagged", "TP / FP / FN / TN"], table))
+
+
+AUTO_HEIGHT = ("<script>for(const f of document.querySelectorAll('iframe.fit')){const fit=()=>{try{f.style.height="
+               "(f.contentWindow.document.documentElement.scrollHeight+30)+'px'}catch(e){}};f.addEventListener('load',()=>{fit();"
+               "let n=0;const t=setInterval(()=>{fit();if(++n>40)clearInterval(t)},250)})}</script>")
+
+
+def write_report(path: Path, evaluation: dict, images: dict[str, str], evidently: str, context: ReportContext) -> Path:
+    """The evaluation report: the verdicts and "will this be promoted" first, then the numbers behind them."""
     champion = evaluation.get("champion")
     title = f"{evaluation['model_name']} version {evaluation['candidate']['version']}: evaluation"
-    comparison = evaluation.get("comparison")
-    verdict = (
-        f"<p>{html.escape(evaluation['primary_metric'])}: the candidate is better by {comparison['delta']:+.4f} "
-        f"(95% lower bound {comparison['lower']:+.4f}, paired bootstrap on the same rows).</p>" if comparison else ""
+    promoted, answer = promotion_answer(context.verdicts, context.promotion_mode)
+    gates_table = "".join(
+        f"<tr class='{'pass' if ok else 'fail'}'><td>{'PASS' if ok else 'FAIL'}</td><td>{html.escape(name)}</td>"
+        f"<td class='why'>{html.escape(reason)}</td></tr>" for name, ok, reason in context.verdicts
     )
+    boot_image = bootstrap_plot(evaluation.get("bootstrap") or {}, evaluation["primary_metric"], evaluation.get("comparison"), context.tolerance)
+    slices_image = slice_plot(evaluation)
     table = slice_rows(evaluation)
-    slices = "<p>No slice columns are configured (dataset.slice_columns).</p>"
-    if table:
-        slices = _html_table(["slice", "rows", "candidate", "champion", "judged"], table)
+    slices = _html_table(["slice", "rows", "candidate", "champion", "judged"], table) if table else \
+        "<p>No slice columns are configured (dataset.slice_columns).</p>"
+    sampled = (f"on a random sample of {context.evidently_rows:,} of the {evaluation['holdout_rows']:,} holdout rows, so its numbers can "
+               "differ slightly from the tables above, which use every row" if context.evidently_rows < evaluation["holdout_rows"]
+               else f"on all {evaluation['holdout_rows']:,} holdout rows")
+    shown_plots = {k: v for k, v in images.items() if k != "threshold"}
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child,th:first-child{{text-align:left}}
-.plots img{{margin:0 1em 1em 0;border:1px solid #eee}} iframe{{width:100%;height:1600px;border:1px solid #ccc}}</style></head>
+td.why{{text-align:left}} tr.fail td:first-child{{color:#b00;font-weight:bold}} tr.pass td:first-child{{color:#070}}
+.answer{{font-size:1.2em;padding:.6em 1em;border-radius:4px;background:{'#e8f5e9' if promoted else '#fdecea'}}}
+.plots img{{margin:0 1em 1em 0;border:1px solid #eee}} iframe.fit{{width:100%;height:1600px;border:1px solid #ccc}}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<p>Task: {html.escape(evaluation['candidate'].get('task', 'binary'))}. Holdout: {evaluation['holdout_rows']:,} rows of dataset
-{html.escape(evaluation['dataset_hash'][:12])}. Compared with: {html.escape('champion version ' + champion['version'] if champion else 'no champion yet')}.</p>
-<h2>Champion and candidate</h2>{_html_table(["metric", "candidate", "champion"], metrics_table(evaluation))}{verdict}
-<h2>Plots</h2><div class="plots">{"".join(f'<img alt="{k}" title="{k}" src="{v}">' for k, v in images.items())}</div>
-<h2>Slices ({html.escape(evaluation['primary_metric'])})</h2>{slices}
-<h2>Evidently quality report (reference = champion)</h2>
-<iframe title="Evidently report" srcdoc="{html.escape(evidently, quote=True)}"></iframe>
+<p class="answer" id="promotion"><b>Will this be promoted?</b> {html.escape(answer)}</p>
+<h2 id="gates">Every gate's verdict</h2><table><thead><tr><th></th><th>gate</th><th>verdict</th></tr></thead><tbody>{gates_table}</tbody></table>
+<p>Task: {html.escape(evaluation['candidate'].get('task', 'binary'))}; target {html.escape(context.target)}. Holdout: {evaluation['holdout_rows']:,}
+rows of dataset {html.escape(evaluation['dataset_hash'][:12])} (every row, for the tables and plots below). Compared with:
+{html.escape('champion version ' + champion['version'] if champion else 'no champion yet')}.</p>
+<h2 id="metrics">Champion and candidate</h2>{_html_table(["metric", "candidate", "champion"], metrics_table(evaluation))}
+<h2 id="bootstrap">How sure: the bootstrap</h2><p>{html.escape(_bootstrap_text(evaluation, context.tolerance))}</p>
+{f'<img alt="bootstrap" src="{boot_image}">' if boot_image else ''}
+{_threshold_section(evaluation, context.threshold_rows)}
+{f'<img alt="threshold" src="{images["threshold"]}">' if "threshold" in images else ''}
+<h2 id="plots">Plots</h2><div class="plots">{"".join(f'<img alt="{k}" title="{k}" src="{v}">' for k, v in shown_plots.items())}</div>
+<h2 id="slices">Slices ({html.escape(evaluation['primary_metric'])})</h2>{f'<img alt="slices" src="{slices_image}">' if slices_image else ''}{slices}
+<h2 id="evidently">Evidently quality report (reference = champion)</h2>
+<p>Evidently's section is computed {sampled}. Its column {html.escape(context.target)} is the label, and
+{html.escape(context.target)} (predicted) the model's output.</p>
+<iframe class="fit" title="Evidently report" srcdoc="{html.escape(evidently, quote=True)}"></iframe>
+{AUTO_HEIGHT}
 </body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
 
 
-def model_card(*, model_name: str, version: str, task: str, evaluation: dict, gates: dict, decision: dict, features: dict) -> str:
-    """A markdown model card for a promoted version: what it is, what it was trained on, how good it is,
-    which gates it passed and why it was promoted."""
+def model_card(*, model_name: str, version: str, task: str, evaluation: dict, gates: dict, decision: dict, card: dict,
+               links: dict[str, str | None]) -> str:
+    """A markdown model card for a promoted version: who owns it and what it is for, what it was trained on and how,
+    the features as the model sees them, how good it is, which gates it passed and why it was promoted."""
+    features, training = evaluation.get("features", {}), evaluation.get("training") or {}
+    inputs = features.get("inputs") or features.get("numeric", []) + features.get("categorical", [])
+    raw = set(features.get("numeric", [])) | set(features.get("categorical", []))
+    described = [f"{name} (categorical)" if name in features.get("categorical", []) else
+                 f"{name} (derived from the time column)" if name not in raw else name for name in inputs]
+    threshold = evaluation.get("threshold")
+    batches = training.get("batches") or []
+    window = (f"{training['first_time']} to {training['last_time']}" if training.get("first_time") else "not recorded (no time column)")
+    params = training.get("params") or {}
+    shown_params = {k: v for k, v in params.items() if k not in ("verbose", "verbosity")}
     lines = [
         f"# Model card: {model_name} version {version}",
         "",
+        f"- **Owner:** {card.get('owner', 'not stated')}",
+        f"- **Intended use:** {card.get('intended_use', 'not stated')}",
+        f"- **Limitations:** {card.get('limitations', 'not stated')}",
         f"- **Task:** {task}; LightGBM through mlcicd's shared feature path.",
+        f"- **Decision threshold:** {threshold:g} (scoring.threshold; see the report's threshold section)" if threshold is not None
+        else "- **Decision threshold:** none (the prediction is the answer)",
         f"- **Promoted:** {decision['at']} by {decision['triggered_by']}: {decision['reason']}",
         f"- **Replaced:** {'version ' + decision['from_version'] if decision.get('from_version') else 'nothing (first champion)'}",
-        f"- **Training data:** dataset {evaluation['dataset_hash'][:12]}; holdout of {evaluation['holdout_rows']:,} rows (the newest).",
         f"- **Code:** git commit {decision.get('git_commit') or 'unknown'}.",
-        f"- **Features ({len(features.get('numeric', [])) + len(features.get('categorical', []))}):** "
-        + ", ".join(features.get("numeric", []) + [f"{c} (categorical)" for c in features.get("categorical", [])]),
+        "",
+        "## Training data",
+        "",
+        f"- **Dataset:** {evaluation['dataset_hash'][:12]} (content hash); {training.get('rows', '?'):,} training rows"
+        if isinstance(training.get("rows"), int) else f"- **Dataset:** {evaluation['dataset_hash'][:12]} (content hash)",
+        f"- **Time window of the training rows:** {window}",
+        f"- **Batches ({len(batches)}):** {', '.join(batches) if batches else 'not recorded'}",
+        f"- **Holdout:** the newest {evaluation['holdout_rows']:,} rows, never trained on.",
+        "",
+        "## Hyperparameters",
+        "",
+        f"- num_boost_round {training.get('num_boost_round', '?')}, best iteration {training.get('best_iteration', '?')} (early stopping)",
+        *[f"- {key}: {value}" for key, value in sorted(shown_params.items())],
+        "",
+        f"## Features as the model sees them ({len(inputs)})",
+        "",
+        ", ".join(described),
         "",
         "## Holdout metrics",
         "",
@@ -267,10 +455,21 @@ def model_card(*, model_name: str, version: str, task: str, evaluation: dict, ga
         "|---|---|---|",
         *[f"| {gate} | {'pass' if result.get('passed') else 'FAIL'} | {str(result.get('reason', '')).replace('|', '/')} |" for gate, result in gates.items()],
         "",
-        "## Limits",
+        "## Limits of this evaluation",
         "",
     ]
     unjudged = [row[0] for row in slice_rows(evaluation) if row[4] != "yes"]
     lines.append(f"- Slices not judged (too few rows or undefined metric): {', '.join(unjudged)}." if unjudged else "- Every configured slice was judged.")
     lines.append("- Judged on the newest rows only; performance on data unlike the training window is not measured here (see drift monitoring).")
+    lines += ["", "## Links", "", *[f"- [{name}]({target})" if target else f"- {name}" for name, target in links.items()]]
     return "\n".join(lines) + "\n"
+
+
+def markdown_page(markdown_text: str, title: str) -> str:
+    """A markdown document (the model card) as a standalone HTML page."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables"])
+    style = ("body{font-family:sans-serif;margin:2em;max-width:1000px;line-height:1.4} table{border-collapse:collapse} "
+             "td,th{border:1px solid #ccc;padding:4px 8px}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{body}</body></html>"

@@ -49,6 +49,7 @@ class Task:
     is_classifier = True
     dask_estimator = "DaskLGBMClassifier"
     score_key = "probability"  # the output of `outputs` that is a score (compared by PSI, logged by the service)
+    thresholded = False  # a score that a threshold turns into a decision (the report's threshold section, the card's threshold)
 
     @property
     def gate_defaults(self) -> dict[str, Any]:
@@ -119,24 +120,26 @@ class Task:
         """(whether each prediction was right, as 0/1; the model's confidence in it): what a reliability plot shows."""
         return y, pred
 
-    def predicted_codes(self, pred: np.ndarray) -> np.ndarray:
+    def predicted_codes(self, pred: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+        """The class each prediction decides (a thresholded task: at `threshold`)."""
         raise NotImplementedError
 
-    def evidently(self, classes: list[str] | None):
+    def evidently(self, classes: list[str] | None, target: str = "target"):
         """Evidently's data definition and preset for this task, with every Evidently test set passed explicitly empty
-        (the gates are ours; Evidently 0.7's presets break with include_tests=False)."""
+        (the gates are ours; Evidently 0.7's presets break with include_tests=False). The label column is named after
+        the dataset's target, the prediction column `<target> (predicted)`, so Evidently's pages name them as the data does."""
         from evidently import DataDefinition
         from evidently.presets import ClassificationPreset
 
-        spec = self.evidently_classification(classes)
+        spec = self.evidently_classification(classes, target, predicted_column(target))
         no_tests = {f"{m}_tests": [] for m in ("accuracy", "precision", "recall", "f1score", "rocauc", "logloss", "tpr", "tnr", "fpr", "fnr")}
         no_tests |= {f"{m}_by_label_tests": {} for m in ("f1score", "precision", "recall", "rocauc")}
         return DataDefinition(classification=[spec]), ClassificationPreset(**no_tests)
 
-    def evidently_classification(self, classes: list[str] | None):
+    def evidently_classification(self, classes: list[str] | None, target: str, predicted: str):
         raise NotImplementedError
 
-    def evidently_frame(self, labels: np.ndarray, predictions: np.ndarray, classes: list[str] | None) -> pd.DataFrame:
+    def evidently_frame(self, labels: np.ndarray, predictions: np.ndarray, classes: list[str] | None, target: str = "target") -> pd.DataFrame:
         raise NotImplementedError
 
 
@@ -184,17 +187,18 @@ class Binary(Task):
         return min(guess.positive_rate, 1 - guess.positive_rate)
 
     plots = ("roc", "precision_recall", "calibration", "confusion_matrix")
+    thresholded = True
 
-    def predicted_codes(self, pred):
-        return (pred >= 0.5).astype(int)
+    def predicted_codes(self, pred, threshold=0.5):
+        return (pred >= threshold).astype(int)
 
-    def evidently_classification(self, classes):
+    def evidently_classification(self, classes, target, predicted):
         from evidently import BinaryClassification
 
-        return BinaryClassification(target="target", prediction_probas="prediction", pos_label=1)
+        return BinaryClassification(target=target, prediction_probas=predicted, pos_label=1)
 
-    def evidently_frame(self, labels, predictions, classes):
-        return pd.DataFrame({"target": labels.astype(int), "prediction": predictions})
+    def evidently_frame(self, labels, predictions, classes, target="target"):
+        return pd.DataFrame({target: labels.astype(int), predicted_column(target): predictions})
 
     def init_noise(self, guess, holdout, rare):
         informative = max(1.0, holdout * rare)  # AUC's precision is set by the rarer class
@@ -254,19 +258,19 @@ class Multiclass(Task):
     def confidence(self, y, pred):
         return (pred.argmax(axis=1) == y).astype(float), pred.max(axis=1)
 
-    def predicted_codes(self, pred):
+    def predicted_codes(self, pred, threshold=0.5):
         return pred.argmax(axis=1)
 
-    def evidently_classification(self, classes):
+    def evidently_classification(self, classes, target, predicted):
         from evidently import MulticlassClassification
 
-        return MulticlassClassification(target="target", prediction_labels="prediction", prediction_probas=list(classes))
+        return MulticlassClassification(target=target, prediction_labels=predicted, prediction_probas=list(classes))
 
-    def evidently_frame(self, labels, predictions, classes):
+    def evidently_frame(self, labels, predictions, classes, target="target"):
         names = np.asarray(classes, dtype=object)
         out = pd.DataFrame(predictions, columns=list(classes))
-        out["target"] = np.where(labels >= 0, names[np.clip(labels, 0, None)], "<unseen>")
-        out["prediction"] = names[predictions.argmax(axis=1)]
+        out[target] = np.where(labels >= 0, names[np.clip(labels, 0, None)], "<unseen>")
+        out[predicted_column(target)] = names[predictions.argmax(axis=1)]
         return out
 
     def init_noise(self, guess, holdout, rare):
@@ -336,17 +340,17 @@ class Regression(Task):
 
     plots = ("predicted_vs_actual", "residuals")
 
-    def evidently(self, classes):
+    def evidently(self, classes, target="target"):
         from evidently import DataDefinition, Regression
         from evidently.presets import RegressionPreset
         from evidently.presets.regression import MeanStdMetricTests
 
         empty = MeanStdMetricTests(mean=[], std=[])
-        definition = DataDefinition(regression=[Regression(target="target", prediction="prediction")])
+        definition = DataDefinition(regression=[Regression(target=target, prediction=predicted_column(target))])
         return definition, RegressionPreset(mean_error_tests=empty, mape_tests=empty, mae_tests=empty, rmse_tests=[], r2score_tests=[], abs_max_error_tests=[])
 
-    def evidently_frame(self, labels, predictions, classes):
-        return pd.DataFrame({"target": labels, "prediction": predictions})
+    def evidently_frame(self, labels, predictions, classes, target="target"):
+        return pd.DataFrame({target: labels, predicted_column(target): predictions})
 
 
 TASKS: dict[str, Task] = {task.name: task for task in (Binary(), Multiclass(), Regression())}
@@ -372,3 +376,8 @@ def task_of(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise ValueError(f"unknown task '{name}'; tasks: {', '.join(TASKS)}") from None
+
+
+def predicted_column(target: str) -> str:
+    """The prediction column's name in Evidently's pages."""
+    return f"{target} (predicted)"

@@ -178,7 +178,7 @@ def write_model_card(proj, name: str, version: str, record: AuditRecord, evaluat
     from dataclasses import asdict
 
     from mlcicd.core.ingest import atomic_write
-    from mlcicd.core.report import model_card
+    from mlcicd.core.report import markdown_page, model_card
     from mlcicd.mlflow_registry import client
 
     registry = client(proj)
@@ -186,13 +186,30 @@ def write_model_card(proj, name: str, version: str, record: AuditRecord, evaluat
     decision = {**asdict(record), "git_commit": (model_version.tags or {}).get("git_commit")}
     text = model_card(
         model_name=name, version=version, task=evaluation["candidate"].get("task", "binary"), evaluation=evaluation,
-        gates=record.gates, decision=decision, features=evaluation.get("features", {}),
+        gates=record.gates, decision=decision, card=proj.config.card.model_dump(), links=card_links(proj, evaluation),
     )
     path = proj.data_dir / "reports" / "model_cards" / f"{name}-v{version}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
-    registry.log_artifact(model_version.run_id, str(path), "model_card")
+    page = path.with_suffix(".html")
+    atomic_write(page, lambda p: p.write_text(markdown_page(text, f"Model card: {name} version {version}"), encoding="utf-8"))
+    for written in (path, page):
+        registry.log_artifact(model_version.run_id, str(written), "model_card")
     return str(path)
+
+
+def card_links(proj, evaluation: dict) -> dict[str, str | None]:
+    """Where the model card points: the evaluation report (a sibling folder of the card), the runs that made it."""
+    from mlcicd.resources import dagster_run_url
+
+    links = {}
+    report = proj.data_dir / "reports" / f"evaluation-{evaluation['model_name']}-v{evaluation['candidate']['version']}.html"
+    if report.exists():
+        links["Evaluation report"] = f"../{report.name}"
+    run = evaluation.get("dagster_run_id")
+    if run:
+        links[f"Dagster run {run} (training and evaluation; in the Dagster UI under Runs)"] = dagster_run_url(run)
+    return links
 
 
 def output(verdict: Verdict, name: str, to_version: str | None, from_version: str | None, card: str | None = None) -> dg.Output[dict]:

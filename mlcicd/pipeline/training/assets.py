@@ -1,5 +1,6 @@
 """training_dataset -> train_set / holdout_set -> candidate_model -> candidate_evaluation."""
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -7,6 +8,7 @@ import pandas as pd
 
 from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, row_keys, sample, split_by_time, window
 from mlcicd.core.ingest import list_accepted
+from mlcicd.core.tasks import task_of
 from mlcicd.faults import kill_point
 from mlcicd.gate_checks import shown, check_result, check_specs
 from mlcicd.names import Names
@@ -175,7 +177,7 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
         context.log.info(said)
         mlflow.name(run_name(proj, str(champion.version), mlflow.purpose, digest) + " · unchanged")
         value = {"name": proj.model_name(tier_name), "version": str(champion.version), "run_id": None, "uri": f"models:/{champion.name}/{champion.version}",
-                 "dataset_hash": digest, "tier": tier_name, "git_commit": commit, "unchanged": True}
+                 "dataset_hash": digest, "tier": tier_name, "git_commit": commit, "unchanged": True, "training": recorded_training(proj, champion)}
         return dg.Output(value, metadata={"model": value["name"], "version": value["version"], "unchanged": dg.MetadataValue.text(said)})
     trained = train_model(
         train_set, proj.config.dataset, proj.config.model, rounds,
@@ -202,6 +204,8 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
               "training_fingerprint": fingerprint},
     )
     mlflow.name(run_name(proj, registered.version, mlflow.purpose, digest))
+    training = training_record(train_set, proj, batches, trained.params, rounds, trained.best_iteration)
+    mlflow.set_tags({TRAINING_TAG: json.dumps(training, default=str)[:7000]})  # read back when a later run finds nothing new
     value = {
         **registered.to_dict(),
         "dataset_hash": digest,
@@ -209,6 +213,7 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
         "best_iteration": trained.best_iteration,
         "train_rows": len(train_set),
         "git_commit": commit,
+        "training": training,
     }
     return dg.Output(
         value,
@@ -221,6 +226,27 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
             "dataset_hash": digest,
         },
     )
+
+
+TRAINING_TAG = "mlcicd_training"  # the MLflow run tag that keeps training_record's JSON
+
+
+def training_record(train_set: pd.DataFrame, proj: Project, batches: list[str], params: dict, rounds: int, best_iteration: int) -> dict:
+    """What a version was trained on and how, for its model card: batches, time window, rows, hyperparameters."""
+    time = proj.config.dataset.time_column
+    window = {"first_time": str(train_set[time].min()), "last_time": str(train_set[time].max())} if time else {}
+    return {"batches": batches, **window, "rows": len(train_set), "params": params, "num_boost_round": rounds, "best_iteration": best_iteration}
+
+
+def recorded_training(proj: Project, version) -> dict | None:
+    """training_record of a registered version, from its MLflow run's tag (None if it has none)."""
+    from mlcicd.mlflow_registry import client
+
+    try:
+        text = client(proj).get_run(version.run_id).data.tags.get(TRAINING_TAG) if version.run_id else None
+        return json.loads(text) if text else None
+    except Exception:  # noqa: BLE001 - a model card without the training record says so; nothing else depends on it
+        return None
 
 
 def run_name(proj: Project, version: str, purpose: str, digest: str) -> str:
@@ -239,10 +265,17 @@ def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster,
     try:
         if proj.tier(tier).evaluation_report:
             importance = dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist()))
-            images = report.plots(features.task, candidate, champion, importance, features.classes)
-            evidently = report.evidently_html(features.task, candidate, champion, features.classes, proj.config.model.seed)
+            threshold = value.get("threshold") or 0.5
+            images = report.plots(features.task, candidate, champion, importance, features.classes, threshold=threshold)
+            target = proj.config.dataset.target
+            evidently, evidently_rows = report.evidently_html(features.task, candidate, champion, features.classes, proj.config.model.seed, target)
             name = f"evaluation-{value['model_name']}-v{value['candidate']['version']}.html"
-            path = report.write_report(proj.data_dir / "reports" / name, value, images, evidently)
+            context_of_report = report.ReportContext(
+                verdicts=gate_verdicts(context, proj, value), promotion_mode=proj.config.promotion.mode,
+                tolerance=proj.config.gates.max_regression, target=target, evidently_rows=evidently_rows,
+                threshold_rows=report.threshold_table(*candidate, threshold) if task_of(features.task).thresholded else None,
+            )
+            path = report.write_report(proj.data_dir / "reports" / name, value, images, evidently, context_of_report)
             mlflow.log_artifact(str(path), "evaluation")
             url = mlflow.ui_url(f"evaluation/{name}")
             links = {"report": dg.MetadataValue.path(str(path)), "report_in_mlflow": dg.MetadataValue.url(url)}
@@ -252,6 +285,29 @@ def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster,
         context.log.error(f"the evaluation report could not be written: {type(exc).__name__}: {exc}")
         links = {"report": dg.MetadataValue.text(f"not written: {type(exc).__name__}: {exc}")}
     return {**links, "summary": dg.MetadataValue.md(report.summary_markdown(value, images, url))}
+
+
+def gate_verdicts(context, proj: Project, value: dict) -> list[tuple[str, bool, str]]:
+    """Every data and model gate's verdict on this candidate, in pipeline order, for the top of its report: the data gates
+    as this run judged them, the model gates by the very judges their checks run (training/checks.py)."""
+    from mlcicd.core import gate_table
+    from mlcicd.names import names
+    from mlcicd.pipeline.promotion.assets import gate_results
+
+    from .checks import JUDGES
+
+    earlier = gate_results(context.instance, names(proj), run_tier(context))
+    verdicts = []
+    for gate in gate_table.GATES:
+        if gate.stage not in ("data", "model"):
+            continue
+        if gate.name in JUDGES:
+            verdict = JUDGES[gate.name](value, proj, context)
+            verdicts.append((gate.name, verdict.passed, verdict.reason))
+        else:
+            result = earlier.get(gate.name, {"passed": False, "reason": "no result"})
+            verdicts.append((gate.name, result["passed"], result["reason"]))
+    return verdicts
 
 
 def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame, proj: Project, mlflow: MlflowTracking) -> dg.Output[dict]:
@@ -303,7 +359,11 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
         "champion": champion,
         "champion_error": champion_error,
         "comparison": comparison,
-        "features": {"numeric": features.numeric, "categorical": features.categorical},
+        "features": {"numeric": features.numeric, "categorical": features.categorical, "inputs": features.feature_names},
+        "bootstrap": evidence["bootstrap"],
+        "threshold": proj.config.scoring.threshold if task_of(features.task).thresholded else None,
+        "training": candidate_model.get("training"),
+        "dagster_run_id": context.run.run_id,
         "mlflow_run_id": mlflow.run_id,
     }
     metadata = {
