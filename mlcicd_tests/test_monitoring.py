@@ -41,6 +41,14 @@ def test_monitoring_tells_covariate_drift_from_concept_drift(monitored, run_job)
 
     reports = sorted((monitored.data_dir / "reports").glob("drift-*.html"))
     assert len(reports) == 3 and reports[-1].stat().st_size > 10_000
+    # issue 18 point 7: a header of its own, and Evidently's page states the gate's own drift share
+    page = reports[1].read_text()  # the covariate-drift window
+    head = page[: page.index('id="evidently"')]
+    assert "fraud: drift of 1 batch(es) against champion version 1" in head and "Batches judged: " in head
+    assert "<td>FAIL</td><td>data_drift</td>" in head and "<td>PASS</td><td>performance_decay</td>" in head
+    assert "monitoring.max_drift_share: 0.3" in head
+    evidently = page[page.index('id="evidently"'):]
+    assert "Dataset drift detection threshold is 0.3" in evidently and "threshold is 0.5" not in evidently
     from mlcicd.mlflow_registry import client
 
     mlflow_client = client(monitored)

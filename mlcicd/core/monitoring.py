@@ -17,13 +17,16 @@ def _drifted(method: str, value: float, threshold: float) -> bool:
 def drift_report(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], *,
     sample_rows: int, seed: int, html_path: Path | None = None, unusual: list[dict] = (), importance: dict[str, float] | None = None,
+    drift_share: float = 0.5,
 ) -> dict:
     """Per-column drift of `current` against `reference` (both sampled to `sample_rows`), from Evidently's
     DataDriftPreset; whether a column drifted is read from each metric's own method and threshold. `unusual` are the
     contract's soft expectations that the current batches broke at ingestion (contract.unusual): such a column counts
     as drifted too, with the finding's sentence, since unusual data is accepted so that monitoring sees it.
     `importance` (the model's gain per feature) weighs the drifted columns: two drifted columns out of 85 are a small
-    share of the columns but may be most of what the model relies on (`importance_share`)."""
+    share of the columns but may be most of what the model relies on (`importance_share`). `drift_share` is the gate's
+    definition of dataset drift (monitoring.max_drift_share), so Evidently's page states the same rule.
+    Evidently's page is kept in the returned "evidently_html" for the caller's report page (monitoring_page)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -35,7 +38,7 @@ def drift_report(
     ]
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     ref_set, cur_set = (Dataset.from_pandas(side, data_definition=definition) for side in sides)
-    result = Report([DataDriftPreset(columns=columns)]).run(cur_set, ref_set)
+    result = Report([DataDriftPreset(columns=columns, drift_share=drift_share)]).run(cur_set, ref_set)
     per_column = {}
     for metric in result.dict()["metrics"]:
         config = metric.get("config", {})
@@ -50,9 +53,6 @@ def drift_report(
     missing = sorted(set(columns) - set(per_column))
     if missing:
         raise ValueError(f"Evidently returned no drift result for column(s) {missing}")
-    if html_path is not None:
-        html_path.parent.mkdir(parents=True, exist_ok=True)
-        result.save_html(str(html_path))
     drifted = sorted(c for c, v in per_column.items() if v["drifted"])
     return {
         "columns": per_column,
@@ -63,6 +63,7 @@ def drift_report(
         "reference_rows": len(sides[0]),
         "current_rows": len(sides[1]),
         "report_path": str(html_path) if html_path else None,
+        "evidently_html": result.get_html_str(as_iframe=False) if html_path else None,
     }
 
 
@@ -112,3 +113,30 @@ def retrain_decision(windows: list[tuple[int, bool, str]], state: RetrainState, 
     else:
         why = "the latest monitoring window found no drift or decay"
     return RetrainDecision(False, why, RetrainState(consecutive, state.last_trigger, last_seen))
+
+
+def monitoring_page(path: Path, *, model: str, champion_version: str, batches: list[str], verdicts: list[tuple[str, bool, str]],
+                    rules: list[str], reference_rows: int, current_rows: int, evidently_html: str) -> Path:
+    """The drift report a person reads: what was judged (batches, champion, samples), each gate's rule and verdict, then
+    Evidently's page (computed with the gate's drift share)."""
+    import html
+
+    from mlcicd.core.report import AUTO_HEIGHT
+
+    rows = "".join(f"<tr><td>{'PASS' if ok else 'FAIL'}</td><td>{html.escape(name)}</td><td>{html.escape(rule)}</td>"
+                   f"<td>{html.escape(reason)}</td></tr>" for (name, ok, reason), rule in zip(verdicts, rules))
+    title = f"{model}: drift of {len(batches)} batch(es) against champion version {champion_version}"
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:4px 8px;
+text-align:left}} iframe{{width:100%;height:1600px;border:1px solid #ccc}}</style></head><body>
+<h1>{html.escape(title)}</h1>
+<p>Batches judged: {html.escape(', '.join(batches))}. Reference: a sample of {reference_rows:,} rows of champion version
+{html.escape(champion_version)}'s training data; current: a sample of {current_rows:,} rows of those batches.</p>
+<h2 id="gates">The gates</h2><table><thead><tr><th></th><th>gate</th><th>rule</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>
+<h2 id="evidently">Evidently's data drift report</h2>
+<iframe class="fit" title="Evidently drift report" srcdoc="{html.escape(evidently_html, quote=True)}"></iframe>
+{AUTO_HEIGHT}
+</body></html>"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path

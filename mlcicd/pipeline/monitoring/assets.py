@@ -60,6 +60,7 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
     from mlcicd.core.features import encode_target
     from mlcicd.core.metrics import task_metrics
     from mlcicd.core.monitoring import drift_report as measure_drift
+    from mlcicd.core.monitoring import monitoring_page
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import CHAMPION, load_model, load_reference, version_by_alias
 
@@ -80,7 +81,7 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
         reference, current, features.numeric, features.categorical,
         sample_rows=settings.sample_rows, seed=proj.config.model.seed, unusual=[f for b in batches for f in b.unusual],
         importance=dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist())),
-        html_path=proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html",
+        html_path=proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html", drift_share=settings.max_drift_share,
     )
     metric = proj.config.gates.primary_metric
     performance = None
@@ -88,6 +89,7 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
         now_value = task_metrics(features.task, encode_target(current[spec.target], features), predict(booster, features, current))[metric]
         tag = (champion.tags or {}).get(f"holdout_{metric}")
         performance = {"metric": metric, "current": now_value, "holdout": float(tag) if tag else None, "rows": len(current)}
+    evidently = report.pop("evidently_html")
     value = {
         "champion_version": version,
         "batches": [b.batch_id for b in batches],
@@ -95,6 +97,14 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
         "performance": performance,
         "measured_at": stamp,
     }
+    verdicts = [data_drift_gate(value, settings.max_drift_share), performance_decay_gate(value, settings.max_decay)]  # as the checks judge
+    monitoring_page(
+        Path(report["report_path"]), model=proj.name, champion_version=version, batches=value["batches"],
+        verdicts=[(v.gate, v.passed, v.reason) for v in verdicts],
+        rules=[f"{BY_NAME['data_drift'].demands} (monitoring.max_drift_share: {settings.max_drift_share:g})",
+               f"{BY_NAME['performance_decay'].demands} (monitoring.max_decay: {settings.max_decay:g})"],
+        reference_rows=report["reference_rows"], current_rows=report["current_rows"], evidently_html=evidently,
+    )
     # the HTML goes to MLflow too, so the UI can link to it (served by `make mlflow-ui`)
     mlflow.set_tags({"mlcicd_kind": "monitoring", "champion_version": version})
     span = batches[0].batch_id if len(batches) == 1 else f"{batches[0].batch_id} to {batches[-1].batch_id}"
