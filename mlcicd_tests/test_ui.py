@@ -113,3 +113,53 @@ def test_asset_graph_shows_candidate_evaluation_with_its_gates(webserver, tmp_pa
     assert all("Succeeded" in text for gate, text in rows.items() if gate != "meets_thresholds"), rows
     for name in ("asset_graph.png", "candidate_evaluation_checks.png"):
         assert (shots / name).stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+@pytest.mark.starts_first
+def test_a_reviewer_reads_the_evaluation_report_and_the_model_card(make_project, run_job, tmp_path):
+    """Issue 18 points 5 and 6 in a browser: the report opens with the gates' verdicts and the promotion answer, has the
+    threshold section, and Evidently's frame fits its content; the model card shows the owner and every model input."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from .support import ALL_GATES, simulate
+
+    chromium = chromium_or_skip()
+    project = make_project({"tiers": {"full": {"evaluation_report": True}}})
+    simulate(project, batches=4)
+    trained = run_job("training_job")
+    assert trained.success
+    evaluation = trained.output_for_node("fraud__candidate_evaluation")
+    assert run_job("promotion_job").success
+    report = project.data_dir / "reports" / f"evaluation-{evaluation['model_name']}-v1.html"
+    card = project.data_dir / "reports" / "model_cards" / f"{evaluation['model_name']}-v1.html"
+    shots = screenshot_dir(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(report.as_uri())
+            expect(page.locator("#promotion")).to_contain_text("Will this be promoted? Yes, every gate passed")
+            for gate in ALL_GATES:
+                expect(page.locator("tr.pass", has_text=gate).first).to_be_visible()
+            expect(page.locator("#threshold")).to_be_visible()
+            expect(page.get_by_text("The operating point in use is 0.5")).to_be_visible()
+            expect(page.locator("img[alt=threshold]")).to_be_visible()
+            expect(page.get_by_text(f"holdout rows were resampled {evaluation['bootstrap']['rounds']} times", exact=False)).to_be_visible()
+            expect(page.locator("img[alt=bootstrap]")).to_be_visible()
+            frame = page.locator("iframe.fit")
+            page.wait_for_function(
+                "() => { const f = document.querySelector('iframe.fit'); const d = f.contentWindow.document.documentElement;"
+                " return d.scrollHeight > 200 && f.clientHeight >= d.scrollHeight; }", timeout=30_000,
+            )  # Evidently's frame grows to its content: nothing is cut off
+            assert frame.evaluate("f => f.clientHeight") != 1600
+            page.screenshot(path=str(shots / "evaluation_report.png"), full_page=True)
+
+            page.goto(card.as_uri())
+            expect(page.locator("h1")).to_contain_text(f"Model card: {evaluation['model_name']} version 1")
+            expect(page.get_by_text("team:fraud-ml")).to_be_visible()
+            expect(page.get_by_text("hour_of_day (derived from the time column)", exact=False)).to_be_visible()
+            expect(page.get_by_text("Decision threshold:", exact=False)).to_be_visible()
+            page.screenshot(path=str(shots / "model_card.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (shots / "evaluation_report.png").stat().st_size > 50_000

@@ -286,8 +286,11 @@ def slice_plot(evaluation: dict, dpi: int = 80) -> str | None:
             xerr=[1.96 * (e.get("sd") or 0) for _, e, _ in entries])
     if any(other is not None for *_, other in entries):
         ax.barh(positions - 0.2, [other if other is not None else 0 for *_, other in entries], height=0.4, label="champion")
-    ax.set(yticks=positions, yticklabels=[name for name, _, _ in entries], xlabel=metric, title="Slices (bars: 95% interval of the candidate)")
-    ax.legend(fontsize=8)
+    values = [e[metric] for _, e, _ in entries] + [other for *_, other in entries if other is not None]
+    spread = max(1.96 * max((e.get("sd") or 0) for _, e, _ in entries), 0.01)
+    ax.set_xlim(min(values) - 1.5 * spread, max(values) + 1.5 * spread)  # the differences, not the distance from zero
+    ax.set(yticks=positions, yticklabels=[name for name, _, _ in entries], xlabel=metric, title="Slices (lines: 95% interval of the candidate)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _png(fig, dpi)
 
 
@@ -318,9 +321,12 @@ def promotion_answer(verdicts: list[tuple[str, bool, str]], mode: str) -> tuple[
 def _bootstrap_text(evaluation: dict, tolerance: float) -> str:
     boot, metric, comparison = evaluation.get("bootstrap") or {}, evaluation["primary_metric"], evaluation.get("comparison")
     rounds, confidence = boot.get("rounds", "?"), boot.get("confidence", 0.95)
-    common = (f"The {evaluation['holdout_rows']:,} holdout rows were resampled {rounds} times (each row weighted by a Poisson(1) "
-              "draw), and both models were scored on the very same resample each time, so the noise of the holdout cancels out "
-              "of their difference.")
+    common = f"The {evaluation['holdout_rows']:,} holdout rows were resampled {rounds} times (each row weighted by a Poisson(1) draw)"
+    if comparison:
+        common += (", and both models were scored on the very same resample each time, so the noise of the holdout cancels out "
+                   "of their difference.")
+    else:
+        common += "."
     if not comparison:
         sd = evaluation["candidate"].get("metric_sd")
         spread = f" Its {metric} varies with a standard deviation of {sd:.4f} across resamples." if sd == sd and sd is not None else ""
@@ -372,12 +378,12 @@ def write_report(path: Path, evaluation: dict, images: dict[str, str], evidently
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child,th:first-child{{text-align:left}}
-td.why{{text-align:left}} tr.fail td:first-child{{color:#b00;font-weight:bold}} tr.pass td:first-child{{color:#070}}
+table.gates td{{text-align:left}} tr.fail td:first-child{{color:#b00;font-weight:bold}} tr.pass td:first-child{{color:#070}}
 .answer{{font-size:1.2em;padding:.6em 1em;border-radius:4px;background:{'#e8f5e9' if promoted else '#fdecea'}}}
 .plots img{{margin:0 1em 1em 0;border:1px solid #eee}} iframe.fit{{width:100%;height:1600px;border:1px solid #ccc}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <p class="answer" id="promotion"><b>Will this be promoted?</b> {html.escape(answer)}</p>
-<h2 id="gates">Every gate's verdict</h2><table><thead><tr><th></th><th>gate</th><th>verdict</th></tr></thead><tbody>{gates_table}</tbody></table>
+<h2 id="gates">Every gate's verdict</h2><table class="gates"><thead><tr><th></th><th>gate</th><th>verdict</th></tr></thead><tbody>{gates_table}</tbody></table>
 <p>Task: {html.escape(evaluation['candidate'].get('task', 'binary'))}; target {html.escape(context.target)}. Holdout: {evaluation['holdout_rows']:,}
 rows of dataset {html.escape(evaluation['dataset_hash'][:12])} (every row, for the tables and plots below). Compared with:
 {html.escape('champion version ' + champion['version'] if champion else 'no champion yet')}.</p>
