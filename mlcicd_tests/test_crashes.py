@@ -116,8 +116,9 @@ def ask(zygote, jobs: list[str], home: Path, config: str, fault: str | None):
 
 @pytest.fixture(scope="module")
 def zygote(tmp_path_factory, mlflow_template):
-    # OpenMP (LightGBM) with one thread: a pool of OpenMP threads in the zygote would hang its forked children
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # OpenMP (LightGBM) with one thread: a pool of OpenMP threads in the zygote would hang its forked children. No MLflow
+    # download progress bars either: tqdm starts a monitor thread for them, and the zygote must have none when it forks.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     process = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     scratch = tmp_path_factory.mktemp("zygote-warm-up")
     with pytest.MonkeyPatch.context() as patch:

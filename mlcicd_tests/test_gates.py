@@ -272,7 +272,7 @@ def test_status_and_history_show_champion_challenger_gates_and_trail(with_champi
     assert "FAIL  no_regression" in text and "challenger: version 2" in text
     trail = CliRunner().invoke(main, ["history"]).output.splitlines()
     assert trail[0].split()[:3] == ["when", "(UTC)", "decision"]
-    assert [line.split()[1] for line in trail[1:]] == ["promoted", "refused"]
+    assert [line.split()[1] for line in trail[1:] if not line.startswith(" ")] == ["promoted", "refused"]  # (whys wrap, indented)
     records = json.loads(CliRunner().invoke(main, ["history", "--json"]).output)
     assert [r["decision"] for r in records] == ["promoted", "refused"]
     assert set(records[-1]["gates"]) == PROMOTION_CHECKS
