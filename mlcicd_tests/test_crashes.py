@@ -18,7 +18,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from mlcicd.cli import main
 from mlcicd.core.audit import decisions, unfinished
 from mlcicd.core.ingest import list_accepted
 from mlcicd.core.simulate import write_batches
@@ -196,6 +198,11 @@ def test_a_crash_during_training_or_evaluation_keeps_the_champion_and_a_rerun_co
     assert run("training_job", home, definitions, zygote, fault=point) == -signal.SIGKILL, f"{point} was not reached"
     assert_champion_passed(project, {"1"})
     assert_store_is_whole(project)
+    if point == "dataset.before_output":  # the killed run is still marked started: its dataset gates show as running, not failed
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("DAGSTER_HOME", str(home))
+            text = CliRunner().invoke(main, ["status"]).output
+        assert "RUNNING  data_freshness" in text and "running now, in run " in text, text
 
     assert run("training_job", home, definitions) == 0, "a re-run trains and passes every gate"
     assert_champion_passed(project, {"1"})
