@@ -122,3 +122,13 @@ def test_mlflow_runs_say_what_they_are(promoted, run_job):
     (ci_run,) = registry.search_runs([ci[project.experiment_for("ci")].experiment_id])
     assert ci_run.info.run_name.startswith("fraud v1 · ci · data ")
     assert len(registry.search_runs([training.experiment_id])) == 1, "a CI run never lands in the training experiment"
+
+
+def test_metadata_shows_rounded_numbers_and_the_stored_value_keeps_them_whole(promoted):
+    """Issue 18 point 9: the UI shows 0.8751, the stored evaluation keeps every digit."""
+    _, trained = promoted
+    evaluation = trained.output_for_node("fraud__candidate_evaluation")
+    exact = evaluation["candidate"]["metrics"]["roc_auc"]
+    (materialization,) = trained.asset_materializations_for_node("fraud__candidate_evaluation")
+    shown = materialization.metadata["candidate_roc_auc"].value
+    assert shown == float(f"{exact:.4g}") and len(repr(shown)) <= len("0.12345") and shown != exact
