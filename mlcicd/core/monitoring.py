@@ -121,7 +121,7 @@ def monitoring_page(path: Path, *, model: str, champion_version: str, batches: l
     Evidently's page (computed with the gate's drift share)."""
     import html
 
-    from mlcicd.core.report import AUTO_HEIGHT
+    from mlcicd.core.report import embedded, write_page
 
     rows = "".join(f"<tr><td>{'PASS' if ok else 'FAIL'}</td><td>{html.escape(name)}</td><td>{html.escape(rule)}</td>"
                    f"<td>{html.escape(reason)}</td></tr>" for (name, ok, reason), rule in zip(verdicts, rules))
@@ -134,9 +134,6 @@ text-align:left}} iframe{{width:100%;height:1600px;border:1px solid #ccc}}</styl
 {html.escape(champion_version)}'s training data; current: a sample of {current_rows:,} rows of those batches.</p>
 <h2 id="gates">The gates</h2><table><thead><tr><th></th><th>gate</th><th>rule</th><th>verdict</th></tr></thead><tbody>{rows}</tbody></table>
 <h2 id="evidently">Evidently's data drift report</h2>
-<iframe class="fit" title="Evidently drift report" srcdoc="{html.escape(evidently_html, quote=True)}"></iframe>
-{AUTO_HEIGHT}
+{embedded("Evidently drift report", evidently_html)}
 </body></html>"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_page(path, page)

@@ -356,6 +356,17 @@ AUTO_HEIGHT = ("<script>for(const f of document.querySelectorAll('iframe.fit')){
                "let n=0;const t=setInterval(()=>{fit();if(++n>40)clearInterval(t)},250)})}</script>")
 
 
+def embedded(title: str, page: str) -> str:
+    """Another tool's HTML page (Evidently's) inside ours, in a frame that grows to fit its content."""
+    return f'<iframe class="fit" title="{html.escape(title)}" srcdoc="{html.escape(page, quote=True)}"></iframe>\n{AUTO_HEIGHT}'
+
+
+def write_page(path: Path, page: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
 def write_report(path: Path, evaluation: dict, images: dict[str, str], evidently: str, context: ReportContext) -> Path:
     """The evaluation report: the verdicts and "will this be promoted" first, then the numbers behind them."""
     champion = evaluation.get("champion")
@@ -397,12 +408,9 @@ rows of dataset {html.escape(evaluation['dataset_hash'][:12])} (every row, for t
 <h2 id="evidently">Evidently quality report (reference = champion)</h2>
 <p>Evidently's section is computed {sampled}. Its column {html.escape(context.target)} is the label, and
 {html.escape(context.target)} (predicted) the model's output.</p>
-<iframe class="fit" title="Evidently report" srcdoc="{html.escape(evidently, quote=True)}"></iframe>
-{AUTO_HEIGHT}
+{embedded("Evidently report", evidently)}
 </body></html>"""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
-    return path
+    return write_page(path, page)
 
 
 def model_card(*, model_name: str, version: str, task: str, evaluation: dict, gates: dict, decision: dict, card: dict,
