@@ -283,3 +283,26 @@ def load_reference(project: Project, model_name: str, version: str):
     model_version = client(project).get_model_version(model_name, version)
     local = mlflow.artifacts.download_artifacts(f"runs:/{model_version.run_id}/{REFERENCE_ARTIFACT}", tracking_uri=project.tracking_uri)
     return pd.read_parquet(local)
+
+
+PROVENANCE_ARTIFACT = "mlcicd/provenance.json"
+
+
+def log_provenance(record: dict) -> None:
+    """Keep what a version was made from (core/changes.py: provenance) with the active run."""
+    import mlflow
+
+    mlflow.log_dict(record, PROVENANCE_ARTIFACT)
+
+
+def load_provenance(project: Project, model_name: str, version: str | None) -> dict | None:
+    """What a registered version was made from, or None (no such version, or trained before provenance was kept)."""
+    import mlflow.artifacts
+
+    if version is None:
+        return None
+    try:
+        run_id = client(project).get_model_version(model_name, version).run_id
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROVENANCE_ARTIFACT}") if run_id else None
+    except Exception:  # noqa: BLE001 - no record: the comparison says it cannot tell
+        return None

@@ -190,6 +190,20 @@ def git_commit(folder: Path) -> str:
     return sha + ("-dirty" if dirty else "")
 
 
+def changed_files(folder: Path, old: str | None, new: str | None) -> list[str] | None:
+    """The files that differ between two commits (None when either is unknown or git cannot tell)."""
+    import subprocess
+
+    shas = [str(c or "").removesuffix("-dirty") for c in (old, new)]
+    if not all(len(c) == 40 for c in shas) or shas[0] == shas[1]:
+        return None
+    try:
+        result = subprocess.run(["git", "diff", "--name-only", shas[0], shas[1]], cwd=folder, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.split() if result.returncode == 0 else None
+
+
 def redact(url: str) -> str:
     """A URL with its password (user:password@host) replaced by ***: credentials are never shown."""
     import re

@@ -33,6 +33,7 @@ class AuditRecord:
     phase: Literal["intent", "done", "abandoned"] = "done"
     decision_id: str = field(default_factory=lambda: uuid4().hex)
     artifact_sha256: str | None = None  # the moved-to version's files, as verified at the move: the registry's tag may be rewritten
+    changes: dict[str, list[str]] = field(default_factory=dict)  # what changed since the previous champion, per axis (core/changes.py)
 
     def as_phase(self, phase: str, reason: str | None = None) -> "AuditRecord":
         """The same decision, recorded again at a later phase."""

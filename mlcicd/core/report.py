@@ -440,6 +440,11 @@ def model_card(*, model_name: str, version: str, task: str, evaluation: dict, ga
         f"- **Replaced:** {'version ' + decision['from_version'] if decision.get('from_version') else 'nothing (first champion)'}",
         f"- **Code:** git commit {decision.get('git_commit') or 'unknown'}.",
         "",
+        "## What changed since the previous champion",
+        "",
+        *[f"- **{axis}:** {'; '.join(lines) if lines else 'nothing changed'}" for axis, lines in (decision.get("changes") or {}).items()],
+        *([] if decision.get("changes") else ["- not recorded"]),
+        "",
         "## Training data",
         "",
         f"- **Dataset:** {evaluation['dataset_hash'][:12]} (content hash); {training.get('rows', '?'):,} training rows"

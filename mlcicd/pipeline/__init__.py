@@ -15,6 +15,7 @@ from mlcicd.project import Project
 
 
 def model_defs(proj: Project) -> dg.Definitions:
+    from mlcicd.code_versions import ASSET_INPUTS, code_version, components
     from mlcicd.resources import ProjectIOManager
 
     from .automation.alerts import unaudited_champion_alert_for
@@ -35,9 +36,16 @@ def model_defs(proj: Project) -> dg.Definitions:
     serving_schedules, serving_sensors = serving_automation_for(n, proj, jobs)
     assets = [*raw_batch_for(n, proj), *training_assets_for(n, proj), champion_for(n, proj), *drift_report_for(n, proj),
               batch_predictions_for(n, proj), *serving_assets_for(n, proj)]
-    owned = dg.map_asset_specs(  # every asset of the model has its owner (card.owner), set here once
-        lambda spec: spec.replace_attributes(owners=[proj.config.card.owner]), [a for a in assets if not isinstance(a, dg.AssetChecksDefinition)],
-    )
+    parts = components(proj)
+
+    def policies(spec: dg.AssetSpec) -> dg.AssetSpec:
+        """Set here once for every asset of the model: its owner (card.owner), and its code version where code or
+        settings shape it (mlcicd/code_versions.py), so a change to them shows the asset as stale and retrains it."""
+        asset = spec.key.path[-1]
+        version = code_version(parts, asset) if asset in ASSET_INPUTS else spec.code_version
+        return spec.replace_attributes(owners=[proj.config.card.owner], code_version=version)
+
+    owned = dg.map_asset_specs(policies, [a for a in assets if not isinstance(a, dg.AssetChecksDefinition)])
     return dg.Definitions(
         assets=owned,
         asset_checks=[a for a in assets if isinstance(a, dg.AssetChecksDefinition)] + [model_gates_for(n, proj)],

@@ -122,7 +122,7 @@ def champion_for(n: Names, proj: Project) -> dg.AssetsDefinition:
 
 
 def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_evaluation: dict, proj) -> dg.Output[dict]:
-    from mlcicd.champion import reconcile, record
+    from mlcicd.champion import changes_between, reconcile, record
     from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, promotion_evidence_tags, version_by_alias
 
     tier = run_tier(context)
@@ -155,7 +155,7 @@ def decide(context: dg.AssetExecutionContext, config: ChampionConfig, candidate_
     decision = AuditRecord(
         decision=verdict.decision, model_name=name, from_version=current_version, to_version=to_version, reason=verdict.reason,
         triggered_by=who, dagster_run_id=context.run.run_id, dataset_hash=candidate_evaluation["dataset_hash"], metrics=evidence, gates=gates,
-        artifact_sha256=sha,
+        artifact_sha256=sha, changes=changes_between(proj, name, current_version, to_version) if verdict.moves_alias else {},
     )
     tags = {
         "last_decision": verdict.decision, "decision_reason": verdict.reason[:4000], "decision_run": context.run.run_id,

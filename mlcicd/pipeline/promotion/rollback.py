@@ -60,7 +60,7 @@ def roll_back_model(context: dg.OpExecutionContext, config: RollbackConfig, n: N
 
 def decide(context: dg.OpExecutionContext, config: RollbackConfig, proj) -> tuple[Verdict, dg.Output]:
     """The rollback's verdict, audited (and the alias moved when it says so), with what the champion asset records."""
-    from mlcicd.champion import reconcile, record
+    from mlcicd.champion import changes_between, reconcile, record
     from mlcicd.mlflow_registry import CHAMPION, HASH_TAG, client, version_by_alias
 
     name = proj.model_name("full")
@@ -86,6 +86,7 @@ def decide(context: dg.OpExecutionContext, config: RollbackConfig, proj) -> tupl
     decision = AuditRecord(
         decision=verdict.decision, model_name=name, from_version=current_version, to_version=target, reason=verdict.reason,
         triggered_by=who, dagster_run_id=context.run.run_id, gates=gates, artifact_sha256=tags.get(HASH_TAG) if verdict.moves_alias else None,
+        changes=changes_between(proj, name, current_version, target) if verdict.moves_alias else {},
     )
     record(proj, decision, verdict.moves_alias,
            {"last_decision": verdict.decision, "decision_reason": verdict.reason[:4000], "decision_run": context.run.run_id})

@@ -20,9 +20,13 @@ HOLDOUT_ATTR = "mlcicd_holdout_share"
 BATCHES_ATTR = "mlcicd_batches"  # the accepted batch ids the rows came from  # the share of the rows the holdout takes, decided where the batches are known
 
 
-# Every training asset: new accepted data retrains by itself (retrain_on_new_data sensor), but never past a
+# Every training asset: new accepted data retrains by itself (retrain_on_new_data sensor), and so does a change to the
+# code or settings that shape it in a running deployment (its code version, mlcicd/code_versions.py), but never past a
 # failed blocking gate upstream (eager() alone would ignore failed checks).
-RETRAIN_ON_NEW_DATA = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+RETRAIN_ON_NEW_DATA = (
+    (dg.AutomationCondition.eager() | dg.AutomationCondition.code_version_changed())
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
 
 
 def training_assets_for(n: Names, proj: Project) -> list:
@@ -204,6 +208,7 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
               "training_fingerprint": fingerprint},
     )
     mlflow.name(run_name(proj, registered.version, mlflow.purpose, digest))
+    why = record_provenance(context, proj, mlflow, model_name, registered.version, champion, digest, batches, commit)
     training = training_record(train_set, proj, batches, trained.params, rounds, trained.best_iteration)
     mlflow.set_tags({TRAINING_TAG: json.dumps(training, default=str)[:7000]})  # read back when a later run finds nothing new
     value = {
@@ -224,8 +229,36 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
             "mlflow_run_id": registered.run_id or "",
             "best_iteration": trained.best_iteration,
             "dataset_hash": digest,
+            "changes_since_champion": dg.MetadataValue.text(why),
         },
     )
+
+
+REASON_TAG = "mlcicd/changes_since_champion"  # on the Dagster run, the MLflow run and the version
+
+
+def record_provenance(context, proj: Project, mlflow, model_name: str, version: str, champion, digest: str, batches: list[str], commit: str) -> str:
+    """Keep what this version was made from with its MLflow run, and say what changed since the champion on each axis
+    (data, code, settings): on the Dagster run's tags, the MLflow run and the registered version. Returns that sentence."""
+    from mlcicd.code_versions import components
+    from mlcicd.core.changes import in_one_line, provenance, what_changed
+    from mlcicd.mlflow_registry import client, load_provenance, log_provenance
+    from mlcicd.project import changed_files
+
+    settings = proj.config.model_dump(mode="json", exclude={"simulator"})
+    after = provenance(dataset_hash=digest, batches=batches, git_commit=commit, components=components(proj), settings=settings)
+    log_provenance(after)
+    if champion is None:
+        why = "the first version: there is no champion to compare with"
+    else:
+        before = load_provenance(proj, model_name, str(champion.version))
+        files = changed_files(proj.root, (before or {}).get("git_commit"), commit)
+        why = f"since champion version {champion.version}: " + in_one_line(what_changed(before, after, files))
+    context.instance.add_run_tags(context.run.run_id, {REASON_TAG: why[:4000]})
+    mlflow.set_tags({REASON_TAG: why[:4000]})
+    client(proj).set_model_version_tag(model_name, version, REASON_TAG, why[:4000])
+    context.log.info(f"version {version}: {why}")
+    return why
 
 
 TRAINING_TAG = "mlcicd_training"  # the MLflow run tag that keeps training_record's JSON
