@@ -459,12 +459,27 @@ def _model_flag(project: Project) -> str:
 
 @main.command()
 @CONFIG_OPTION
-@click.option("--tier", type=click.Choice(["full", "ci"]), default="full", show_default=True, help="full: training_job; ci: ci_job (a sample, few rounds).")
+@click.option("--tier", type=click.Choice(["full", "ci"]), default="full", show_default=True,
+              help="full: training_job; ci: ci_job (a sample, few rounds). For a pull request: `mlcicd ci`.")
 def train(config_path, tier: str) -> None:
     """Ingest what has landed, train a candidate and run every gate, with progress; the same run as `make train`."""
     projects = _projects(config_path)
     require_data(projects)
     run_job_with_progress(_job(projects, "training_job" if tier == "full" else "ci_job"), projects=projects)
+
+
+@main.command("ci")
+@CONFIG_OPTION
+@click.option("--base", default=None, help="The base branch whose model stands in when production's registry has no champion "
+              "(default: $MLCICD_BASE_REF, else origin/main, else main).")
+def ci_command(config_path, base: str | None) -> None:
+    """The pull-request tier (pr_job): train this branch's candidate on a fixed sample, judge it against production's
+    champion on the same holdout with every gate, write data/reports/ci/<model>.md; exits non-zero when a blocking gate
+    fails. Never registers into production's model, never moves an alias."""
+    projects = _projects(config_path)
+    if base:
+        os.environ["MLCICD_BASE_REF"] = base
+    run_job_with_progress(_job(projects, "pr_job"), projects=projects)
 
 
 @main.command()

@@ -196,6 +196,8 @@ class TierSpec(_Strict):
 class Tiers(_Strict):
     full: TierSpec = TierSpec()
     ci: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci", evaluation_report=False)
+    # the pull-request tier (pr_job, `mlcicd ci`): judged against production's champion; never moves an alias
+    pr: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-pr", evaluation_report=False)
 
 
 class AutomationSpec(_Strict):

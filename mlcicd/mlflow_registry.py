@@ -107,10 +107,12 @@ def next_version(project: Project, model_name: str) -> int:
     return max((int(v.version) for v in versions), default=0) + 1
 
 
-def log_candidate(project: Project, trained, frame, *, model_name: str, tags: dict[str, str], logged_name: str) -> RegisteredModel:
+def log_candidate(
+    project: Project, trained, frame, *, model_name: str, tags: dict[str, str], logged_name: str, challenger: bool = True,
+) -> RegisteredModel:
     """Log the model in the active MLflow run as a pyfunc (the LightGBM booster as text behind the feature path, with a
-    signature from the contract and an input example from `frame`), register it as a new version and point
-    `challenger` at it."""
+    signature from the contract and an input example from `frame`), register it as a new version and (unless
+    `challenger` is False: the pull-request tier moves no alias) point `challenger` at it."""
     import tempfile
     from pathlib import Path
 
@@ -151,7 +153,8 @@ def log_candidate(project: Project, trained, frame, *, model_name: str, tags: di
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(model_name, version, key, str(value))
     kill_point("registry.before_challenger")
-    mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version)
+    if challenger:
+        mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version)
     return RegisteredModel(model_name, version, info.run_id, f"models:/{model_name}/{version}")
 
 
@@ -306,3 +309,45 @@ def load_provenance(project: Project, model_name: str, version: str | None) -> d
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROVENANCE_ARTIFACT}") if run_id else None
     except Exception:  # noqa: BLE001 - no record: the comparison says it cannot tell
         return None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a pull-request candidate is judged against: production's champion (read-only), else the base branch's model
+    trained the same way, else nothing; `why` says which and why, in words."""
+
+    model_name: str
+    version: Any  # a ModelVersion, or None
+    source: str  # "production" | "base branch" | "none"
+    why: str
+
+
+def production_reference(project: Project, pr_model_name: str, base_commit: str | None) -> Reference:
+    """Production's champion when its registry answers and has one; otherwise the newest version of the pull-request model
+    trained from `base_commit` (the merge base with the base branch); otherwise none, said why."""
+    from mlflow.exceptions import MlflowException
+
+    production = project.model_name("full")
+    try:
+        champion = client(project).get_model_version_by_alias(production, CHAMPION)
+        return Reference(production, champion, "production", f"production's champion: {production} version {champion.version}")
+    except MlflowException as exc:
+        missing = getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+        problem = (f"production's registry has no champion of {production}" if missing
+                   else f"production's registry could not be read ({type(exc).__name__}: {str(exc)[:200]})")
+    except Exception as exc:  # noqa: BLE001 - an unreachable server: said, and the base branch's model is used instead
+        problem = f"production's registry could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+    if base_commit:
+        try:
+            versions = client(project).search_model_versions(f"name = '{pr_model_name}'")
+        except Exception:  # noqa: BLE001
+            versions = []
+        same = sorted((v for v in versions if (v.tags or {}).get("git_commit", "").removesuffix("-dirty") == base_commit),
+                      key=lambda v: int(v.version))
+        if same:
+            return Reference(pr_model_name, same[-1], "base branch",
+                             f"{problem}; compared with the base branch's model trained the same way ({pr_model_name} version "
+                             f"{same[-1].version}, commit {base_commit[:12]})")
+        return Reference(pr_model_name, None, "none", f"{problem}, and no model of the base branch (commit {base_commit[:12]}) was "
+                         "trained the same way: run `mlcicd ci` on the base branch first; judged without a champion")
+    return Reference(pr_model_name, None, "none", f"{problem}, and the base branch's commit is unknown; judged without a champion")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mlcicd.config import Config, TierSpec, load_config
 
-TIERS = ("full", "ci")
+TIERS = ("full", "ci", "pr")
 TIER_TAG = "mlcicd/tier"
 
 # One MLflow experiment per model and purpose, each with a description the MLflow UI shows.
@@ -26,6 +26,11 @@ PURPOSES = {
     "ci": (
         "CI runs of the {model} model (ci_job, on a sample): the candidate of a code, data or config change, registered in "
         "{registered}, never in the production model."
+    ),
+    "pr": (
+        "Pull-request runs of the {model} model (pr_job, `mlcicd ci`): the branch's candidate, trained on a fixed sample of the "
+        "newest accepted data and judged against production's champion ({production}) on the same holdout; registered in "
+        "{registered}, never in production's model; no alias moves."
     ),
     "monitoring": (
         "Monitoring runs of the {model} model: drift of the newest accepted batches against the champion's training "
@@ -172,7 +177,8 @@ class Project:
         return self.experiment if purpose == "training" else f"{self.experiment}-{purpose}"
 
     def experiment_description(self, purpose: str) -> str:
-        return PURPOSES[purpose].format(model=self.name, registered=self.model_name("ci" if purpose == "ci" else "full"))
+        registered = self.model_name(purpose if purpose in ("ci", "pr") else "full")
+        return PURPOSES[purpose].format(model=self.name, registered=registered, production=self.model_name("full"))
 
     def model_name(self, tier: str) -> str:
         return self.registered_name + self.tier(tier).model_name_suffix
@@ -188,6 +194,21 @@ def git_commit(folder: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
+
+
+def merge_base(folder: Path, base: str | None = None) -> str | None:
+    """The commit this branch left the base branch at ($MLCICD_BASE_REF, else origin/main, else main), or None."""
+    import os
+    import subprocess
+
+    for ref in [base or os.environ.get("MLCICD_BASE_REF") or "origin/main", "main"]:
+        try:
+            result = subprocess.run(["git", "merge-base", "HEAD", ref], cwd=folder, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if result.returncode == 0 and result.stdout.strip():
+            return result.stdout.strip()
+    return None
 
 
 def changed_files(folder: Path, old: str | None, new: str | None) -> list[str] | None:

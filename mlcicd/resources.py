@@ -21,7 +21,7 @@ from mlcicd.project import TIER_TAG, Project, git_commit
 
 
 def run_tier(context) -> str:
-    """The tier of the current run ("full" or "ci"), from the run's `mlcicd/tier` tag."""
+    """The tier of the current run ("full", "ci" or "pr"), from the run's `mlcicd/tier` tag."""
     return context.run.tags.get(TIER_TAG, "full")
 
 
@@ -43,9 +43,10 @@ class MlflowTracking(dg.ConfigurableResource):
         self._context = context
 
     def for_model(self, project: Project, purpose: str | None = None) -> "ModelRun":
-        """The model's MLflow run for one purpose: "training", "ci" or "monitoring" (default: by the run's tier)."""
+        """The model's MLflow run for one purpose: "training", "ci", "pr" or "monitoring" (default: by the run's tier)."""
         if purpose is None:
-            purpose = "ci" if self._context.run and self._context.run.tags.get(TIER_TAG) == "ci" else "training"
+            tier = self._context.run.tags.get(TIER_TAG, "full") if self._context.run else "full"
+            purpose = tier if tier in ("ci", "pr") else "training"
         return ModelRun(self, project, purpose)
 
     def _activate(self, project: Project, purpose: str):

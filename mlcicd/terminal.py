@@ -121,8 +121,9 @@ def wrapped(text: str, indent: str = "", width: int | None = None) -> str:
 
 def result_lines(job: str, project: Project, instance) -> list[str]:
     """What a job produced for one model, in a few lines."""
-    if "training_job" in job or "ci_job" in job:
-        return training_result(project, instance, tier="ci" if "ci_job" in job else "full")
+    for tier, name in (("full", "training_job"), ("ci", "ci_job"), ("pr", "pr_job")):
+        if job.endswith(name):
+            return training_result(project, instance, tier=tier)
     if "promotion_job" in job or "rollback_job" in job:
         return decision_result(project)
     return []
@@ -163,8 +164,13 @@ def training_result(project: Project, instance, tier: str) -> list[str]:
                              f"(`mlcicd status{model_option(project)}` says why)", indent="  "))
     elif tier == "full":
         lines.append(f"  decision: every gate passed; next: `mlcicd promote{model_option(project)}`")
+    elif tier == "pr":
+        lines.append(wrapped(f"decision: every gate passed against {(evaluation.get('reference') or {}).get('why', 'no reference')}", indent="  "))
     else:
         lines.append("  decision: every gate passed (the CI tier's own model; production's is untouched)")
+    if tier == "pr":
+        lines.append(f"  pull-request report: {project.root / 'data' / 'reports' / 'ci' / f'{project.name}.md'}")
+        return lines
     report = project.data_dir / "reports" / f"evaluation-{evaluation['model_name']}-v{candidate['version']}.html"
     lines.append(f"  report: {report}" if report.exists() else f"  report: not written (the {tier} tier skips it: tiers.{tier}.evaluation_report)")
     return lines

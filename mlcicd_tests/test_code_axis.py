@@ -2,6 +2,10 @@
 changed since the previous champion on each axis (data, code, settings)."""
 
 import dagster as dg
+import pytest
+from click.testing import CliRunner
+
+from mlcicd.cli import main
 
 from .support import simulate
 
@@ -71,3 +75,64 @@ def test_what_changed_names_code_components_commits_and_files():
     assert changes["data"] == []
     assert changes["code"] == ["commit 111111111111 -> 222222222222", "feature_code changed", "changed file mlcicd/core/features.py"]
     assert changes["settings"] == ["the data contract changed", "model.seed: 1 -> 2"]
+
+
+@pytest.fixture
+def in_production(make_project, run_job):
+    """Production has a champion (version 1 of mlcicd-fraud), trained and promoted by the full tier."""
+    project = make_project()
+    simulate(project, batches=4)
+    assert run_job("training_job").success and run_job("promotion_job").success
+    return project
+
+
+def assert_production_untouched(project) -> None:
+    from mlcicd.mlflow_registry import CHAMPION, CHALLENGER, client, version_by_alias
+
+    registry = client(project)
+    assert [str(v.version) for v in registry.search_model_versions(f"name = '{project.model_name('full')}'")] == ["1"], \
+        "the pull-request tier never registers into production's model"
+    assert str(version_by_alias(project, project.model_name("full"), CHAMPION).version) == "1"
+    assert all(version_by_alias(project, project.model_name("pr"), alias) is None for alias in (CHAMPION, CHALLENGER)), "no alias moves"
+
+
+@pytest.mark.persistent_instance  # `mlcicd ci` runs pr_job with `dagster job execute`, against this instance
+def test_mlcicd_ci_fails_a_change_that_makes_productions_model_worse_and_passes_a_neutral_one(in_production, make_project):
+    """Issue 19 points 2, 3 and 5: a config change that drops the strongest features fails `no_regression` against
+    production's champion, and the report holds the numbers; a neutral change passes; production is untouched."""
+    make_project({"dataset": {"drop_columns": ["amount", "device_risk_score"]}})
+    worse = CliRunner().invoke(main, ["ci"])
+    assert worse.exit_code != 0, worse.output
+    assert "gate no_regression" in worse.output
+    report = (in_production.root / "data" / "reports" / "ci" / "fraud.md").read_text()
+    assert report.startswith("## mlcicd · mlcicd-fraud-pr · FAIL")
+    assert "compared with production's champion: mlcicd-fraud version 1" in report
+    assert "| ❌ | no_regression |" in report and "| roc_auc | 0." in report and "95% interval" in report
+    assert "dataset.drop_columns: [] -> ['amount', 'device_risk_score']" in report
+    assert "### Largest feature-importance changes" in report and "| amount |" in report
+    assert_production_untouched(in_production)
+
+    make_project({"gates": {"max_calibration_error": 0.03}})  # neutral: the same model
+    neutral = CliRunner().invoke(main, ["ci"])
+    assert neutral.exit_code == 0, neutral.output
+    report = (in_production.root / "data" / "reports" / "ci" / "fraud.md").read_text()
+    assert report.startswith("## mlcicd · mlcicd-fraud-pr · PASS") and "| ✅ | no_regression |" in report
+    assert "pull-request report: " in neutral.output
+    assert_production_untouched(in_production)
+
+
+def test_a_training_code_change_that_hurts_the_model_fails_pr_job(in_production, run_job, monkeypatch):
+    """The same through `pr_job` in process, with the code change supplied by this fixture: the training code asks
+    LightGBM for tiny trees barely trained."""
+    import mlcicd.core.train as training_code
+
+    original = training_code.lightgbm_params
+    monkeypatch.setattr(training_code, "lightgbm_params", lambda *args, **kwargs: {
+        **original(*args, **kwargs), "num_leaves": 2, "learning_rate": 0.005, "feature_fraction": 0.2})
+    result = run_job("pr_job")
+    assert not result.success
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    assert "no_regression" in failed, failed
+    report = (in_production.root / "data" / "reports" / "ci" / "fraud.md").read_text()
+    assert "| ❌ | no_regression |" in report and "better by -0." in report
+    assert_production_untouched(in_production)

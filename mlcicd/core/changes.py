@@ -44,8 +44,11 @@ def what_changed(before: dict | None, after: dict, changed_files: list[str] | No
     if before.get("dataset_hash") != after.get("dataset_hash"):
         added = [b for b in after.get("batches", []) if b not in before.get("batches", [])]
         dropped = [b for b in before.get("batches", []) if b not in after.get("batches", [])]
-        out["data"].append(f"dataset {str(before.get('dataset_hash'))[:12]} -> {str(after.get('dataset_hash'))[:12]}: "
-                           f"{len(added)} batch(es) added, {len(dropped)} left the window")
+        hashes = f"dataset {str(before.get('dataset_hash'))[:12]} -> {str(after.get('dataset_hash'))[:12]}"
+        if added or dropped:
+            out["data"].append(f"{hashes}: {len(added)} batch(es) added, {len(dropped)} left the window")
+        else:
+            out["data"].append(f"{hashes}: the same batches, another selection of their rows (a tier's sample)")
         out["data"] += [f"added batch {b}" for b in added[:10]] + [f"dropped batch {b}" for b in dropped[:10]]
     components_before, components_after = before.get("components") or {}, after.get("components") or {}
     code = [name for name in components_after if name.endswith("_code") and components_before.get(name) != components_after[name]]

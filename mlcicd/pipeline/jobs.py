@@ -26,7 +26,7 @@ from .promotion.rollback import rollback_job_for
 LANE = "mlcicd/lane"
 MAX_RUNTIME = "dagster/max_runtime"  # seconds; Dagster's run monitoring reads it
 TRAINING_LANE, PROMOTION_LANE = {LANE: "training"}, {LANE: "promotion"}
-FULL, CI = {TIER_TAG: "full"}, {TIER_TAG: "ci"}
+FULL, CI, PR = {TIER_TAG: "full"}, {TIER_TAG: "ci"}, {TIER_TAG: "pr"}
 
 
 def job(name: str, selection: dg.AssetSelection, description: str, max_runtime_minutes: int = 30, tags: dict | None = None):
@@ -50,8 +50,8 @@ def ci_selection(models: list[Names]) -> dg.AssetSelection:
     return training_selection(models) | dg.AssetSelection.assets(*[n.key("champion") for n in models])
 
 
-def the_three(name: Callable[[str], str], models: list[Names], tags: dict | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
-    """training_job, promotion_job and ci_job over `models`, named `name(job)`."""
+def tier_jobs(name: Callable[[str], str], models: list[Names], tags: dict | None = None) -> list[dg.UnresolvedAssetJobDefinition]:
+    """training_job, promotion_job, ci_job and pr_job over `models`, named `name(job)`."""
     who = f"model {models[0].model}" if len(models) == 1 else f"every model ({', '.join(n.model for n in models)})"
     tags = tags or {}
     return [
@@ -61,13 +61,16 @@ def the_three(name: Callable[[str], str], models: list[Names], tags: dict | None
             description=f"Move the `champion` alias to the evaluated candidate, only if every gate passed for it: {who}."),
         job(name("ci_job"), ci_selection(models), tags={**CI, **TRAINING_LANE, **tags}, max_runtime_minutes=60,
             description=f"The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone): {who}."),
+        job(name("pr_job"), training_selection(models), tags={**PR, **TRAINING_LANE, **tags}, max_runtime_minutes=60,
+            description=f"The pull-request tier (`mlcicd ci`): the branch's candidate on a fixed sample, judged against production's "
+                        f"champion on the same holdout; never registers into production's model, never moves an alias: {who}."),
     ]
 
 
 def jobs_for(n: Names, proj: Project) -> dict[str, dg.JobDefinition | dg.UnresolvedAssetJobDefinition]:
     """One model's jobs, by their unprefixed names."""
     own = [
-        *the_three(n.job, [n], n.tags),
+        *tier_jobs(n.job, [n], n.tags),
         job(n.job("ingestion_job"), dg.AssetSelection.assets(n.key("raw_batch")), tags=n.tags,
             description="Validate landed files against the data contract: accept each whole, or quarantine it with a report."),
         job(n.job("monitoring_job"), dg.AssetSelection.assets(n.key("drift_report")), tags=n.tags,
@@ -85,4 +88,4 @@ def jobs_for(n: Names, proj: Project) -> dict[str, dg.JobDefinition | dg.Unresol
 
 def project_jobs(models: list[Names]) -> list[dg.UnresolvedAssetJobDefinition]:
     """training_job, promotion_job and ci_job over every model (one model of several: fraud__training_job)."""
-    return the_three(lambda name: name, models)
+    return tier_jobs(lambda name: name, models)

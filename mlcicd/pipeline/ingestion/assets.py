@@ -60,7 +60,7 @@ def raw_batch_for(n: Names, proj: Project) -> list[dg.AssetsDefinition]:
 def ingest(context: dg.AssetExecutionContext, config: IngestConfig, proj: Project) -> dg.Output[dict]:
     landing = proj.landing_dir
     tier = run_tier(context)
-    if tier == "ci" and not pending_files(landing) and not list_accepted(proj.accepted_dir):
+    if tier in ("ci", "pr") and not pending_files(landing) and not list_accepted(proj.accepted_dir):
         # a few days rather than one, so that the newest-day holdout looks like the days before it
         days, rows = 4, proj.config.simulator.ci_rows
         written = write_batches(

@@ -204,11 +204,12 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
         train_set,
         logged_name=f"{proj.name}-v{next_version(proj, model_name)}",
         model_name=model_name,
+        challenger=tier_name != "pr",  # the pull-request tier moves no alias
         tags={"dataset_hash": digest, "git_commit": commit, "dagster_run_id": context.run.run_id, "tier": tier_name,
               "training_fingerprint": fingerprint},
     )
     mlflow.name(run_name(proj, registered.version, mlflow.purpose, digest))
-    why = record_provenance(context, proj, mlflow, model_name, registered.version, champion, digest, batches, commit)
+    why, made_from = record_provenance(context, proj, mlflow, model_name, registered.version, champion, digest, batches, commit)
     training = training_record(train_set, proj, batches, trained.params, rounds, trained.best_iteration)
     mlflow.set_tags({TRAINING_TAG: json.dumps(training, default=str)[:7000]})  # read back when a later run finds nothing new
     value = {
@@ -219,6 +220,7 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
         "train_rows": len(train_set),
         "git_commit": commit,
         "training": training,
+        "provenance": made_from,
     }
     return dg.Output(
         value,
@@ -237,9 +239,12 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
 REASON_TAG = "mlcicd/changes_since_champion"  # on the Dagster run, the MLflow run and the version
 
 
-def record_provenance(context, proj: Project, mlflow, model_name: str, version: str, champion, digest: str, batches: list[str], commit: str) -> str:
+def record_provenance(
+    context, proj: Project, mlflow, model_name: str, version: str, champion, digest: str, batches: list[str], commit: str,
+) -> tuple[str, dict]:
     """Keep what this version was made from with its MLflow run, and say what changed since the champion on each axis
-    (data, code, settings): on the Dagster run's tags, the MLflow run and the registered version. Returns that sentence."""
+    (data, code, settings): on the Dagster run's tags, the MLflow run and the registered version. Returns that sentence
+    and the provenance."""
     from mlcicd.code_versions import components
     from mlcicd.core.changes import in_one_line, provenance, what_changed
     from mlcicd.mlflow_registry import client, load_provenance, log_provenance
@@ -258,7 +263,7 @@ def record_provenance(context, proj: Project, mlflow, model_name: str, version: 
     mlflow.set_tags({REASON_TAG: why[:4000]})
     client(proj).set_model_version_tag(model_name, version, REASON_TAG, why[:4000])
     context.log.info(f"version {version}: {why}")
-    return why
+    return why, after
 
 
 TRAINING_TAG = "mlcicd_training"  # the MLflow run tag that keeps training_record's JSON
@@ -320,6 +325,44 @@ def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster,
     return {**links, "summary": dg.MetadataValue.md(report.summary_markdown(value, images, url))}
 
 
+def write_pr_report(context, proj: Project, value: dict, candidate_model: dict, booster, features, champion_model, holdout, current):
+    """The pull-request report (core/pr_report.py) at data/reports/ci/<model>.md, appended to $GITHUB_STEP_SUMMARY when set."""
+    import os
+
+    from mlcicd.core.changes import what_changed
+    from mlcicd.core.ingest import atomic_write
+    from mlcicd.core.pr_report import importance_changes, pr_markdown, psi_by_feature
+    from mlcicd.mlflow_registry import load_provenance, load_reference
+    from mlcicd.project import changed_files
+
+    def gains(model) -> dict[str, float]:
+        return dict(zip(model.feature_name(), model.feature_importance("gain").tolist()))
+
+    importance, drift, before = [], [], None
+    if champion_model is not None:
+        importance = importance_changes(gains(booster), gains(champion_model[0]))
+        version = str(current.version)
+        try:
+            reference_rows = load_reference(proj, value["champion_model_name"], version)
+            drift = psi_by_feature(reference_rows, holdout, features.numeric, features.categorical)
+        except Exception as exc:  # noqa: BLE001 - the report says the drift could not be measured; the gates do not depend on it
+            context.log.warning(f"drift against the reference's training data could not be measured: {exc}")
+        before = load_provenance(proj, value["champion_model_name"], version)
+    after = candidate_model.get("provenance") or {}
+    changes = what_changed(before, after, changed_files(proj.root, (before or {}).get("git_commit"), after.get("git_commit")))
+    text = pr_markdown(value, gate_verdicts(context, proj, value), importance=importance, drift=drift, changes=changes,
+                       sample_rows=proj.tier("pr").sample_rows)
+    path = proj.root / "data" / "reports" / "ci" / f"{proj.name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    context.log.info(f"pull-request report: {path}")
+    return path
+
+
 def gate_verdicts(context, proj: Project, value: dict) -> list[tuple[str, bool, str]]:
     """Every data and model gate's verdict on this candidate, in pipeline order, for the top of its report: the data gates
     as this run judged them, the model gates by the very judges their checks run (training/checks.py)."""
@@ -347,6 +390,9 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
     from mlcicd.core.evaluate import evaluate_models
     from mlcicd.mlflow_registry import CHAMPION, at_promotion, load_model, version_by_alias
 
+    from mlcicd.mlflow_registry import production_reference
+    from mlcicd.project import merge_base
+
     mlflow = mlflow.for_model(proj)
     spec, gates = proj.config.dataset, proj.config.gates
     metric, name = gates.primary_metric, candidate_model["name"]
@@ -359,11 +405,17 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
 
     candidate_model_loaded = booster, features = load_model(proj, name, candidate_model["version"])
     kill_point("evaluate.after_candidate")
-    champion_error, current = None, version_by_alias(proj, name, CHAMPION)
-    champion_model = None
+    reference = None
+    if candidate_model["tier"] == "pr":  # judged against production's champion, read-only (else the base branch's model)
+        reference = production_reference(proj, name, merge_base(proj.root))
+        context.log.info(f"pull-request tier: compared with {reference.why}")
+        champion_name, current = reference.model_name, reference.version
+    else:
+        champion_name, current = name, version_by_alias(proj, name, CHAMPION)
+    champion_error, champion_model = None, None
     if current is not None:
         try:
-            champion_model = load_model(proj, name, str(current.version))
+            champion_model = load_model(proj, champion_name, str(current.version))
             evidence = evaluate(champion_model)
         except Exception as exc:  # a champion that cannot be scored fails the regression gates, with this reason
             champion_model, champion_error = None, f"{type(exc).__name__}: {exc}"
@@ -398,6 +450,8 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
         "training": candidate_model.get("training"),
         "dagster_run_id": context.run.run_id,
         "mlflow_run_id": mlflow.run_id,
+        "reference": {"source": reference.source, "model_name": reference.model_name, "why": reference.why} if reference else None,
+        "champion_model_name": champion_name,
     }
     metadata = {
         "candidate_version": candidate["version"],
@@ -409,5 +463,8 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
     if comparison:
         metadata.update({f"better_by_{metric}": comparison["delta"], f"better_by_{metric}_lower_bound": comparison["lower"]})
     metadata.update(report_metadata(context, proj, mlflow, value, booster, features, candidate_predictions, champion_predictions))
+    if candidate_model["tier"] == "pr":
+        path = write_pr_report(context, proj, value, candidate_model, booster, features, champion_model, holdout_set, current)
+        metadata["pr_report"] = dg.MetadataValue.path(str(path))
     kill_point("evaluate.before_output")
     return dg.Output(value, metadata=shown(metadata))
