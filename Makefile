@@ -73,6 +73,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/loop.py
+	$(BIN)/python benchmarks/pr_tier.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:

@@ -35,7 +35,6 @@ def median_time(fn, runs: int) -> float:
 def core_figures(rows: int, runs: int) -> dict:
     import pandas as pd
 
-    from mlcicd.config import load_config
     from mlcicd.core import gates
     from mlcicd.core.dataset import split_by_time
     from mlcicd.core.evaluate import evaluate_models
@@ -44,7 +43,10 @@ def core_figures(rows: int, runs: int) -> dict:
     from mlcicd.core.simulate import simulate_batch
     from mlcicd.core.train import predict, train_model
 
-    config = load_config(ROOT / "mlcicd.yaml")[0]
+    from mlcicd.config import parse_config
+    from shipped import shipped_settings
+
+    config = parse_config(shipped_settings(), ROOT / "mlcicd" / "defs" / "models" / "fraud" / "defs.yaml")
     spec, g = config.dataset, config.gates
     frame = pd.concat([simulate_batch(i, rows // 4) for i in range(4)], ignore_index=True)
     train, holdout = split_by_time(frame, spec.time_column, spec.holdout_fraction)
@@ -82,7 +84,9 @@ def dagster_figures(rows: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         shutil.copytree(ROOT / "contracts", project / "contracts")
-        shutil.copy(ROOT / "mlcicd.yaml", project)
+        from shipped import write_config
+
+        write_config(project)
         os.environ["MLCICD_CONFIG"] = str(project / "mlcicd.yaml")
         os.environ.pop("MLFLOW_TRACKING_URI", None)
         write_batches(project / "data" / "landing", batches=4, rows_per_batch=rows // 4)

@@ -28,7 +28,9 @@ BIN = Path(sys.executable).parent
 def make_project(tmp: Path) -> tuple[Path, dict]:
     project = tmp / "project"
     shutil.copytree(ROOT / "contracts", project / "contracts")
-    config = yaml.safe_load((ROOT / "mlcicd.yaml").read_text())
+    from shipped import shipped_settings
+
+    config = shipped_settings()
     config["promotion"]["mode"] = "auto"
     (project / "mlcicd.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     home = tmp / "home"

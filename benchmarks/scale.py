@@ -39,7 +39,9 @@ def project_copy(tmp: Path) -> tuple[Path, dict]:
     project.mkdir()
     shutil.copytree(ROOT / "contracts", project / "contracts")
     shutil.copy(ROOT / "dagster.yaml", project / "dagster.yaml")
-    config = yaml.safe_load((ROOT / "mlcicd.yaml").read_text())
+    from shipped import shipped_settings
+
+    config = shipped_settings()
     config["tiers"]["full"] = {"evaluation_report": False}  # the bare script writes no HTML report either
     (project / "mlcicd.yaml").write_text(yaml.safe_dump(config))
     return project, environment(project)

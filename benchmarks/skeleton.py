@@ -43,7 +43,9 @@ def ci_job_time() -> float:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"  # as a fresh clone: its files, empty data/, DAGSTER_HOME at the project (as make sets it)
         project.mkdir()
-        shutil.copy(ROOT / "mlcicd.yaml", project)
+        from shipped import write_config
+
+        write_config(project)
         shutil.copy(ROOT / "dagster.yaml", project)
         shutil.copytree(ROOT / "contracts", project / "contracts")
         env = {**os.environ, "DAGSTER_HOME": str(project), "MLCICD_CONFIG": str(project / "mlcicd.yaml")}

@@ -196,8 +196,9 @@ class TierSpec(_Strict):
 class Tiers(_Strict):
     full: TierSpec = TierSpec()
     ci: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-ci", evaluation_report=False)
-    # the pull-request tier (pr_job, `mlcicd ci`): judged against production's champion; never moves an alias
-    pr: TierSpec = TierSpec(sample_rows=40_000, num_boost_round=100, model_name_suffix="-pr", evaluation_report=False)
+    # the pull-request tier (pr_job, `mlcicd ci`): judged against production's champion, so trained like it (the whole
+    # window, every round: a smaller budget would lose to the champion with no change at all); never moves an alias
+    pr: TierSpec = TierSpec(model_name_suffix="-pr", evaluation_report=False)
 
 
 class AutomationSpec(_Strict):
