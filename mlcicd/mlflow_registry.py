@@ -322,9 +322,10 @@ class Reference:
     why: str
 
 
-def production_reference(project: Project, pr_model_name: str, base_commit: str | None) -> Reference:
+def production_reference(project: Project, pr_model_name: str, base_commit: str | None, candidate_version: str) -> Reference:
     """Production's champion when its registry answers and has one; otherwise the newest version of the pull-request model
-    trained from `base_commit` (the merge base with the base branch); otherwise none, said why."""
+    trained from `base_commit` (the merge base with the base branch), other than the candidate itself; otherwise none,
+    said why."""
     from mlflow.exceptions import MlflowException
 
     production = project.model_name("full")
@@ -342,8 +343,8 @@ def production_reference(project: Project, pr_model_name: str, base_commit: str 
             versions = client(project).search_model_versions(f"name = '{pr_model_name}'")
         except Exception:  # noqa: BLE001
             versions = []
-        same = sorted((v for v in versions if (v.tags or {}).get("git_commit", "").removesuffix("-dirty") == base_commit),
-                      key=lambda v: int(v.version))
+        same = sorted((v for v in versions if (v.tags or {}).get("git_commit", "").removesuffix("-dirty") == base_commit
+                       and str(v.version) != str(candidate_version)), key=lambda v: int(v.version))
         if same:
             return Reference(pr_model_name, same[-1], "base branch",
                              f"{problem}; compared with the base branch's model trained the same way ({pr_model_name} version "

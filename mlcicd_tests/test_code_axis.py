@@ -129,10 +129,33 @@ def test_a_training_code_change_that_hurts_the_model_fails_pr_job(in_production,
     original = training_code.lightgbm_params
     monkeypatch.setattr(training_code, "lightgbm_params", lambda *args, **kwargs: {
         **original(*args, **kwargs), "num_leaves": 2, "learning_rate": 0.005, "feature_fraction": 0.2})
+    summary = in_production.root / "step_summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     result = run_job("pr_job")
     assert not result.success
     failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert "no_regression" in failed, failed
     report = (in_production.root / "data" / "reports" / "ci" / "fraud.md").read_text()
     assert "| ❌ | no_regression |" in report and "better by -0." in report
+    assert summary.read_text().startswith(report), "appended to GitHub's job summary"
     assert_production_untouched(in_production)
+
+
+def test_without_a_production_champion_the_base_branchs_model_stands_in(make_project, run_job, monkeypatch):
+    """Production's registry has no champion: the first run says so and judges without one; once the base branch's
+    commit has a model trained the same way, the next run is compared with it."""
+    import subprocess
+
+    project = make_project()
+    for command in (["init", "-q"], ["add", "."], ["-c", "user.email=ci@example.org", "-c", "user.name=ci", "commit", "-qm", "base"]):
+        subprocess.run(["git", *command], cwd=project.root, check=True, capture_output=True)
+    monkeypatch.setenv("MLCICD_BASE_REF", "HEAD")
+    simulate(project, batches=4)
+    assert run_job("pr_job").success
+    report = (project.root / "data" / "reports" / "ci" / "fraud.md").read_text()
+    assert "production's registry has no champion of mlcicd-fraud, and no model of the base branch" in report, report[:600]
+
+    assert run_job("pr_job").success
+    report = (project.root / "data" / "reports" / "ci" / "fraud.md").read_text()
+    assert "compared with the base branch's model trained the same way (mlcicd-fraud-pr version 1" in report, report[:600]
+    assert "| ✅ | no_regression |" in report and "better by +0.0000" in report, "the same code on the same data: the same model"

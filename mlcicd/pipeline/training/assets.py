@@ -407,7 +407,7 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
     kill_point("evaluate.after_candidate")
     reference = None
     if candidate_model["tier"] == "pr":  # judged against production's champion, read-only (else the base branch's model)
-        reference = production_reference(proj, name, merge_base(proj.root))
+        reference = production_reference(proj, name, merge_base(proj.root), candidate_model["version"])
         context.log.info(f"pull-request tier: compared with {reference.why}")
         champion_name, current = reference.model_name, reference.version
     else:
@@ -464,6 +464,12 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
         metadata.update({f"better_by_{metric}": comparison["delta"], f"better_by_{metric}_lower_bound": comparison["lower"]})
     metadata.update(report_metadata(context, proj, mlflow, value, booster, features, candidate_predictions, champion_predictions))
     if candidate_model["tier"] == "pr":
+        # what it showed on its holdout, kept on the version as a promotion keeps it: so it can stand in for the base
+        # branch's model later (label_quality and the slice gate compare the newest labels with it)
+        from mlcicd.mlflow_registry import client, promotion_evidence_tags
+
+        for key, tag in promotion_evidence_tags(value).items():
+            client(proj).set_model_version_tag(name, candidate["version"], key, tag)
         path = write_pr_report(context, proj, value, candidate_model, booster, features, champion_model, holdout_set, current)
         metadata["pr_report"] = dg.MetadataValue.path(str(path))
     kill_point("evaluate.before_output")
