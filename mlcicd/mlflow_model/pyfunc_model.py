@@ -44,6 +44,8 @@ def raw_input_example(frame, contract, target: str, rows: int = 5):
             example[column] = example[column].astype(object).where(example[column].notna(), None)
         elif rule.dtype == "int" and rule.nullable:
             example[column] = example[column].astype("float64")
+        elif rule.dtype == "datetime" and getattr(example[column].dtype, "tz", None) is not None:
+            example[column] = example[column].dt.tz_convert("UTC").dt.tz_localize(None)  # MLflow's datetime is zone-naive
     return example
 
 
