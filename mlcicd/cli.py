@@ -210,8 +210,7 @@ def init(data_path: Path, target: str, task, id_column, time_column, name, outpu
     component mlcicd/defs/models/<name>/defs.yaml, or a single-model mlcicd.yaml with --output."""
     import re
 
-    from mlcicd.core.infer import infer_dataset, measure_noise, read_reference
-    from mlcicd.models import MODELS_DIR, project_root, single_model_config
+    from mlcicd.models import MODELS_DIR, single_model_config
 
     folder = data_path if data_path.is_dir() else data_path.parent
     name = name or folder.resolve().name.replace(" ", "-").lower() or "mlcicd-model"
@@ -222,24 +221,10 @@ def init(data_path: Path, target: str, task, id_column, time_column, name, outpu
     if output.exists() and not force:
         raise click.ClickException(f"{output} exists; pass --force to overwrite it")
     try:
-        frame = read_reference(data_path, max_rows=200_000)
-        guess = infer_dataset(frame, target, task, id_column, time_column)
+        text, guess = model_settings_yaml(data_path, target, task, id_column, time_column, name, model, output, component)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    base = project_root() if component else output.resolve().parent  # relative paths start at the project root
-    landing = os.path.relpath(folder.resolve(), base)
-    contract = f"contracts/{name}.yaml"
-    click.echo("measuring how precisely a holdout of this data tells two models apart (two quick models)...", err=True)
-    noise = measure_noise(frame, guess, target)
-    text = render_config(guess, target=target, landing_dir=landing, contract=contract, name=name, noise=noise)
-    if component:
-        from mlcicd.models import COMPONENT_TYPE
-
-        indented = "\n".join(("  " + line) if line.strip() else line for line in text.splitlines())
-        text = f"# The model {model}: a ModelPipeline component; its attributes are its settings.\ntype: {COMPONENT_TYPE}\nattributes:\n{indented}\n"
-        output.parent.mkdir(parents=True, exist_ok=True)
-    else:
-        text = f"name: {model}                         # jobs {model}__training_job, ...; asset keys {model}/...\n" + text
+    output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
     click.echo(
         f"wrote {output}: {guess.task} task on '{target}', id {guess.id_column or 'none'}, time {guess.time_column or 'none (arrival order)'}, "
@@ -254,6 +239,29 @@ def init(data_path: Path, target: str, task, id_column, time_column, name, outpu
         )
     select = f"--model {model}" if component else f"--config {output}"
     click.echo(f"next: review it, then `mlcicd schema freeze {select}`")
+
+
+def model_settings_yaml(data_path: Path, target: str, task, id_column, time_column, name: str, model: str, output: Path,
+                        component: bool):
+    """A model's settings inferred from its data, as YAML for review: a component's defs.yaml, or a single mlcicd.yaml.
+    Used by `mlcicd init` and by `dg scaffold defs mlcicd.components.ModelPipeline` (components/model_pipeline.py)."""
+    from mlcicd.core.infer import infer_dataset, measure_noise, read_reference
+    from mlcicd.models import project_root
+
+    folder = data_path if data_path.is_dir() else data_path.parent
+    frame = read_reference(data_path, max_rows=200_000)
+    guess = infer_dataset(frame, target, task, id_column, time_column)
+    base = project_root() if component else output.resolve().parent  # relative paths start at the project root
+    landing = os.path.relpath(folder.resolve(), base)
+    click.echo("measuring how precisely a holdout of this data tells two models apart (two quick models)...", err=True)
+    noise = measure_noise(frame, guess, target)
+    text = render_config(guess, target=target, landing_dir=landing, contract=f"contracts/{name}.yaml", name=name, noise=noise)
+    if component:
+        from mlcicd.models import COMPONENT_TYPE
+
+        indented = "\n".join(("  " + line) if line.strip() else line for line in text.splitlines())
+        return f"# The model {model}: a ModelPipeline component; its attributes are its settings.\ntype: {COMPONENT_TYPE}\nattributes:\n{indented}\n", guess
+    return f"name: {model}                         # jobs {model}__training_job, ...; asset keys {model}/...\n" + text, guess
 
 
 @main.group()

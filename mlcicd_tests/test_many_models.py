@@ -100,3 +100,33 @@ def test_an_invalid_defs_yaml_fails_the_code_location_naming_the_file_and_the_ke
     assert loaded.returncode != 0
     said = loaded.stderr
     assert str(folder / "defs.yaml") in said and "unknown key 'gates.max_regresion' (did you mean 'gates.max_regression'?)" in said, said[-2000:]
+
+
+def test_dg_scaffold_writes_a_model_that_loads(tmp_path):
+    """`dg scaffold defs mlcicd.components.ModelPipeline models/<name>` with the data and the target: settings inferred
+    as `mlcicd init` infers them, in a defs.yaml that validates (an empty attributes block would not load)."""
+    package = tmp_path / "someproject"
+    (package / "defs").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "defs" / "__init__.py").write_text("")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\nroot_module = "someproject"\nregistry_modules = ["mlcicd.components"]\n')
+    data = tmp_path / "incoming"
+    data.mkdir()
+    rows = 400
+    pd.DataFrame({"amount": [float(i % 97) for i in range(rows)], "kind": [("a", "b", "c")[i % 3] for i in range(rows)],
+                  "churned": [int(i % 7 == 0) for i in range(rows)]}).to_csv(data / "day1.csv", index=False)
+    dg_cli = str(Path(sys.executable).with_name("dg"))
+    made = subprocess.run([dg_cli, "scaffold", "defs", "mlcicd.components.ModelPipeline", "models/churn", "--json-params",
+                           '{"data": "incoming", "target": "churned"}'], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    assert made.returncode == 0, made.stdout[-2000:] + made.stderr[-2000:]
+    written = yaml.safe_load((package / "defs" / "models" / "churn" / "defs.yaml").read_text())
+    assert written["type"] == "mlcicd.components.ModelPipeline"
+    spec = written["attributes"]["dataset"]
+    assert spec["target"] == "churned" and spec["task"] == "binary" and spec["contract"] == "contracts/churn.yaml"
+
+    from mlcicd.components.model_pipeline import project_of
+
+    project = project_of(written["attributes"], package / "defs" / "models" / "churn" / "defs.yaml", tmp_path)  # it validates
+    assert project.name == "churn"

@@ -36,6 +36,44 @@ class ModelPipelineAttributes(dg.Model):
         return self.model_dump(by_alias=True, exclude_defaults=True)
 
 
+class ScaffoldParams(dg.Model):
+    """`dg scaffold defs mlcicd.components.ModelPipeline models/<name> --json-params '{"data": ..., "target": ...}'`"""
+
+    data: str = Field(description="A CSV or Parquet file, or a folder of them: the model's data (relative to the project root).")
+    target: str = Field(description="The column to predict.")
+    task: str | None = Field(None, description="binary, multiclass or regression; default: inferred from the target.")
+
+
+class ModelPipelineScaffolder(dg.Scaffolder[ScaffoldParams]):
+    """Writes a new model's defs.yaml with settings inferred from its data, as `mlcicd init` does (an empty attributes
+    block would not load: a model needs at least its dataset)."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[ScaffoldParams]:
+        return ScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[ScaffoldParams]) -> None:
+        import re
+        from pathlib import Path
+
+        from mlcicd.cli import model_settings_yaml
+
+        params = request.params
+        if params is None or not getattr(params, "data", None):
+            raise ValueError(
+                "a model needs its data: dg scaffold defs mlcicd.components.ModelPipeline models/<name> "
+                "--json-params '{\"data\": \"path/to/batches\", \"target\": \"column\"}'"
+            )
+        name = request.target_path.name
+        model = re.sub(r"[^a-z0-9_]", "_", name.lower()).lstrip("_0123456789") or "model"
+        data = Path(params.data) if Path(params.data).is_absolute() else (request.project_root or Path.cwd()) / params.data
+        output = request.target_path / "defs.yaml"
+        text, _ = model_settings_yaml(data, params.target, params.task, None, None, name, model, output, component=True)
+        request.target_path.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+
+
+@dg.scaffold_with(ModelPipelineScaffolder)
 class ModelPipeline(dg.Component):
     """One model: its data contract, its training, its gates, its champion, its monitoring and serving. Every asset,
     check, job, sensor and schedule it makes is named after the model (fraud/champion, fraud__training_job)."""
