@@ -75,8 +75,16 @@ def main() -> None:
 @CONFIG_OPTION
 def validate(config_path: str | None) -> None:
     """Check every model's settings and the data contract each names; exit non-zero with the file and the bad key if invalid."""
-    for project in _projects(config_path):
+    from mlcicd.models import port_clashes
+
+    projects = _projects(config_path)
+    for project in projects:
         _validate(project)
+    clashes = port_clashes(projects)
+    if clashes:
+        raise click.ClickException("; ".join(clashes))
+    for line in port_clashes(projects, enabled_only=False):  # fine while serving is off; `mlcicd serve` of both would clash
+        click.echo(f"note: {line.replace('would all serve', 'share an address')}", err=True)
 
 
 def _validate(project: Project) -> None:

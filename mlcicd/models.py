@@ -64,3 +64,14 @@ def select(projects: list[Project], name: str | None) -> list[Project]:
     if not chosen:
         raise ConfigError(f"no model named '{name}'; the models are {', '.join(p.name for p in projects)}")
     return chosen
+
+
+def port_clashes(projects: list[Project], enabled_only: bool = True) -> list[str]:
+    """Models that would serve on the same address (serving.host and serving.port), in words; empty when none."""
+    by_address: dict[tuple[str, int], list[str]] = {}
+    for proj in projects:
+        serving = proj.config.serving
+        if serving.enabled or not enabled_only:
+            by_address.setdefault((serving.host, serving.port), []).append(proj.name)
+    return [f"models {' and '.join(names)} would all serve on {host}:{port} (serving.host, serving.port): give each its own port"
+            for (host, port), names in by_address.items() if len(names) > 1]

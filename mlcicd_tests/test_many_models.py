@@ -130,3 +130,22 @@ def test_dg_scaffold_writes_a_model_that_loads(tmp_path):
 
     project = project_of(written["attributes"], package / "defs" / "models" / "churn" / "defs.yaml", tmp_path)  # it validates
     assert project.name == "churn"
+
+
+def test_two_models_that_would_deploy_to_one_address_are_refused(tmp_path):
+    """With serving on, two models on the same host and port would replace each other's service: the code location
+    refuses to load and says which; the shipped models each have their own port."""
+    import pytest
+
+    from mlcicd.components.model_pipeline import project_of
+
+    projects = []
+    for name in ("fraud", "disputes"):
+        settings = deep_merge(yaml.safe_load((MODELS_DIR / name / "defs.yaml").read_text())["attributes"],
+                              {"serving": {"enabled": True, "port": 8100}})
+        projects.append(project_of(settings, tmp_path / name / "defs.yaml", tmp_path))
+    with pytest.raises(ValueError, match="models fraud and disputes would all serve on 127.0.0.1:8100"):
+        build(projects)
+    from mlcicd.models import port_clashes
+
+    assert port_clashes(component_projects(), enabled_only=False) == []

@@ -80,4 +80,9 @@ def build(projects: list[Project]) -> dg.Definitions:
     twice = sorted({name for name in seen if seen.count(name) > 1})
     if twice:
         raise ValueError(f"two models are named {', '.join(twice)}: each model needs its own name (its folder under mlcicd/defs/models/)")
+    from mlcicd.models import port_clashes
+
+    clashes = port_clashes(projects)  # deployments of two models to one address would replace each other's service
+    if clashes:
+        raise ValueError("; ".join(clashes))
     return dg.Definitions.merge(*(model_defs(proj) for proj in projects), project_defs(projects))
