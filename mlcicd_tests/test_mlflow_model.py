@@ -3,6 +3,7 @@ they are (names, experiments per purpose, the dataset input, the LoggedModel's n
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -76,7 +77,7 @@ def test_any_mlflow_user_can_load_and_serve_the_champion(promoted, tmp_path):
     with open(log, "w") as out:
         server = subprocess.Popen(
             [*mlflow_cli, "models", "serve", "-m", uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,  # its own group: uvicorn is a child
         )
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", server, log, seconds=120)
@@ -87,9 +88,13 @@ def test_any_mlflow_user_can_load_and_serve_the_champion(promoted, tmp_path):
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             served = np.asarray(json.loads(response.read())["predictions"], dtype=float)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    finally:  # stopped by its process group: `mlflow models serve` execs uvicorn in a child that outlives a TERM to it
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=10)
     assert np.max(np.abs(served - expected[:20])) <= 1e-12
 
 
