@@ -76,7 +76,9 @@ def main() -> None:
         home.mkdir()
         shutil.copytree(ROOT / "contracts", project / "contracts")
         port = free_port()
-        config = yaml.safe_load((ROOT / "mlcicd.yaml").read_text())
+        from shipped import shipped_settings
+
+        config = shipped_settings()
         config["serving"].update({"enabled": False, "port": port})
         (project / "mlcicd.yaml").write_text(yaml.safe_dump(config))
         env = {**os.environ, "DAGSTER_HOME": str(home), "MLCICD_CONFIG": str(project / "mlcicd.yaml")}
