@@ -160,8 +160,9 @@ def training_result(project: Project, instance, tier: str) -> list[str]:
     gates = gate_results(instance, names(project), tier)
     failed = [name for name, result in gates.items() if not result["passed"]]
     if failed:
-        lines.append(wrapped(f"decision: would not be promoted: {len(failed)} gate(s) failed: {', '.join(failed)} "
-                             f"(`mlcicd status{model_option(project)}` says why)", indent="  "))
+        # the pull-request tier's verdicts are in its report; `mlcicd status` shows production's (the full tier)
+        why = (f"{pr_report(project)} says why" if tier == "pr" else f"`mlcicd status{model_option(project)}` says why")
+        lines.append(wrapped(f"decision: would not be promoted: {len(failed)} gate(s) failed: {', '.join(failed)} ({why})", indent="  "))
     elif tier == "full":
         lines.append(f"  decision: every gate passed; next: `mlcicd promote{model_option(project)}`")
     elif tier == "pr":
@@ -169,11 +170,16 @@ def training_result(project: Project, instance, tier: str) -> list[str]:
     else:
         lines.append("  decision: every gate passed (the CI tier's own model; production's is untouched)")
     if tier == "pr":
-        lines.append(f"  pull-request report: {project.root / 'data' / 'reports' / 'ci' / f'{project.name}.md'}")
+        lines.append(f"  pull-request report: {pr_report(project)}")
         return lines
     report = project.data_dir / "reports" / f"evaluation-{evaluation['model_name']}-v{candidate['version']}.html"
     lines.append(f"  report: {report}" if report.exists() else f"  report: not written (the {tier} tier skips it: tiers.{tier}.evaluation_report)")
     return lines
+
+
+def pr_report(project: Project) -> Path:
+    """Where the pull-request tier writes a model's report (one place: the writer in pipeline/training/assets.py uses it)."""
+    return project.root / "data" / "reports" / "ci" / f"{project.name}.md"
 
 
 def decision_result(project: Project) -> list[str]:

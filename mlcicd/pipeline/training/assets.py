@@ -352,7 +352,9 @@ def write_pr_report(context, proj: Project, value: dict, candidate_model: dict, 
     changes = what_changed(before, after, changed_files(proj.root, (before or {}).get("git_commit"), after.get("git_commit")))
     text = pr_markdown(value, gate_verdicts(context, proj, value), importance=importance, drift=drift, changes=changes,
                        sample_rows=proj.tier("pr").sample_rows)
-    path = proj.root / "data" / "reports" / "ci" / f"{proj.name}.md"
+    from mlcicd.terminal import pr_report
+
+    path = pr_report(proj)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
