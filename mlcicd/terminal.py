@@ -116,7 +116,7 @@ def failure_summary(instance, run, log_path: Path) -> str:
 
 def wrapped(text: str, indent: str = "", width: int | None = None) -> str:
     width = width or max(60, min(120, click.get_terminal_size()[0] if sys.stdout.isatty() else 110))
-    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "    ", break_on_hyphens=False)
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + "    ", break_on_hyphens=False, break_long_words=False)
 
 
 def result_lines(job: str, project: Project, instance) -> list[str]:
@@ -206,7 +206,7 @@ def table(rows: list[list], header: list[str], width: int = 110) -> str:
     for row in cells:
         head = "  ".join(c.ljust(n) for c, n in zip(row, sizes))
         room = max(30, width - len(head) - 2)
-        parts = textwrap.wrap(row[-1], width=room, break_on_hyphens=False) or [""]
+        parts = textwrap.wrap(row[-1], width=room, break_on_hyphens=False, break_long_words=False) or [""]
         lines.append(f"{head}  {parts[0]}".rstrip())
         lines.extend(" " * (len(head) + 2) + part for part in parts[1:])
     return "\n".join(lines)
