@@ -46,10 +46,7 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
     `models` (the candidate first, then the champion), measured in this process, interleaved: every repetition times
     each model in turn, so a busy spell slows them alike. The repetitions are cut into `blocks`; each model's
     `<size>_p95_ms` is its fastest block's p95 (a busy machine slows some blocks, the model slows all of them), and
-    `<size>_ratio` (for the first model, when there are two) is, over the blocks, the median of the ratio of the two
-    models' median times in the block. (A median of per-pair ratios was fooled on a contended machine: when a preemption
-    lands in most pairs' one call or the other, most pairs are off; each model's median needs only half its own calls
-    clean.)"""
+    `<size>_ratio` (for the first model, when there are two) is the median of the paired ratios first / second."""
     per_block = max(5, repeats // blocks)  # at least 5 paired timings per block, so the ratio is a median of 5 x blocks pairs
     inputs = {name: frame.iloc[np.resize(np.arange(len(frame)), size)] for name, size in LATENCY_SIZES.items()}
     times = {(i, name): [[] for _ in range(blocks)] for i in range(len(models)) for name in LATENCY_SIZES}
@@ -69,8 +66,8 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
         for name in LATENCY_SIZES:
             result[f"{name}_p95_ms"] = float(min(np.percentile(b, 95) for b in times[(i, name)]))
             if i == 0 and len(models) == 2:
-                per_block = [np.median(first) / np.median(second) for first, second in zip(times[(0, name)], times[(1, name)])]
-                result[f"{name}_ratio"] = float(np.median(per_block))
+                first, second = np.concatenate(times[(0, name)]), np.concatenate(times[(1, name)])
+                result[f"{name}_ratio"] = float(np.median(first / second))
         results.append(result)
     return results
 

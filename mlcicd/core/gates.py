@@ -369,8 +369,7 @@ def budget_gate(latency: dict, size_bytes: int | None, latency_budget: dict, max
     """The budgets (`latency_budget`) are ceilings on the candidate's fastest-block p95 (evaluate.measure_latency). Over a
     ceiling, the champion measured beside it decides whether the model or the machine is slow: when the champion is over
     it too (a busy machine), the candidate fails only if it takes more than `max_ratio` times the champion's time
-    (per block, the ratio of their median times; the median over blocks); when the champion is within it, the candidate
-    is slow on its own and fails."""
+    (median of paired timings); when the champion is within it, the candidate is slow on its own and fails."""
     failures, notes = [], []
     numbers = {"size_mb": None if size_bytes is None else size_bytes / 1e6, "max_size_mb": max_size_mb, "max_ratio": max_ratio}
     for name, budget in latency_budget.items():
