@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import math
 from dataclasses import dataclass, field
 
@@ -49,8 +48,7 @@ def parse_body(body: bytes, content_type: str) -> pd.DataFrame:
             records = [records]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise RequestError(400, 'expected {"records": [{column: value, ...}, ...]}, a list of such records, or one record')
-        # JSON text holds a lone surrogate only through a \\uD800-\\uDFFF escape: without one, no text needs the Unicode check
-        _check_flat(records, texts=re.search(rb"\\u[dD][89a-fA-F]", body or b"") is not None)
+        _check_flat(records)
         frame = pd.DataFrame.from_records(records)
     else:
         raise RequestError(415, f"unsupported content type '{kind}': send application/json or text/csv")
@@ -73,12 +71,12 @@ def read_json(body: bytes):
         raise RequestError(400, "the body's JSON is nested too deeply to be a request") from None
 
 
-def _check_flat(records: list[dict], texts: bool = True) -> None:
-    """Every field of every record holds one JSON scalar, and (with `texts`) every text is valid Unicode (JSON can carry a
-    lone surrogate, which no encoder can write back): else 400/422 naming the field, before any column is built."""
+def _check_flat(records: list[dict]) -> None:
+    """Every field of every record holds one JSON scalar, and every text is valid Unicode (JSON can carry a lone
+    surrogate, which no encoder can write back): else 400/422 naming the field, before any column is built."""
     for number, record in enumerate(records, start=1):
         for key, value in record.items():
-            if texts and not _is_unicode(key):
+            if not _is_unicode(key):
                 raise RequestError(400, f"record {number}: a field name is not valid Unicode text (it holds a lone surrogate)")
             if isinstance(value, dict | list):
                 raise RequestError(422, f"record {number}: field {_shown(key)} holds a JSON {'object' if isinstance(value, dict) else 'list'}; "
@@ -86,7 +84,7 @@ def _check_flat(records: list[dict], texts: bool = True) -> None:
             if isinstance(value, int) and not -LARGEST_INT <= value <= LARGEST_INT:
                 raise RequestError(422, f"record {number}: field {_shown(key)} holds a whole number of {len(str(abs(value)))} digits, "
                                         "beyond what any column can store (64 bits)")
-            if texts and isinstance(value, str) and not _is_unicode(value):
+            if isinstance(value, str) and not _is_unicode(value):
                 raise RequestError(400, f"record {number}: field {_shown(key)} is not valid Unicode text (it holds a lone surrogate)")
 
 
@@ -145,14 +143,9 @@ def check_rows(frame: pd.DataFrame, contract: Contract, ignore: tuple[str, ...] 
     for name, rule in contract.columns.items():
         if name in missing:
             continue
-        column = frame[name] if name in frame.columns else None
-        if rule.dtype in ("int", "float") and column is not None and column.dtype.kind in "iuf":
-            # a column of JSON numbers (or nulls): the per-value checks below, done on the whole array at once
-            values = column.to_numpy(dtype="float64", na_value=np.nan)
-            raw, present = column.to_numpy(dtype=object), ~np.isnan(values)
-        elif rule.dtype in ("int", "float"):
-            raw = column.to_numpy(dtype=object) if column is not None else np.full(rows, None, dtype=object)
-            present = np.fromiter((_is_present(v) for v in raw), dtype=bool, count=rows)
+        raw = frame[name].to_numpy(dtype=object) if name in frame.columns else np.full(rows, None, dtype=object)
+        present = np.fromiter((_is_present(v) for v in raw), dtype=bool, count=rows)
+        if rule.dtype in ("int", "float"):
             numbers = [_as_number(v) if p else math.nan for v, p in zip(raw, present)]
             bad = np.fromiter((p and n is None for n, p in zip(numbers, present)), dtype=bool, count=rows)
             if bad.any():
@@ -160,10 +153,6 @@ def check_rows(frame: pd.DataFrame, contract: Contract, ignore: tuple[str, ...] 
                 problems.append(f"field '{name}': {int(bad.sum())} value(s) are not {kind}, e.g. {_examples(raw[bad])}")
                 continue
             values = np.array(numbers, dtype="float64")
-        else:
-            raw = column.to_numpy(dtype=object) if column is not None else np.full(rows, None, dtype=object)
-            present = np.fromiter((_is_present(v) for v in raw), dtype=bool, count=rows)
-        if rule.dtype in ("int", "float"):
             if rule.dtype == "int":
                 fraction = present & np.isfinite(values) & (values != np.round(values))
                 if fraction.any():
