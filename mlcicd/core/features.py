@@ -7,7 +7,6 @@ model, so a model scores exactly the way it was trained, in any process.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -85,36 +84,23 @@ def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:
     )
 
 
-@lru_cache(maxsize=256)
-def _vocabulary(values: tuple[str, ...]) -> pd.Index:
-    """A vocabulary as the index its codes are looked up in (built once per vocabulary, not once per request)."""
-    return pd.Index(list(values), dtype=object)
-
-
 def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:
-    """Model inputs: numbers as float, categories as their training codes (unseen or missing -> NaN).
-    One implementation for every caller and size: a one-row request and a 10M-row batch go through the same lines
-    (column arrays, not per-row Python), so serving cannot drift from training."""
+    """Model inputs: numbers as float, categories as their training codes (unseen or missing -> NaN)."""
     missing = [c for c in state.numeric + state.categorical if c not in frame.columns]
     if missing:
         raise ValueError(f"the data lacks feature column(s) {missing}")
-    out: dict[str, np.ndarray] = {}
-    for column in state.numeric:
-        values = frame[column]
-        if not pd.api.types.is_numeric_dtype(values.dtype):
-            values = pd.to_numeric(values, errors="coerce")  # text that holds numbers; anything else -> NaN
-        out[column] = values.to_numpy(dtype="float64", na_value=np.nan)
+    out = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in state.numeric}
     for column in state.categorical:
         values = frame[column]
         if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:
             codes = values.cat.set_categories(state.vocabularies[column]).cat.codes.to_numpy().astype("float64")  # no strings built
         else:
-            codes = _vocabulary(tuple(state.vocabularies[column])).get_indexer(values.astype("string")).astype("float64")
+            codes = pd.Categorical(values.astype("string"), categories=state.vocabularies[column]).codes.astype("float64")
         out[column] = np.where(codes < 0, np.nan, codes)
     if state.time_column:
         times = frame[state.time_column]
         if not pd.api.types.is_datetime64_any_dtype(times):  # (to_datetime on datetimes builds 10,000 Timestamps to decide on a cache)
             times = pd.to_datetime(times)
-        out["hour_of_day"] = times.dt.hour.to_numpy(dtype="float64")
-        out["day_of_week"] = times.dt.dayofweek.to_numpy(dtype="float64")
-    return pd.DataFrame({name: out[name] for name in state.feature_names}, index=frame.index)
+        out["hour_of_day"] = times.dt.hour.astype("float64")
+        out["day_of_week"] = times.dt.dayofweek.astype("float64")
+    return pd.DataFrame(out, index=frame.index)[state.feature_names]
