@@ -46,3 +46,18 @@ def test_missing_feature_column_is_named(spec):
     state = fit_features(simulate_batch(0, 500), spec)
     with pytest.raises(ValueError, match=r"lacks feature column\(s\) \['amount'\]"):
         featurize(simulate_batch(1, 5).drop(columns=["amount"]), state)
+
+
+def test_a_row_gets_the_same_features_alone_as_inside_a_batch_whatever_its_types(spec):
+    """Serving featurizes one row from JSON (text, plain Python values); training a batch read from Parquet (categoricals,
+    numbers). The same row must come out the same, to the bit."""
+    import pandas as pd
+
+    state = fit_features(simulate_batch(0, 5000), spec)
+    batch = simulate_batch(1, 400)
+    together = featurize(batch, state)
+    for i in (0, 17, 399):
+        from_json = pd.DataFrame.from_records([{k: (v.isoformat() if hasattr(v, "isoformat") else v)
+                                                for k, v in batch.iloc[i].to_dict().items()}])
+        alone = featurize(from_json, state)
+        np.testing.assert_array_equal(alone.to_numpy(), together.iloc[[i]].to_numpy())
