@@ -23,20 +23,28 @@ def one_decision_at_a_time(proj: Project) -> AbstractContextManager:
     return exclusive(proj.data_dir / ".promotion.lock")
 
 
+def compare(proj: Project, before: dict | None, after: dict) -> dict[str, list[str]]:
+    """What changed from one version's provenance to another's, per axis (data, code, settings), with the files git
+    says differ between their commits."""
+    from mlcicd.core.changes import what_changed
+    from mlcicd.project import changed_files
+
+    return what_changed(before, after, changed_files(proj.root, (before or {}).get("git_commit"), after.get("git_commit")))
+
+
 def changes_between(proj: Project, model_name: str, from_version: str | None, to_version: str | None) -> dict[str, list[str]]:
     """What changed from the champion to the version that replaces it, per axis (data, code, settings)."""
-    from mlcicd.core.changes import AXES, what_changed
+    from mlcicd.core.changes import AXES
     from mlcicd.mlflow_registry import load_provenance
-    from mlcicd.project import changed_files
 
     if to_version is None or to_version == from_version:
         return {}
     if from_version is None:
         return {axis: ["the first champion: nothing to compare with"] for axis in AXES}
-    before, after = load_provenance(proj, model_name, from_version), load_provenance(proj, model_name, to_version)
+    after = load_provenance(proj, model_name, to_version)
     if after is None:
         return {axis: [f"version {to_version} has no recorded provenance (trained before it was kept)"] for axis in AXES}
-    return what_changed(before, after, changed_files(proj.root, (before or {}).get("git_commit"), after.get("git_commit")))
+    return compare(proj, load_provenance(proj, model_name, from_version), after)
 
 
 def record(proj: Project, decision: AuditRecord, moves_alias: bool, tags: dict[str, str] | None = None) -> None:

@@ -12,6 +12,8 @@ import click
 from mlcicd.config import ConfigError
 from mlcicd.core.tasks import TASKS
 from mlcicd.project import Project
+from mlcicd.terminal import model_option
+from mlcicd.terminal import table as _table
 
 MODEL_KEY = "mlcicd_model"
 
@@ -35,9 +37,7 @@ def CONFIG_OPTION(command):
 
 def _projects(config_path: str | None) -> list[Project]:
     """The models the command works on: --model's, or every model of the project."""
-    from mlcicd.models import load_projects, select
-
-    from mlcicd.models import project_root, single_model_config
+    from mlcicd.models import load_projects, project_root, select, single_model_config
 
     try:
         projects = select(load_projects(config_path), click.get_current_context().meta.get(MODEL_KEY))
@@ -434,15 +434,13 @@ def restore_batch(config_path, batch_id: str, reason: str) -> None:
     _change_batch(config_path, batch_id, reason, "restore")
 
 
-def run_job_with_progress(job: str, run_config: dict | None = None, projects: list[Project] | None = None) -> None:
+def run_job_with_progress(job: str, projects: list[Project], run_config: dict | None = None) -> None:
     """Run a job as CI does (`dagster job execute`), showing the running step, then the result per model (terminal.py)."""
     from mlcicd import terminal
 
-    projects = projects or []
-    if projects:
-        if not projects[0].is_component:  # the job runs this config's project, whatever the current folder
-            os.environ["MLCICD_CONFIG"] = str(projects[0].config_path)
-        ensure_dagster_home(projects[0])
+    if not projects[0].is_component:  # the job runs this config's project, whatever the current folder
+        os.environ["MLCICD_CONFIG"] = str(projects[0].config_path)
+    ensure_dagster_home(projects[0])
     terminal.run_job(job, projects, run_config)
 
 
@@ -452,7 +450,7 @@ def require_data(projects: list[Project]) -> None:
 
     empty = [p for p in projects if not list_accepted(p.accepted_dir) and not _has_data_files(p.landing_dir)]
     if empty:
-        lines = [f"{p.name}: no data yet: run `mlcicd simulate{_model_flag(p)}` for simulated batches, or put CSV or Parquet "
+        lines = [f"{p.name}: no data yet: run `mlcicd simulate{model_option(p)}` for simulated batches, or put CSV or Parquet "
                  f"files in {p.landing_dir}" for p in empty]
         raise click.ClickException("\n".join(lines))
 
@@ -464,13 +462,7 @@ def require_evaluation(projects: list[Project]) -> None:
     missing = [p for p in projects if stored_evaluation(p, "full") is None]
     if missing:
         raise click.ClickException("\n".join(
-            f"{p.name}: no candidate has been evaluated yet: run `mlcicd train{_model_flag(p)}` first" for p in missing))
-
-
-def _model_flag(project: Project) -> str:
-    from mlcicd.terminal import model_option
-
-    return model_option(project)
+            f"{p.name}: no candidate has been evaluated yet: run `mlcicd train{model_option(p)}` first" for p in missing))
 
 
 @main.command()
@@ -481,7 +473,7 @@ def train(config_path, tier: str) -> None:
     """Ingest what has landed, train a candidate and run every gate, with progress; the same run as `make train`."""
     projects = _projects(config_path)
     require_data(projects)
-    run_job_with_progress(_job(projects, "training_job" if tier == "full" else "ci_job"), projects=projects)
+    run_job_with_progress(_job(projects, "training_job" if tier == "full" else "ci_job"), projects)
 
 
 @main.command("ci")
@@ -489,13 +481,13 @@ def train(config_path, tier: str) -> None:
 @click.option("--base", default=None, help="The base branch whose model stands in when production's registry has no champion "
               "(default: $MLCICD_BASE_REF, else origin/main, else main).")
 def ci_command(config_path, base: str | None) -> None:
-    """The pull-request tier (pr_job): train this branch's candidate on a fixed sample, judge it against production's
-    champion on the same holdout with every gate, write data/reports/ci/<model>.md; exits non-zero when a blocking gate
-    fails. Never registers into production's model, never moves an alias."""
+    """The pull-request tier (pr_job): train this branch's candidate as production's champion was trained (tiers.pr), judge
+    it against that champion on the same holdout with every gate, write data/reports/ci/<model>.md; exits non-zero when a
+    blocking gate fails. Never registers into production's model, never moves an alias."""
     projects = _projects(config_path)
     if base:
         os.environ["MLCICD_BASE_REF"] = base
-    run_job_with_progress(_job(projects, "pr_job"), projects=projects)
+    run_job_with_progress(_job(projects, "pr_job"), projects)
 
 
 @main.command()
@@ -511,7 +503,7 @@ def promote(config_path, override: bool, reason: str) -> None:
         raise click.ClickException("an override or a reason is for one model: pass --model NAME")
     config = {"ops": {names(projects[0]).op("champion"): {"config": {"override": override, "reason": reason}}}} if override or reason else None
     require_evaluation(projects)
-    run_job_with_progress(_job(projects, "promotion_job"), config, projects=projects)
+    run_job_with_progress(_job(projects, "promotion_job"), projects, config)
 
 
 @main.command()
@@ -525,7 +517,7 @@ def rollback(config_path, to_version: str, override: bool, reason: str) -> None:
 
     project = _project(config_path)
     config = {"to_version": to_version, "override": override, "reason": reason}
-    run_job_with_progress(_job([project], "rollback_job"), {"ops": {names(project).op("roll_back"): {"config": config}}}, projects=[project])
+    run_job_with_progress(_job([project], "rollback_job"), [project], {"ops": {names(project).op("roll_back"): {"config": config}}})
 
 
 @main.command()
@@ -533,7 +525,7 @@ def rollback(config_path, to_version: str, override: bool, reason: str) -> None:
 def score(config_path) -> None:
     """Score every batch waiting in scoring.landing_dir with the champion (challenger in shadow), with progress."""
     project = _project(config_path)
-    run_job_with_progress(_job([project], "scoring_job"), projects=[project])
+    run_job_with_progress(_job([project], "scoring_job"), [project])
 
 
 @main.command()
@@ -665,12 +657,6 @@ def _show_status(report: dict) -> None:
     last = report["last_decision"]
     if last:
         click.echo(f"\nlast decision: {last['decision']} at {last['at']} by {last['triggered_by']}: {last['reason']}")
-
-
-def _table(rows: list[list], header: list[str], width: int = 110) -> str:
-    from mlcicd.terminal import table
-
-    return table(rows, header, width)
 
 
 @main.command()

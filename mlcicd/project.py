@@ -28,8 +28,8 @@ PURPOSES = {
         "{registered}, never in the production model."
     ),
     "pr": (
-        "Pull-request runs of the {model} model (pr_job, `mlcicd ci`): the branch's candidate, trained on a fixed sample of the "
-        "newest accepted data and judged against production's champion ({production}) on the same holdout; registered in "
+        "Pull-request runs of the {model} model (pr_job, `mlcicd ci`): the branch's candidate, trained on the newest accepted "
+        "data as production's champion ({production}) was, and judged against it on the same holdout; registered in "
         "{registered}, never in production's model; no alias moves."
     ),
     "monitoring": (
@@ -104,6 +104,15 @@ class Project:
     def assets_dir(self) -> Path:
         """Stored asset values (Parquet for tables, JSON for records)."""
         return self.data_dir / "assets"
+
+    def evaluation_report(self, model_name: str, version: str) -> Path:
+        """A candidate's HTML evaluation report."""
+        return self.data_dir / "reports" / f"evaluation-{model_name}-v{version}.html"
+
+    @property
+    def pr_report(self) -> Path:
+        """The pull-request tier's markdown report of this model (data/reports/ci/<model>.md at the project root)."""
+        return self.root / "data" / "reports" / "ci" / f"{self.name}.md"
 
     @property
     def alerts_log(self) -> Path:
@@ -194,6 +203,12 @@ def git_commit(folder: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return sha + ("-dirty" if dirty else "")
+
+
+def tier_folder(assets_dir: Path, tier: str) -> Path:
+    """Where a tier keeps its stored asset values: the assets folder for the full tier, tier-<name>/ inside it for another,
+    so a CI or pull-request run never replaces a value production's promotion reads."""
+    return assets_dir if tier == "full" else assets_dir / f"tier-{tier}"
 
 
 def merge_base(folder: Path, base: str | None = None) -> str | None:

@@ -17,7 +17,7 @@ from pydantic import Field, PrivateAttr
 
 from mlcicd.core.ingest import atomic_write
 from mlcicd.core.tables import read_table, remember
-from mlcicd.project import TIER_TAG, Project, git_commit
+from mlcicd.project import TIER_TAG, Project, git_commit, tier_folder
 
 
 def run_tier(context) -> str:
@@ -185,8 +185,7 @@ class ProjectIOManager(dg.ConfigurableIOManager):
             tier = context.step_context.dagster_run.tags.get(TIER_TAG, "full")
         except dg.DagsterInvariantViolationError:  # no run (an IO manager called outside one): the full tier
             tier = "full"
-        root = Path(self.assets_dir)
-        return (root if tier == "full" else root / f"tier-{tier}").joinpath(*context.asset_key.path[1:])  # path[0]: the model
+        return tier_folder(Path(self.assets_dir), tier).joinpath(*context.asset_key.path[1:])  # path[0]: the model
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         base = self._base(context)

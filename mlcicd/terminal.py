@@ -130,8 +130,10 @@ def result_lines(job: str, project: Project, instance) -> list[str]:
 
 
 def stored_evaluation(project: Project, tier: str) -> dict | None:
-    folder = project.assets_dir if tier == "full" else project.assets_dir / f"tier-{tier}"
-    path = folder / "candidate_evaluation.json"
+    """The latest candidate_evaluation a tier stored (as its IO manager wrote it), or None."""
+    from mlcicd.project import tier_folder
+
+    path = tier_folder(project.assets_dir, tier) / "candidate_evaluation.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -161,7 +163,7 @@ def training_result(project: Project, instance, tier: str) -> list[str]:
     failed = [name for name, result in gates.items() if not result["passed"]]
     if failed:
         # the pull-request tier's verdicts are in its report; `mlcicd status` shows production's (the full tier)
-        why = (f"{pr_report(project)} says why" if tier == "pr" else f"`mlcicd status{model_option(project)}` says why")
+        why = (f"{project.pr_report} says why" if tier == "pr" else f"`mlcicd status{model_option(project)}` says why")
         lines.append(wrapped(f"decision: would not be promoted: {len(failed)} gate(s) failed: {', '.join(failed)} ({why})", indent="  "))
     elif tier == "full":
         lines.append(f"  decision: every gate passed; next: `mlcicd promote{model_option(project)}`")
@@ -170,16 +172,11 @@ def training_result(project: Project, instance, tier: str) -> list[str]:
     else:
         lines.append("  decision: every gate passed (the CI tier's own model; production's is untouched)")
     if tier == "pr":
-        lines.append(f"  pull-request report: {pr_report(project)}")
+        lines.append(f"  pull-request report: {project.pr_report}")
         return lines
-    report = project.data_dir / "reports" / f"evaluation-{evaluation['model_name']}-v{candidate['version']}.html"
+    report = project.evaluation_report(evaluation["model_name"], candidate["version"])
     lines.append(f"  report: {report}" if report.exists() else f"  report: not written (the {tier} tier skips it: tiers.{tier}.evaluation_report)")
     return lines
-
-
-def pr_report(project: Project) -> Path:
-    """Where the pull-request tier writes a model's report (one place: the writer in pipeline/training/assets.py uses it)."""
-    return project.root / "data" / "reports" / "ci" / f"{project.name}.md"
 
 
 def decision_result(project: Project) -> list[str]:

@@ -112,7 +112,7 @@ def test_mlflow_runs_say_what_they_are(promoted, run_job):
 
     (dataset_input,) = run.inputs.dataset_inputs
     assert dataset_input.dataset.digest == digest[:36]
-    assert dataset_input.dataset.source.endswith("/accepted") or "accepted" in dataset_input.dataset.source
+    assert json.loads(dataset_input.dataset.source)["uri"] == project.accepted_dir.resolve().as_uri()
     batches = {b.batch_id for b in list_accepted(project.accepted_dir)}
     tags = {t.key: t.value for t in dataset_input.tags}
     assert set(tags["batches"].split(", ")) == batches and tags["mlflow.data.context"] == "training"
@@ -122,9 +122,8 @@ def test_mlflow_runs_say_what_they_are(promoted, run_job):
     assert logged.name == "fraud-v1"
 
     assert run_job("ci_job").success
-    ci = experiments_after = {e.name: e for e in registry.search_experiments()}
-    assert project.experiment_for("ci") in experiments_after
-    (ci_run,) = registry.search_runs([ci[project.experiment_for("ci")].experiment_id])
+    after = {e.name: e for e in registry.search_experiments()}
+    (ci_run,) = registry.search_runs([after[project.experiment_for("ci")].experiment_id])
     assert ci_run.info.run_name.startswith("fraud v1 · ci · data ")
     assert len(registry.search_runs([training.experiment_id])) == 1, "a CI run never lands in the training experiment"
 

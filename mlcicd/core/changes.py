@@ -12,9 +12,11 @@ from typing import Any
 AXES = ("data", "code", "settings")
 
 
-def provenance(*, dataset_hash: str, batches: list[str], git_commit: str, components: dict[str, str], settings: dict) -> dict:
+def provenance(*, dataset_hash: str, batches: list[str], git_commit: str, components: dict[str, str], settings: dict,
+               training: dict | None = None) -> dict:
+    """What a version was made from; `training` (its rows' time window, hyperparameters, ...) is for its model card."""
     return {"dataset_hash": dataset_hash, "batches": list(batches), "git_commit": git_commit, "components": dict(components),
-            "settings": settings}
+            "settings": settings, "training": training}
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:

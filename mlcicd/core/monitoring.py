@@ -16,7 +16,7 @@ def _drifted(method: str, value: float, threshold: float) -> bool:
 
 def drift_report(
     reference: pd.DataFrame, current: pd.DataFrame, numeric: list[str], categorical: list[str], *,
-    sample_rows: int, seed: int, html_path: Path | None = None, unusual: list[dict] = (), importance: dict[str, float] | None = None,
+    sample_rows: int, seed: int, html: bool = False, unusual: list[dict] = (), importance: dict[str, float] | None = None,
     drift_share: float = 0.5,
 ) -> dict:
     """Per-column drift of `current` against `reference` (both sampled to `sample_rows`), from Evidently's
@@ -26,7 +26,7 @@ def drift_report(
     `importance` (the model's gain per feature) weighs the drifted columns: two drifted columns out of 85 are a small
     share of the columns but may be most of what the model relies on (`importance_share`). `drift_share` is the gate's
     definition of dataset drift (monitoring.max_drift_share), so Evidently's page states the same rule.
-    Evidently's page is kept in the returned "evidently_html" for the caller's report page (monitoring_page)."""
+    With `html`, Evidently's page is returned as "evidently_html" for the caller's report page (monitoring_page)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -62,8 +62,7 @@ def drift_report(
         "unusual": [finding["sentence"] for finding in unusual],
         "reference_rows": len(sides[0]),
         "current_rows": len(sides[1]),
-        "report_path": str(html_path) if html_path else None,
-        "evidently_html": result.get_html_str(as_iframe=False) if html_path else None,
+        "evidently_html": result.get_html_str(as_iframe=False) if html else None,
     }
 
 

@@ -62,8 +62,8 @@ def tier_jobs(name: Callable[[str], str], models: list[Names], tags: dict | None
         job(name("ci_job"), ci_selection(models), tags={**CI, **TRAINING_LANE, **tags}, max_runtime_minutes=60,
             description=f"The cheap CI tier: the whole loop on a sample with few rounds (simulating data on a fresh clone): {who}."),
         job(name("pr_job"), training_selection(models), tags={**PR, **TRAINING_LANE, **tags}, max_runtime_minutes=60,
-            description=f"The pull-request tier (`mlcicd ci`): the branch's candidate on a fixed sample, judged against production's "
-                        f"champion on the same holdout; never registers into production's model, never moves an alias: {who}."),
+            description=f"The pull-request tier (`mlcicd ci`): the branch's candidate, trained as production's champion was, judged "
+                        f"against it on the same holdout; never registers into production's model, never moves an alias: {who}."),
     ]
 
 

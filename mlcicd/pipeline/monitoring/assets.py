@@ -81,8 +81,9 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
         reference, current, features.numeric, features.categorical,
         sample_rows=settings.sample_rows, seed=proj.config.model.seed, unusual=[f for b in batches for f in b.unusual],
         importance=dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist())),
-        html_path=proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html", drift_share=settings.max_drift_share,
+        html=True, drift_share=settings.max_drift_share,
     )
+    report["report_path"] = str(proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html")
     metric = proj.config.gates.primary_metric
     performance = None
     if spec.target in current.columns:

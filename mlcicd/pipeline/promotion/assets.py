@@ -203,7 +203,7 @@ def card_links(proj, evaluation: dict) -> dict[str, str | None]:
     from mlcicd.resources import dagster_run_url
 
     links = {}
-    report = proj.data_dir / "reports" / f"evaluation-{evaluation['model_name']}-v{evaluation['candidate']['version']}.html"
+    report = proj.evaluation_report(evaluation["model_name"], evaluation["candidate"]["version"])
     if report.exists():
         links["Evaluation report"] = f"../{report.name}"
     run = evaluation.get("dagster_run_id")

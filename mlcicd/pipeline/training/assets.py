@@ -1,6 +1,6 @@
 """training_dataset -> train_set / holdout_set -> candidate_model -> candidate_evaluation."""
 
-import json
+import functools
 from datetime import datetime, timedelta, timezone
 
 import dagster as dg
@@ -16,8 +16,8 @@ from mlcicd.project import Project
 from mlcicd.resources import MlflowTracking, run_tier
 
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
-HOLDOUT_ATTR = "mlcicd_holdout_share"
-BATCHES_ATTR = "mlcicd_batches"  # the accepted batch ids the rows came from  # the share of the rows the holdout takes, decided where the batches are known
+HOLDOUT_ATTR = "mlcicd_holdout_share"  # the share of the rows the holdout takes, decided where the batches are known
+BATCHES_ATTR = "mlcicd_batches"  # the accepted batch ids the rows came from
 
 
 # Every training asset: new accepted data retrains by itself (retrain_on_new_data sensor), and so does a change to the
@@ -165,7 +165,7 @@ def holdout_share(spec, batches) -> float:
 
 def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Project, mlflow: MlflowTracking) -> dg.Output[dict]:
     from mlcicd.core.train import nothing_new, train_model, training_fingerprint
-    from mlcicd.mlflow_registry import CHAMPION, log_candidate, log_reference, next_version, version_by_alias
+    from mlcicd.mlflow_registry import CHAMPION, load_provenance, log_candidate, log_reference, next_version, version_by_alias
     from mlcicd.project import git_commit
 
     mlflow = mlflow.for_model(proj)
@@ -181,7 +181,8 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
         context.log.info(said)
         mlflow.name(run_name(proj, str(champion.version), mlflow.purpose, digest) + " · unchanged")
         value = {"name": proj.model_name(tier_name), "version": str(champion.version), "run_id": None, "uri": f"models:/{champion.name}/{champion.version}",
-                 "dataset_hash": digest, "tier": tier_name, "git_commit": commit, "unchanged": True, "training": recorded_training(proj, champion)}
+                 "dataset_hash": digest, "tier": tier_name, "git_commit": commit, "unchanged": True,
+                 "training": (load_provenance(proj, champion.name, str(champion.version)) or {}).get("training")}
         return dg.Output(value, metadata={"model": value["name"], "version": value["version"], "unchanged": dg.MetadataValue.text(said)})
     trained = train_model(
         train_set, proj.config.dataset, proj.config.model, rounds,
@@ -209,9 +210,8 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
               "training_fingerprint": fingerprint},
     )
     mlflow.name(run_name(proj, registered.version, mlflow.purpose, digest))
-    why, made_from = record_provenance(context, proj, mlflow, model_name, registered.version, champion, digest, batches, commit)
     training = training_record(train_set, proj, batches, trained.params, rounds, trained.best_iteration)
-    mlflow.set_tags({TRAINING_TAG: json.dumps(training, default=str)[:7000]})  # read back when a later run finds nothing new
+    why, made_from = record_provenance(context, proj, mlflow, model_name, registered.version, champion, digest, batches, commit, training)
     value = {
         **registered.to_dict(),
         "dataset_hash": digest,
@@ -241,32 +241,29 @@ REASON_TAG = "mlcicd/changes_since_champion"  # on the Dagster run, the MLflow r
 
 def record_provenance(
     context, proj: Project, mlflow, model_name: str, version: str, champion, digest: str, batches: list[str], commit: str,
+    training: dict,
 ) -> tuple[str, dict]:
     """Keep what this version was made from with its MLflow run, and say what changed since the champion on each axis
     (data, code, settings): on the Dagster run's tags, the MLflow run and the registered version. Returns that sentence
     and the provenance."""
+    from mlcicd.champion import compare
     from mlcicd.code_versions import components
-    from mlcicd.core.changes import in_one_line, provenance, what_changed
+    from mlcicd.core.changes import in_one_line, provenance
     from mlcicd.mlflow_registry import client, load_provenance, log_provenance
-    from mlcicd.project import changed_files
 
     settings = proj.config.model_dump(mode="json", exclude={"simulator"})
-    after = provenance(dataset_hash=digest, batches=batches, git_commit=commit, components=components(proj), settings=settings)
+    after = provenance(dataset_hash=digest, batches=batches, git_commit=commit, components=components(proj), settings=settings,
+                       training=training)
     log_provenance(after)
     if champion is None:
         why = "the first version: there is no champion to compare with"
     else:
-        before = load_provenance(proj, model_name, str(champion.version))
-        files = changed_files(proj.root, (before or {}).get("git_commit"), commit)
-        why = f"since champion version {champion.version}: " + in_one_line(what_changed(before, after, files))
+        why = f"since champion version {champion.version}: " + in_one_line(compare(proj, load_provenance(proj, model_name, str(champion.version)), after))
     context.instance.add_run_tags(context.run.run_id, {REASON_TAG: why[:4000]})
     mlflow.set_tags({REASON_TAG: why[:4000]})
     client(proj).set_model_version_tag(model_name, version, REASON_TAG, why[:4000])
     context.log.info(f"version {version}: {why}")
     return why, after
-
-
-TRAINING_TAG = "mlcicd_training"  # the MLflow run tag that keeps training_record's JSON
 
 
 def training_record(train_set: pd.DataFrame, proj: Project, batches: list[str], params: dict, rounds: int, best_iteration: int) -> dict:
@@ -276,23 +273,14 @@ def training_record(train_set: pd.DataFrame, proj: Project, batches: list[str], 
     return {"batches": batches, **window, "rows": len(train_set), "params": params, "num_boost_round": rounds, "best_iteration": best_iteration}
 
 
-def recorded_training(proj: Project, version) -> dict | None:
-    """training_record of a registered version, from its MLflow run's tag (None if it has none)."""
-    from mlcicd.mlflow_registry import client
-
-    try:
-        text = client(proj).get_run(version.run_id).data.tags.get(TRAINING_TAG) if version.run_id else None
-        return json.loads(text) if text else None
-    except Exception:  # noqa: BLE001 - a model card without the training record says so; nothing else depends on it
-        return None
-
-
 def run_name(proj: Project, version: str, purpose: str, digest: str) -> str:
     """What an MLflow training run is, in its name: "fraud v4 · training · data 06a0bb85"."""
     return f"{proj.name} v{version} · {purpose} · data {digest[:8]}"
 
 
-def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster, features, candidate: tuple, champion: tuple | None) -> dict:
+def report_metadata(
+    context, proj, mlflow: MlflowTracking, value: dict, booster, features, candidate: tuple, champion: tuple | None, verdicts,
+) -> dict:
     """Write the candidate's HTML evaluation report, log it to MLflow, and return the metadata that links it
     (plus the markdown summary). The report is evidence for people, not a gate: if it cannot be made, the
     metadata says why and the gates still judge the evaluation. A tier may leave the report out (ci does:
@@ -307,15 +295,15 @@ def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster,
             images = report.plots(features.task, candidate, champion, importance, features.classes, threshold=threshold)
             target = proj.config.dataset.target
             evidently, evidently_rows = report.evidently_html(features.task, candidate, champion, features.classes, proj.config.model.seed, target)
-            name = f"evaluation-{value['model_name']}-v{value['candidate']['version']}.html"
             context_of_report = report.ReportContext(
-                verdicts=gate_verdicts(context, proj, value), promotion_mode=proj.config.promotion.mode,
+                verdicts=verdicts(), promotion_mode=proj.config.promotion.mode,
                 tolerance=proj.config.gates.max_regression, target=target, evidently_rows=evidently_rows,
                 threshold_rows=report.threshold_table(*candidate, threshold) if task_of(features.task).thresholded else None,
             )
-            path = report.write_report(proj.data_dir / "reports" / name, value, images, evidently, context_of_report)
+            path = report.write_report(proj.evaluation_report(value["model_name"], value["candidate"]["version"]), value, images,
+                                       evidently, context_of_report)
             mlflow.log_artifact(str(path), "evaluation")
-            url = mlflow.ui_url(f"evaluation/{name}")
+            url = mlflow.ui_url(f"evaluation/{path.name}")
             links = {"report": dg.MetadataValue.path(str(path)), "report_in_mlflow": dg.MetadataValue.url(url)}
         else:
             links = {"report": dg.MetadataValue.text(f"not written: the {tier} tier skips it (tiers.{tier}.evaluation_report)")}
@@ -325,15 +313,15 @@ def report_metadata(context, proj, mlflow: MlflowTracking, value: dict, booster,
     return {**links, "summary": dg.MetadataValue.md(report.summary_markdown(value, images, url))}
 
 
-def write_pr_report(context, proj: Project, value: dict, candidate_model: dict, booster, features, champion_model, holdout, current):
+def write_pr_report(context, proj: Project, value: dict, candidate_model: dict, booster, features, champion_model, holdout, current,
+                    verdicts):
     """The pull-request report (core/pr_report.py) at data/reports/ci/<model>.md, appended to $GITHUB_STEP_SUMMARY when set."""
     import os
 
-    from mlcicd.core.changes import what_changed
+    from mlcicd.champion import compare
     from mlcicd.core.ingest import atomic_write
     from mlcicd.core.pr_report import importance_changes, pr_markdown, psi_by_feature
     from mlcicd.mlflow_registry import load_provenance, load_reference
-    from mlcicd.project import changed_files
 
     def gains(model) -> dict[str, float]:
         return dict(zip(model.feature_name(), model.feature_importance("gain").tolist()))
@@ -348,13 +336,10 @@ def write_pr_report(context, proj: Project, value: dict, candidate_model: dict, 
         except Exception as exc:  # noqa: BLE001 - the report says the drift could not be measured; the gates do not depend on it
             context.log.warning(f"drift against the reference's training data could not be measured: {exc}")
         before = load_provenance(proj, value["champion_model_name"], version)
-    after = candidate_model.get("provenance") or {}
-    changes = what_changed(before, after, changed_files(proj.root, (before or {}).get("git_commit"), after.get("git_commit")))
-    text = pr_markdown(value, gate_verdicts(context, proj, value), importance=importance, drift=drift, changes=changes,
+    changes = compare(proj, before, candidate_model.get("provenance") or {})
+    text = pr_markdown(value, verdicts(), importance=importance, drift=drift, changes=changes,
                        sample_rows=proj.tier("pr").sample_rows)
-    from mlcicd.terminal import pr_report
-
-    path = pr_report(proj)
+    path = proj.pr_report
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -390,9 +375,7 @@ def gate_verdicts(context, proj: Project, value: dict) -> list[tuple[str, bool, 
 
 def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame, proj: Project, mlflow: MlflowTracking) -> dg.Output[dict]:
     from mlcicd.core.evaluate import evaluate_models
-    from mlcicd.mlflow_registry import CHAMPION, at_promotion, load_model, version_by_alias
-
-    from mlcicd.mlflow_registry import production_reference
+    from mlcicd.mlflow_registry import CHAMPION, at_promotion, load_model, production_reference, version_by_alias
     from mlcicd.project import merge_base
 
     mlflow = mlflow.for_model(proj)
@@ -464,7 +447,9 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
     }
     if comparison:
         metadata.update({f"better_by_{metric}": comparison["delta"], f"better_by_{metric}_lower_bound": comparison["lower"]})
-    metadata.update(report_metadata(context, proj, mlflow, value, booster, features, candidate_predictions, champion_predictions))
+    # judged at most once, when the HTML report or the pull-request report asks for them (the checks judge them again, after)
+    verdicts = functools.cache(lambda: gate_verdicts(context, proj, value))
+    metadata.update(report_metadata(context, proj, mlflow, value, booster, features, candidate_predictions, champion_predictions, verdicts))
     if candidate_model["tier"] == "pr":
         # what it showed on its holdout, kept on the version as a promotion keeps it: so it can stand in for the base
         # branch's model later (label_quality and the slice gate compare the newest labels with it)
@@ -472,7 +457,7 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
 
         for key, tag in promotion_evidence_tags(value).items():
             client(proj).set_model_version_tag(name, candidate["version"], key, tag)
-        path = write_pr_report(context, proj, value, candidate_model, booster, features, champion_model, holdout_set, current)
+        path = write_pr_report(context, proj, value, candidate_model, booster, features, champion_model, holdout_set, current, verdicts)
         metadata["pr_report"] = dg.MetadataValue.path(str(path))
     kill_point("evaluate.before_output")
     return dg.Output(value, metadata=shown(metadata))
