@@ -314,12 +314,14 @@ def load_provenance(project: Project, model_name: str, version: str | None) -> d
 @dataclass(frozen=True)
 class Reference:
     """What a pull-request candidate is judged against: production's champion (read-only), else the base branch's model
-    trained the same way, else nothing; `why` says which and why, in words."""
+    trained the same way, else nothing; `why` says which and why, in words. `unreadable`: production's registry could not
+    be read (not merely without a champion), so judging without a reference would pass a change nobody compared."""
 
     model_name: str
     version: Any  # a ModelVersion, or None
     source: str  # "production" | "base branch" | "none"
     why: str
+    unreadable: bool = False
 
 
 def production_reference(project: Project, pr_model_name: str, base_commit: str | None, candidate_version: str) -> Reference:
@@ -329,11 +331,13 @@ def production_reference(project: Project, pr_model_name: str, base_commit: str 
     from mlflow.exceptions import MlflowException
 
     production = project.model_name("full")
+    unreadable = True
     try:
         champion = client(project).get_model_version_by_alias(production, CHAMPION)
         return Reference(production, champion, "production", f"production's champion: {production} version {champion.version}")
     except MlflowException as exc:
         missing = getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE")
+        unreadable = not missing
         problem = (f"production's registry has no champion of {production}" if missing
                    else f"production's registry could not be read ({type(exc).__name__}: {str(exc)[:200]})")
     except Exception as exc:  # noqa: BLE001 - an unreachable server: said, and the base branch's model is used instead
@@ -350,5 +354,6 @@ def production_reference(project: Project, pr_model_name: str, base_commit: str 
                              f"{problem}; compared with the base branch's model trained the same way ({pr_model_name} version "
                              f"{same[-1].version}, commit {base_commit[:12]})")
         return Reference(pr_model_name, None, "none", f"{problem}, and no model of the base branch (commit {base_commit[:12]}) was "
-                         "trained the same way: run `mlcicd ci` on the base branch first; judged without a champion")
-    return Reference(pr_model_name, None, "none", f"{problem}, and the base branch's commit is unknown; judged without a champion")
+                         "trained the same way: run `mlcicd ci` on the base branch first; judged without a champion", unreadable)
+    return Reference(pr_model_name, None, "none", f"{problem}, and the base branch's commit is unknown; judged without a champion",
+                     unreadable)

@@ -161,3 +161,23 @@ def test_without_a_production_champion_the_base_branchs_model_stands_in(make_pro
     report = (project.root / "data" / "reports" / "ci" / "fraud.md").read_text()
     assert "compared with the base branch's model trained the same way (mlcicd-fraud-pr version 1" in report, report[:600]
     assert "| ✅ | no_regression |" in report and "better by +0.0000" in report, "the same code on the same data: the same model"
+
+
+def test_when_productions_registry_cannot_be_read_the_pull_request_fails_closed(make_project, run_job, monkeypatch):
+    """Not "no champion yet": a registry that does not answer leaves nothing compared, so the regression gates refuse."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    project = make_project()
+    simulate(project, batches=4)
+
+    def unreachable(self, name, alias):
+        raise MlflowException("connection refused (the production tracking server)", error_code="TEMPORARILY_UNAVAILABLE")
+
+    monkeypatch.setattr(MlflowClient, "get_model_version_by_alias", unreachable)
+    result = run_job("pr_job")
+    assert not result.success
+    failed = {e.check_name: e.description for e in result.get_asset_check_evaluations() if not e.passed}
+    assert "no_regression" in failed and "production's registry could not be read" in failed["no_regression"], failed
+    report = project.pr_report.read_text()
+    assert "| ❌ | no_regression |" in report

@@ -398,6 +398,9 @@ def evaluate_candidate(context, candidate_model: dict, holdout_set: pd.DataFrame
     else:
         champion_name, current = name, version_by_alias(proj, name, CHAMPION)
     champion_error, champion_model = None, None
+    if reference is not None and reference.unreadable and current is None:  # fail closed: nothing was compared
+        champion_error = f"there is nothing to compare with: {reference.why}"
+        context.log.error(champion_error)
     if current is not None:
         try:
             champion_model = load_model(proj, champion_name, str(current.version))
