@@ -84,6 +84,24 @@ class DaskSpec(_Strict):
     workers: int = Field(2, ge=1, description="LocalCluster only: worker processes (one thread each).")
 
 
+class Costs(_Strict):
+    false_positive: float = Field(1.0, ge=0, description="The cost of one false alarm (a negative decided positive).")
+    false_negative: float = Field(1.0, ge=0, description="The cost of one miss (a positive decided negative).")
+
+
+class OperatingPointSpec(_Strict):
+    """binary: how the decision threshold is chosen, on the validation split (never the holdout); it is stored with the
+    model and used by evaluation, batch scoring and serving."""
+
+    rule: Literal["max_f1", "target_precision", "target_recall", "min_cost", "fixed"] = Field(
+        "max_f1", description="max_f1; target_precision / target_recall (the most of the other with at least `target`); min_cost "
+        "(`costs`); fixed (`threshold`).",
+    )
+    target: float = Field(0.8, gt=0, le=1, description="target_precision / target_recall: the precision or recall to reach.")
+    costs: Costs = Costs()
+    threshold: float = Field(0.5, gt=0, lt=1, description="fixed: a probability at or above this is a positive decision.")
+
+
 class ModelSpec(_Strict):
     # names end up in file names (reports, model cards): letters, digits, '.', '_' and '-' only, so none escapes data/
     registered_name: str | None = Field(
@@ -96,6 +114,7 @@ class ModelSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict, description="Extra LightGBM parameters (learning_rate, num_leaves, ...).")
     seed: int = 42
     num_threads: int = Field(2, ge=1)
+    operating_point: OperatingPointSpec = OperatingPointSpec()
     engine: Literal["local", "dask"] = Field("local", description="local: LightGBM in the step's process; dask: lightgbm.dask on a dask.distributed cluster.")
     dask: DaskSpec = DaskSpec()
 
@@ -145,6 +164,21 @@ class GateSpec(_Strict):
     slice_correction: Literal["holm", "benjamini_hochberg"] = Field(
         "holm", description="How the slice gate corrects for judging many slices at once: holm (family-wise error) or benjamini_hochberg "
         "(false discovery rate, more power with many slices)."
+    )
+    max_operating_point_drop: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="binary: how far the candidate's precision or recall at its own threshold may fall below the champion's at the "
+        "champion's threshold (the fall must also be beyond noise: paired bootstrap).",
+    )
+    max_negative_flip_rate: float = Field(
+        0.1, ge=0.0, le=1.0,
+        description="negative_flips: the share of holdout rows (overall, and in any judged slice) the champion got right and the "
+        "candidate gets wrong may be at most this (refused only when above it beyond noise). The default guards against a break; "
+        "on rare positives a threshold re-chosen on a small validation split alone flips several percent of the rows (ISLR "
+        "Caravan: 7.8%), so set the share your users can absorb.",
+    )
+    regression_flip_tolerance: float = Field(
+        0.25, ge=0.0, description="regression: a row flips when its absolute error grows by more than this many standard deviations of the target.",
     )
     max_champion_drop: float = Field(
         0.1, ge=0.0,
@@ -235,16 +269,35 @@ class MonitoringSpec(_Strict):
 
 class ScoringSpec(_Strict):
     landing_dir: str | None = Field(None, description="Unlabeled batches to score land here; default: the model's data/to_score.")
-    threshold: float = Field(0.5, gt=0, lt=1, description="A probability at or above this is a positive decision.")
+
+
+class ABSpec(_Strict):
+    """A/B mode: sticky assignment by a request field, and a business outcome posted later to `POST /feedback`."""
+
+    key_field: str | None = Field(
+        None, description="The request field whose value (hashed) assigns a caller to the canary or the champion for good (a customer "
+        "id); null: each request is assigned at random.",
+    )
+    higher_is_better: bool = Field(True, description="Whether a higher outcome (POST /feedback) is better (a conversion: yes; a loss: no).")
+    max_outcome_drop: float = Field(0.0, ge=0, description="How far the canary's mean outcome may fall below the champion's.")
+    min_feedback: int = Field(30, ge=1, description="Outcomes each version needs before the outcome is judged at all.")
 
 
 class CanarySpec(_Strict):
-    """How the canary (the challenger on a share of live traffic) is judged against the champion."""
+    """How the canary (the challenger on a share of live traffic) is judged against the champion: an anytime-valid
+    sequential test (core/sequential.py), so the window may be watched after every request and stopped early."""
 
-    min_requests: int = Field(50, ge=1, description="Requests the canary must have answered in the window before it can be judged.")
+    min_requests: int = Field(50, ge=1, description="Requests the canary must have answered before it can be judged.")
+    false_alarm_rate: float = Field(0.05, gt=0, lt=0.5, description="The chance, over the whole canary however often it is looked at, "
+                                    "that a canary as good as the champion is called worse (or a worse one within limits).")
+    tight_at_requests: int = Field(500, ge=10, description="The request count at which the sequential interval is tightest.")
     max_error_rate_increase: float = Field(0.01, ge=0, le=1, description="The canary's server-error rate may exceed the champion's by at most this.")
-    max_latency_ratio: float = Field(1.5, ge=1, description="The canary's p95 latency may be at most this multiple of the champion's.")
-    max_prediction_psi: float = Field(0.25, ge=0, description="PSI of the canary's predictions against the champion's (0.25: a large shift).")
+    max_latency_ratio: float = Field(1.5, ge=1, description="The canary's typical (geometric mean) latency may be at most this multiple of the champion's.")
+    max_disagreement: float = Field(
+        0.1, ge=0, le=1, description="Share of the canary's rows on which its decision differs from the champion's on the same rows (the "
+        "service scores each canary request with the champion too).",
+    )
+    ab: ABSpec = ABSpec()
 
 
 class ServingSpec(_Strict):

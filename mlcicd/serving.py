@@ -10,18 +10,25 @@ data/serving/requests.jsonl, which serving_metrics reads.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import random
+import re
 import secrets
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from datetime import datetime, timezone
 from typing import Any
 
+import numpy as np
+
 from mlcicd import faults
+from mlcicd.core.tasks import task_of
 from mlcicd.core.requests import RequestError, check_rows, parse_body, read_json, to_jsonable
 from mlcicd.project import Project
 
@@ -53,6 +60,13 @@ def admin_token(project: Project, create: bool = False) -> tuple[str | None, boo
 
 DRAIN_FACTOR = 10  # an oversized body is read (and dropped) up to this multiple of serving.max_body_mb before the 413
 LOGGED_PREDICTIONS = 20  # per request, for comparing prediction distributions
+REQUEST_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def sticky_share(key) -> float:
+    """Where a request key falls in [0, 1), the same in every process and release (A/B assignment)."""
+    digest = hashlib.sha256(str(key).encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,7 @@ class ModelServer:
         self.slots: dict[str, Slot | None] = dict.fromkeys(SLOTS)
         self.started = time.time()
         self.log_path = project.data_dir / "serving" / "requests.jsonl"
+        self.feedback_path = project.data_dir / "serving" / "feedback.jsonl"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log_lock = threading.Lock()
         self._admin_lock = threading.Lock()
@@ -180,37 +195,51 @@ class ModelServer:
 
     # ---- requests -------------------------------------------------------------------------------
 
-    def choose(self, requested: str | None) -> str:
+    def choose(self, requested: str | None, frame=None) -> str:
+        """The slot that answers: the one asked for; else, with a canary, `canary_share` of the requests, chosen at random or
+        (A/B mode, serving.canary.ab.key_field) by a hash of the first row's key, so a caller always meets the same version."""
         if requested:
             if requested not in SLOTS:
                 raise RequestError(400, f"unknown slot '{requested}'; slots: {', '.join(SLOTS)}")
             return requested
-        if self.slots["canary"] is not None and random.random() < self.canary_share:
-            return "canary"
-        return "live"
+        if self.slots["canary"] is None or self.canary_share <= 0:
+            return "live"
+        key = self.project.config.serving.canary.ab.key_field
+        if key and frame is not None and key in frame.columns and len(frame):
+            return "canary" if sticky_share(frame[key].iloc[0]) < self.canary_share else "live"
+        return "canary" if random.random() < self.canary_share else "live"
 
     def predict(self, body: bytes, content_type: str, requested_slot: str | None) -> dict:
         from mlcicd.core.scoring import decisions
         from mlcicd.core.train import predict
 
         start = time.perf_counter()
-        slot_name = self.choose(requested_slot)
-        slot = self.slots[slot_name]
-        status, rows, scores = 200, 0, []
+        request_id = uuid.uuid4().hex
+        slot_name, slot, frame = "live", None, None
+        status, rows, scores, disagreement, answered = 200, 0, [], None, None
         try:
+            try:
+                frame = parse_body(body, content_type)
+            finally:
+                slot_name = self.choose(requested_slot, frame)
+                slot = self.slots[slot_name]
             if slot is None:
                 raise RequestError(503, f"no model in the {slot_name} slot (is there a champion?)")
-            frame = parse_body(body, content_type)
             rows = len(frame)
             checked = check_rows(frame, self.contract, ignore=(self.project.config.dataset.target,))
             predictions = predict(slot.booster, slot.features, checked)
             if slot_name == "standby" and faults.active("serve.standby_skew"):
                 predictions = predictions * 0.99
-            outputs = decisions(slot.features.task, predictions, slot.features.classes, self.project.config.scoring.threshold)
+            outputs = decisions(slot.features, predictions)
             score_key = "prediction" if "prediction" in outputs else "probability"
             scores = outputs[score_key][:LOGGED_PREDICTIONS].tolist()
             records = [{k: to_jsonable(v[i]) for k, v in outputs.items()} for i in range(rows)]
-            return {"model": self.model_name, "version": slot.version, "slot": slot_name, "predictions": records}
+            answered = time.perf_counter()
+            live = self.slots["live"]
+            if slot_name == "canary" and live is not None and rows:  # the champion's answer on the same rows, after timing
+                theirs = decisions(live.features, predict(live.booster, live.features, checked))
+                disagreement = float(np.mean(task_of(slot.features.task).disagree(theirs, outputs, theirs[score_key], outputs[score_key])))
+            return {"model": self.model_name, "version": slot.version, "slot": slot_name, "request_id": request_id, "predictions": records}
         except RequestError as error:
             status = error.status
             raise
@@ -218,16 +247,35 @@ class ModelServer:
             status = 500
             raise
         finally:
-            self.log(slot_name, slot.version if slot else None, rows, (time.perf_counter() - start) * 1000, status, scores)
+            seconds = (answered or time.perf_counter()) - start
+            self.log(slot_name, slot.version if slot else None, rows, seconds * 1000, status, scores, request_id, disagreement)
 
-    def log(self, slot: str, version: str | None, rows: int, latency_ms: float, status: int, scores: list) -> None:
+    def log(self, slot: str, version: str | None, rows: int, latency_ms: float, status: int, scores: list, request_id: str | None = None,
+            disagreement: float | None = None) -> None:
         self.metrics.observe(self.model_name, slot, version, rows, latency_ms / 1000, status)
         record = {
             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "slot": slot, "version": version,
             "rows": rows, "latency_ms": round(latency_ms, 3), "status": status, "scores": [round(float(s), 6) for s in scores],
+            "request_id": request_id, "disagreement": disagreement,
         }
         with self._log_lock, open(self.log_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
+
+    def feedback(self, body: bytes) -> dict:
+        """A business outcome for an answered request (A/B mode): {"request_id": "...", "outcome": <number>}, appended to
+        data/serving/feedback.jsonl, which serving_metrics joins to the request log."""
+        args = read_json(body or b"{}")
+        if not isinstance(args, dict):
+            raise RequestError(400, 'expected a JSON object {"request_id": "<from /predict>", "outcome": <number>}')
+        request_id, outcome = args.get("request_id"), args.get("outcome")
+        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
+            raise RequestError(400, "request_id must be the request_id a /predict answer gave (32 hexadecimal characters)")
+        if isinstance(outcome, bool) or not isinstance(outcome, int | float) or not math.isfinite(outcome):
+            raise RequestError(400, "outcome must be a finite number (for example 1 for a conversion, 0 for none)")
+        record = {"at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "request_id": request_id, "outcome": float(outcome)}
+        with self._log_lock, open(self.feedback_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        return {"recorded": True, "request_id": request_id}
 
     def health(self, slot_name: str) -> dict:
         slot = self.slots.get(slot_name)
@@ -237,6 +285,7 @@ class ModelServer:
         return {
             "status": "ok", "slot": slot_name, "model": self.model_name, "version": slot.version,
             "artifact_sha256": slot.sha256, "task": slot.features.task, "uptime_seconds": round(time.time() - self.started, 3),
+            "threshold": slot.features.threshold if task_of(slot.features.task).thresholded else None,
             "canary": {"version": canary.version, "share": self.canary_share} if canary else None,
         }
 
@@ -340,6 +389,7 @@ def app(server: ModelServer):
         Route("/health", guarded(lambda request, body: server.health(request.query_params.get("slot", "live"))), methods=["GET"]),
         Route("/predict", guarded(lambda request, body: server.predict(body, request.headers.get("content-type", ""), request.query_params.get("slot"))),
               methods=["POST"]),
+        Route("/feedback", guarded(lambda request, body: server.feedback(body)), methods=["POST"]),
         Route("/admin/stage", guarded(stage, admin=True), methods=["POST"]),
         Route("/admin/switch", guarded(switch, admin=True), methods=["POST"]),
         Route("/admin/discard", guarded(discard, admin=True), methods=["POST"]),

@@ -324,6 +324,8 @@ class Scenario:
             "better_by": round(comparison["delta"], 4) if comparison else None,
             "lower_bound": round(comparison["lower"], 4) if comparison else None,
             "calibration_error": round(evaluation["candidate"]["calibration_error"], 4),
+            "negative_flip_rate": round(evaluation["negative_flips"]["rate"], 4) if evaluation.get("negative_flips") else None,
+            "thresholds": [round(t, 4) for t in evaluation["negative_flips"]["thresholds"]] if evaluation.get("negative_flips") else None,
         }
 
     def run(self) -> list[dict]:

@@ -125,7 +125,11 @@ def test_dg_checks_lists_and_launches_the_code_location(project, tmp_path):
     assert checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr, checked.stderr[-2000:]
     listed = json.loads(subprocess.run([dg_cli, "list", "defs", "--json"], cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout)
     assert {"training_job", "promotion_job", "fraud__rollback_job", "ci_job"} <= {job["name"] for job in listed["jobs"]}
-    assert len(listed["asset_checks"]) == 18 and "dead_run_sweeper" in {sensor["name"] for sensor in listed["sensors"]}
+    from mlcicd.core.gate_table import GATES
+
+    checks = {check["name"] for check in listed["asset_checks"]}
+    assert checks == {gate.name for gate in GATES if gate.stage != "promotion"} and len(listed["asset_checks"]) == len(checks)
+    assert "dead_run_sweeper" in {sensor["name"] for sensor in listed["sensors"]}
     write_batches(project.landing_dir, batches=1, rows_per_batch=500)
     launched = subprocess.run([dg_cli, "launch", "--job", "fraud__ingestion_job"], cwd=REPO, env=env, capture_output=True, text=True)
     assert launched.returncode == 0, launched.stderr[-2000:]

@@ -156,3 +156,48 @@ def test_a_password_in_the_mlflow_ui_address_never_reaches_the_event_log(monitor
     assert link.startswith("https://pipeline:***@mlflow.example.internal/#/experiments/"), link
     logged = "\n".join(str(entry) for entry in instance.all_logs(result.run_id))
     assert "s3cr3t-pw" not in logged
+
+
+def test_performance_is_estimated_before_labels_and_meets_the_labels_when_they_arrive(monitored, make_project, run_job, instance):
+    """Issue 20 point 4: CBPE of the champion on the rows it scored without labels, beside drift; when those rows' labels
+    land, the realized metric is recorded next to the estimate. A batch whose inputs lost their signal (degraded_quality:
+    device_risk_score missing in 80% of rows) fails estimated_performance before any label exists, and the drift sensor
+    counts it as a finding."""
+    import pandas as pd
+
+    from mlcicd.core.metrics import weighted_metric
+    from mlcicd.core.simulate import simulate_batch
+    from mlcicd.names import names
+    from mlcicd.pipeline.automation.sensors import monitoring_windows
+
+    def score_unlabeled(scenario: str, count: int = 6000) -> pd.DataFrame:
+        index = next_batch_index([monitored.data_dir])
+        rows = simulate_batch(index, count, scenario)
+        monitored.scoring_dir.mkdir(parents=True, exist_ok=True)
+        rows.drop(columns=["is_fraud"]).to_parquet(monitored.scoring_dir / f"batch-{index:05d}-{scenario}.parquet")
+        assert run_job("fraud__scoring_job").success
+        return rows
+
+    labeled = score_unlabeled("baseline")
+    result = run_job("fraud__monitoring_job")
+    estimated = {e.check_name: e for e in result.get_asset_check_evaluations()}["estimated_performance"]
+    assert estimated.passed and "newest file(s) it scored, unlabeled" in estimated.description and "roc_auc" in estimated.description
+    (entry,) = result.output_for_node("fraud__drift_report")["estimates"]
+    assert entry["realized"] is None and entry["low"] < entry["estimate"] < entry["high"]
+
+    labeled.to_parquet(monitored.landing_dir / f"batch-{next_batch_index([monitored.data_dir]):05d}-labels.parquet")
+    assert run_job("fraud__ingestion_job").success
+    (entry,) = run_job("fraud__monitoring_job").output_for_node("fraud__drift_report")["estimates"]
+    scored = pd.read_parquet(monitored.predictions_dir / entry["file"])
+    truth = weighted_metric("roc_auc", labeled["is_fraud"].to_numpy(float), scored["probability"].to_numpy(), [[1.0] * len(scored)])[0]
+    assert entry["realized"] == pytest.approx(truth) and entry["labeled_rows"] == len(labeled)
+    assert entry["low"] <= entry["realized"] <= entry["high"] and abs(entry["error"]) < 0.03, entry
+
+    # the degraded batch's estimate is about 0.045 below the holdout's: judged beyond its noise on 20,000 rows (not on 6,000)
+    make_project({"monitoring": {"max_decay": 0.02}})
+    score_unlabeled("degraded_quality", 20_000)
+    result = run_job("fraud__monitoring_job")
+    decayed = {e.check_name: e for e in result.get_asset_check_evaluations()}["estimated_performance"]
+    assert not decayed.passed and "before any label has arrived" in decayed.description
+    (_, found, why) = monitoring_windows(instance, names(monitored), 0)[-1]
+    assert found and "CBPE" in why

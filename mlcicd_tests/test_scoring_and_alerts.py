@@ -42,6 +42,10 @@ def test_scoring_uses_the_champion_and_shadows_the_challenger(make_project, run_
     source = pd.read_parquet(project.archive_dir / "scored" / "batch-00005-baseline.parquet")
     booster, features = load_model(project, project.model_name("full"), "1")
     np.testing.assert_allclose(scored["probability"], predict(booster, features, source))  # the one feature path
+    # decided at the champion's own operating point, the challenger's at its own
+    assert features.threshold != 0.5 and (scored["decision"] == (scored["probability"] >= features.threshold)).all()
+    challenger_threshold = load_model(project, project.model_name("full"), "2")[1].threshold
+    assert (scored["challenger_decision"] == (scored["challenger_probability"] >= challenger_threshold)).all()
     assert (project.quarantine_dir / "batch-00020-schema_break.parquet.report.txt").exists()
 
 

@@ -105,7 +105,9 @@ def assert_report(project: Project, evaluation: dict, metadata: dict) -> None:
     assert f"resampled {evaluation['bootstrap']['rounds']} times" in page and 'alt="bootstrap" src="data:image/png' in page
     assert f"computed on all {evaluation['holdout_rows']:,} holdout rows" in page
     binary = evaluation["candidate"]["task"] == "binary"
-    assert ("The operating point in use is <b>0.5</b>" in page and "0.5 (in use)" in page) is binary
+    threshold = evaluation["threshold"] or 0.5
+    assert (f"The operating point in use is <b>{threshold:g}</b>, chosen by the rule max_f1 on the validation split" in page
+            and f"{threshold:g} (in use)" in page) is binary
     assert ('alt="threshold" src="data:image/png' in page) is binary
 
 

@@ -25,7 +25,7 @@ class ModelPipelineAttributes(dg.Model):
     promotion: dict[str, Any] = Field({}, description="manual or auto, override rules, canary requirement.")
     automation: dict[str, Any] = Field({}, description="Sensors' intervals and the retraining schedule.")
     monitoring: dict[str, Any] = Field({}, description="Drift and decay: windows, samples, limits, schedule.")
-    scoring: dict[str, Any] = Field({}, description="Batch scoring: where unlabeled batches land, the decision threshold.")
+    scoring: dict[str, Any] = Field({}, description="Batch scoring: where unlabeled batches land.")
     serving: dict[str, Any] = Field({}, description="`mlcicd serve` and the deployment: host, port, budgets, canary.")
     tiers: dict[str, Any] = Field({}, description="full and ci: sample, rounds, registered-model suffix, report.")
     simulator: dict[str, Any] = Field({}, description="The embedded simulator's dataset and sizes (for the demo and ci_job).")

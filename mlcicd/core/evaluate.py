@@ -81,12 +81,18 @@ def model_evidence(
     labels = encode_target(holdout[target], features)
     evidence = {
         "task": features.task,
-        "metrics": task_metrics(features.task, labels, predictions),
+        "metrics": task_metrics(features.task, labels, predictions, features.threshold),
         "slices": slice_metrics(holdout, labels, predictions, slice_columns, metric, slice_min_rows),
         "calibration_error": calibration_error(features.task, labels, predictions),
         "calibration_noise": calibration_noise(features.task, labels, predictions),
         "size_bytes": len(booster.model_to_string().encode()),
     }
+    if task_of(features.task).thresholded:
+        from mlcicd.core.operating_point import rates_at
+
+        precision, recall = rates_at(labels, predictions, features.threshold)
+        evidence["operating_point"] = {"threshold": features.threshold, "precision": precision, "recall": recall,
+                                       "chosen": features.operating_point}
     return evidence, (labels, predictions)
 
 
@@ -193,6 +199,9 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
     if theirs is not None:
         theirs["latency"] = latency[1]
     draws = comparison.pop("draws")
+    operating, flips = None, None
+    if champion is not None:
+        operating, flips = compatibility(candidate[1], champion[1], mine_predictions, their_predictions, masks, gates, seed)
     return {
         "candidate": mine,
         "champion": theirs,
@@ -201,4 +210,26 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
         "bootstrap": {"rounds": gates.bootstrap_rounds, "confidence": gates.regression_confidence, "draws": draws,
                       "of": "difference" if champion is not None else "candidate"},
         "predictions": (mine_predictions, their_predictions),
+        "operating_point": operating,
+        "negative_flips": flips,
     }
+
+
+def compatibility(new: FeatureState, old: FeatureState, candidate: tuple, champion: tuple, masks: dict, gates, seed: int) -> tuple:
+    """How the candidate's decisions compare with the champion's on the same rows, each at its own threshold: precision
+    and recall at the operating points (a thresholded task; else None) and the negative flips, overall and per slice."""
+    from mlcicd.core.flips import negative_flips
+    from mlcicd.core import operating_point
+
+    kind = task_of(new.task)
+    (labels, p_new), (_, p_old) = candidate, champion
+    operating = None
+    if kind.thresholded:
+        costs = (new.operating_point or {}).get("costs") or (1.0, 1.0)
+        operating = operating_point.compare((labels, p_new, new.threshold), (labels, p_old, old.threshold), costs=tuple(costs),
+                                            rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=seed)
+        operating["rule"] = (new.operating_point or {}).get("rule", "fixed")
+        operating["champion_rule"] = (old.operating_point or {}).get("rule", "fixed")
+    flips = negative_flips(kind, labels, p_new, p_old, (new.threshold, old.threshold), tolerance=gates.regression_flip_tolerance,
+                           limit=gates.max_negative_flip_rate, confidence=gates.regression_confidence, slices=masks)
+    return operating, flips

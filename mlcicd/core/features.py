@@ -25,6 +25,8 @@ class FeatureState:
     time_column: str | None
     task: str = "binary"
     classes: list[str] | None = None  # classification: the target's values as text; code = position (binary: [negative, positive])
+    threshold: float = 0.5  # binary: the decision threshold, chosen on the validation split (core/operating_point.py)
+    operating_point: dict | None = None  # how it was chosen and what it gave there (OperatingPoint.to_dict)
 
     @property
     def feature_names(self) -> list[str]:
@@ -44,6 +46,8 @@ class FeatureState:
             time_column=raw.get("time_column"),
             task=raw.get("task", "binary"),
             classes=None if raw.get("classes") is None else [str(c) for c in raw["classes"]],
+            threshold=float(raw.get("threshold", 0.5)),  # a model saved before operating points decided at 0.5
+            operating_point=raw.get("operating_point"),
         )
 
 

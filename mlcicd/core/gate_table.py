@@ -38,6 +38,11 @@ GATES: tuple[Gate, ...] = (
     Gate("no_slice_regression", "candidate_evaluation", "No slice (a value of a slice column with enough rows) falls beyond its "
          "tolerance, against the champion on the same rows or against the champion at its promotion (paired bootstrap, corrected "
          "across slices).", "model"),
+    Gate("operating_point", "candidate_evaluation", "binary: the candidate's precision and recall at its own threshold (chosen on the "
+         "validation split by model.operating_point) are not materially worse than the champion's at its threshold (paired bootstrap).",
+         "model"),
+    Gate("negative_flips", "candidate_evaluation", "At most gates.max_negative_flip_rate of the holdout rows (overall and per slice) are "
+         "rows the champion got right and the candidate gets wrong (beyond noise).", "model"),
     Gate("calibration", "candidate_evaluation", "The candidate is calibrated within gates.max_calibration_error (probabilities for "
          "classifiers, no bias for regression).", "model"),
     Gate("latency_and_size", "candidate_evaluation", "Prediction latency (p95, 1 row and 1,000 rows) and model size are within budget.", "model"),
@@ -55,6 +60,8 @@ GATES: tuple[Gate, ...] = (
          "the champion's feature importance lies in drifted columns.", "monitoring", reverified=False),
     Gate("performance_decay", "drift_report", "The champion's primary metric on the newest labeled data has not decayed beyond "
          "monitoring.max_decay.", "monitoring", reverified=False),
+    Gate("estimated_performance", "drift_report", "binary: the champion's primary metric estimated from its own probabilities on the "
+         "newest rows it scored (CBPE, before labels arrive) has not fallen beyond monitoring.max_decay.", "monitoring", reverified=False),
     Gate("deployment_healthy", "deployment", "The deployed version answers health, a smoke request and the skew check before traffic "
          "switches to it.", "serving", reverified=False),
     Gate("serving_within_budget", "serving_metrics", "The live version's error rate and p95 latency over the last window are within "

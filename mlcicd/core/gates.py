@@ -439,3 +439,121 @@ def performance_decay_gate(drift_report: dict, limit: float) -> GateVerdict:
         return GateVerdict("performance_decay", False, decayed, numbers)
     held = f"The champion's {metric} is {now:.4f} on the newest data against {before:.4f} at promotion (better by {change:+.4f})."
     return GateVerdict("performance_decay", True, held, numbers)
+
+
+def operating_point_gate(comparison: dict | None, *, thresholded: bool, champion_version: str | None, tolerance: float,
+                         confidence: float = 0.95, champion_error: str | None = None) -> GateVerdict:
+    """binary: the candidate's decisions at its own threshold against the champion's at its own, on the same rows
+    (evaluate.compatibility): precision and recall always shown; judged on what the candidate's rule promises
+    (operating_point.GATED: max_f1 the F1, min_cost the cost, a target rule its target and the other measure). A measure
+    fails when its fall is material (below -`tolerance`; for cost, a share of the champion's cost) and real (worse at all
+    beyond noise, one-sided at `confidence`)."""
+    from mlcicd.core.operating_point import GATED
+    from mlcicd.core.stats import worse_p_value
+
+    numbers: dict[str, Any] = {"tolerance": tolerance, "confidence": confidence}
+    if not thresholded:
+        return GateVerdict("operating_point", True, "This task has no decision threshold: its decisions are judged by the other gates.", numbers)
+    if champion_error:
+        return GateVerdict("operating_point", False, f"The champion could not be scored, so the operating points cannot be compared: {champion_error}", numbers)
+    if champion_version is None:
+        return GateVerdict("operating_point", True, "There is no champion yet, so there is no operating point to keep.", numbers)
+    if not comparison:
+        return GateVerdict("operating_point", False, "The operating-point comparison is missing from the evaluation.", numbers)
+    rule = comparison.get("rule", "fixed")
+    judged = GATED.get(rule, GATED["fixed"])
+    numbers.update({"rule": rule, "judged_on": ", ".join(judged), "candidate_threshold": comparison["candidate_threshold"],
+                    "champion_threshold": comparison["champion_threshold"], "positives": comparison["positives"]})
+    shown, failures = [], []
+    for name in dict.fromkeys((*judged, "precision", "recall")):
+        entry = comparison[name]
+        mine, theirs, delta, sd = entry["candidate"], entry["champion"], entry["delta"], entry["sd"]
+        numbers.update({f"candidate_{name}": mine, f"champion_{name}": theirs, f"{name}_better_by": delta, f"{name}_sd": sd})
+        said = (f"{name} {mine:.4f} vs {theirs:.4f} (" + ("saves" if name == "cost" else "better by") + f" {delta:+.4f} ± {sd:.4f})"
+                if _finite(delta) and _finite(sd) else f"{name} {mine} vs {theirs}")
+        if name not in judged:
+            shown.append(said + " [shown, not judged]")
+            continue
+        if not (_finite(mine) and _finite(theirs) and _finite(sd)):
+            failures.append(f"{name} could not be compared (candidate {mine}, champion {theirs}: too few decided positives)")
+            continue
+        p = worse_p_value(delta, sd, 0.0)
+        numbers[f"{name}_p_worse"] = p
+        (failures if delta < -tolerance and p < 1 - confidence else shown).append(said)
+    head = (f"Under the rule {rule} ({', '.join(judged)} judged), the candidate at its threshold {comparison['candidate_threshold']:.4g} against "
+            f"champion version {champion_version} at {comparison['champion_threshold']:.4g}, on the same {comparison['rows']:,} holdout rows "
+            f"({comparison['positives']:,} positives)")
+    if failures:
+        return GateVerdict(
+            "operating_point", False,
+            head + f": its decisions got materially worse (a fall of more than {tolerance:g}, beyond noise with {confidence:.0%} "
+            "confidence): " + "; ".join(failures) + ". Users act on the decisions, not on the ranking: choose the threshold rule "
+            "(model.operating_point) that keeps what they rely on, give the validation split more positives (model.validation_fraction), "
+            "or accept the change with an override." + (f" ({'; '.join(shown)})" if shown else ""), numbers,
+        )
+    return GateVerdict("operating_point", True, head + ": " + "; ".join(shown) + f"; no judged fall both beyond {tolerance:g} and beyond noise.", numbers)
+
+
+def negative_flips_gate(flips: dict | None, *, champion_version: str | None, limit: float, confidence: float = 0.95,
+                        correction: str = "holm", champion_error: str | None = None, task: str = "binary") -> GateVerdict:
+    """The share of holdout rows the champion got right and the candidate gets wrong (core/flips.py), overall and in
+    each judged slice: refused when a rate is above `limit` beyond noise (one-sided, corrected across the slices)."""
+    from mlcicd.core.stats import adjust
+
+    numbers: dict[str, Any] = {"max_negative_flip_rate": limit, "confidence": confidence}
+    if champion_error:
+        return GateVerdict("negative_flips", False, f"The champion could not be scored, so flips cannot be counted: {champion_error}", numbers)
+    if champion_version is None:
+        return GateVerdict("negative_flips", True, "There is no champion yet, so no decision users relied on can flip.", numbers)
+    if not flips or not _finite(flips.get("rate")):
+        return GateVerdict("negative_flips", False, "The negative flips could not be counted (no holdout rows with known labels).", numbers)
+    numbers.update({"flips": flips["flips"], "rows": flips["rows"], "rate": flips["rate"], "lower_bound": flips["lower"]})
+    what = ("the champion got right and the candidate gets wrong (each at its own threshold)" if task_of(task).is_classifier
+            else f"whose absolute error grows by more than {flips['tolerance']:g} standard deviations of the target")
+    tests = {"overall": flips["p_above"], **{name: entry["p_above"] for name, entry in flips["slices"].items() if entry["rows"]}}
+    adjusted = adjust(tests, correction)
+    rates = {"overall": flips, **flips["slices"]}
+    broken = [name for name in sorted(adjusted, key=lambda k: -rates[k]["rate"]) if adjusted[name] < 1 - confidence and rates[name]["rate"] > limit]
+    worst_slice = max(flips["slices"].items(), key=lambda item: item[1]["rate"] if _finite(item[1]["rate"]) else -1, default=None)
+    if worst_slice:
+        numbers.update({"worst_slice": worst_slice[0], "worst_slice_rate": worst_slice[1]["rate"]})
+    head = (f"{flips['flips']:,} of {flips['rows']:,} holdout rows ({flips['rate']:.2%}; {confidence:.0%} lower bound {flips['lower']:.2%}) are "
+            f"rows {what}, against champion version {champion_version}")
+    if flips.get("at_champion_threshold") is not None:
+        moved = flips["flips"] - flips["at_champion_threshold"]
+        numbers["flips_from_the_threshold"] = moved
+        head += (f" ({flips['at_champion_threshold']:,} would flip with both at the champion's threshold {flips['thresholds'][1]:.4g}; the other "
+                 f"{moved:,} come from the threshold moving to {flips['thresholds'][0]:.4g})")
+    if broken:
+        shown = "; ".join(f"{name}: {rates[name]['flips']:,} of {rates[name]['rows']:,} rows ({rates[name]['rate']:.2%}, adjusted p "
+                          f"{adjusted[name]:.3g})" for name in broken)
+        return GateVerdict(
+            "negative_flips", False,
+            head + f". More than {limit:.1%} flipped beyond noise ({correction} correction over {len(tests)} tests) in: {shown}. "
+            "Even a better model that breaks this many decisions users relied on is refused; look at those rows before accepting it.", numbers,
+        )
+    tail = f"; the most in a slice is {worst_slice[0]} ({worst_slice[1]['rate']:.2%} of {worst_slice[1]['rows']:,})" if worst_slice else ""
+    return GateVerdict("negative_flips", True, head + f"; within {limit:.1%} overall and in every slice{tail}.", numbers)
+
+
+def estimated_performance_gate(estimated: dict | None, limit: float) -> GateVerdict:
+    """monitoring, before labels arrive: the champion's primary metric estimated from its own probabilities (CBPE,
+    core/cbpe.py) on the newest rows it scored, against its holdout value at promotion. Fails when the estimate is below
+    it by more than `limit` and the whole simulated range is below it too (a decay beyond the estimate's noise)."""
+    if estimated is None:
+        return GateVerdict("estimated_performance", False, "The champion's performance could not be estimated (no rows scored).")
+    if not estimated.get("estimable"):
+        return GateVerdict("estimated_performance", True, estimated["why"], {"estimable": "no"})
+    metric, value, low, high, before = estimated["metric"], estimated["estimate"], estimated["low"], estimated["high"], estimated["holdout"]
+    numbers = {"metric": metric, "estimate": value, "low": low, "high": high, "holdout": before, "max_decay": limit, "rows": estimated["rows"],
+               "source": estimated["source"]}
+    if not all(_finite(v) for v in (value, low, high)) or not _finite(before):
+        return GateVerdict("estimated_performance", False, f"The {metric} estimate could not be computed (estimate {value}, at promotion "
+                           f"{before}).", numbers)
+    change = better_by(metric, value, before)
+    head = (f"Estimated from the champion's own probabilities (CBPE, no labels needed) on {estimated['rows']:,} rows of "
+            f"{estimated['source']}: {metric} {value:.4f} (95% range {low:.4f} to {high:.4f}) against {before:.4f} on its holdout at promotion")
+    if change < -limit and better_by(metric, high, before) < 0:
+        return GateVerdict("estimated_performance", False, head + f": a decay of {-change:.4f}, more than the allowed {limit:g} and beyond the "
+                           "estimate's noise, before any label has arrived.", numbers)
+    return GateVerdict("estimated_performance", True, head + f" (better by {change:+.4f}; allowed fall {limit:g}).", numbers)

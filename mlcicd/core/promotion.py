@@ -37,7 +37,8 @@ IDENTITY_CHECKS = ("identity", "identity_now", "artifact_integrity")
 # Gates that judge the data rather than the model: when one fails, it is named first, and the model gates that failed
 # beside it are marked as judged on that data (bad labels are not a bad model).
 DATA_PROBLEM_GATES = ("data_contract", "label_balance", "label_quality")
-MODEL_GATE_NAMES = ("meets_thresholds", "no_regression", "no_slice_regression", "calibration")  # the ones that judge on those labels
+# the gates that judge on those labels
+MODEL_GATE_NAMES = ("meets_thresholds", "no_regression", "no_slice_regression", "operating_point", "negative_flips", "calibration")
 
 
 def problems_from(gates: dict[str, dict]) -> list[str]:

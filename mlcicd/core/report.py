@@ -345,10 +345,80 @@ def _threshold_section(evaluation: dict, rows: list[dict] | None) -> str:
               f"{r['flagged_share']:.2%}", f"{r['tp']} / {r['fp']} / {r['fn']} / {r['tn']}") for r in rows]
     used = next(r for r in rows if r["operating"])
     return (f"<h2 id='threshold'>Threshold: the decision the score becomes</h2><p>A row is flagged when its score is at least the "
-            f"threshold. The operating point in use is <b>{operating:g}</b> (scoring.threshold): there the candidate's precision "
-            f"is {_fmt(used['precision'])} and its recall {_fmt(used['recall'])}. With rare positives a threshold of 0.5 can "
-            "catch few of them: read the table before choosing.</p>"
+            f"threshold. The operating point in use is <b>{operating:g}</b>, {html.escape(threshold_origin(evaluation))}: on the holdout "
+            f"the candidate's precision there is {_fmt(used['precision'])} and its recall {_fmt(used['recall'])}. With rare positives a "
+            "threshold of 0.5 can catch few of them: read the table before choosing a rule.</p>"
             + _html_table(["threshold", "precision", "recall", "F1", "rows flagged", "TP / FP / FN / TN"], table))
+
+
+def canary_page(path: Path, model: str, verdict, paths: dict[str, list[dict]], dpi: int = 80) -> Path:
+    """The canary as it was watched: for each measure, its anytime-valid interval against the number of requests, the limit,
+    and where the interval first cleared it (decided)."""
+    images = []
+    for name, points in paths.items():
+        if not points:
+            continue
+        fig, ax = _figure(5.2, 3.0)
+        x = [p["requests"] for p in points]
+        finite = [(p["low"], p["high"]) for p in points if math.isfinite(p["low"]) and math.isfinite(p["high"])]
+        ax.plot(x, [p["estimate"] for p in points], label="estimate")
+        ax.fill_between(x, [p["low"] if math.isfinite(p["low"]) else np.nan for p in points],
+                        [p["high"] if math.isfinite(p["high"]) else np.nan for p in points], alpha=0.25, label="anytime-valid interval")
+        limit = verdict.numbers.get(f"{name}_limit")
+        decided = next((p["requests"] for p in points if p["state"] != "undecided"), None)
+        if limit is not None:
+            ax.axhline(limit, color="r", linestyle="--", label="limit")
+        if decided:
+            ax.axvline(decided, color="k", linestyle=":", label=f"decided at {decided}")
+        ax.set(xlabel="requests", title=name)
+        if finite:
+            bounds = [v for pair in finite for v in pair] + ([limit] if limit is not None else [])
+            ax.set_ylim(min(bounds), max(bounds))
+        ax.legend(fontsize=7)
+        images.append(f'<img alt="{html.escape(name)}" src="{_png(fig, dpi)}">')
+    title = f"{model}: canary {verdict.numbers.get('canary_version', '')} against the champion"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body style='font-family:sans-serif'>"
+            f"<h1>{html.escape(title)}</h1><p><b>{'PASS' if verdict.passed else 'FAIL'}</b> {html.escape(verdict.reason)}</p>"
+            "<p>Each band holds the canary-minus-champion difference at every moment at once (the false-alarm rate holds however often "
+            "the page is looked at), so the canary can be stopped as soon as a band clears its limit.</p>" + "".join(images) + "</body></html>")
+    return write_page(path, page)
+
+
+def threshold_origin(evaluation: dict) -> str:
+    """How the candidate's threshold was chosen, in words (model.operating_point)."""
+    chosen = ((evaluation.get("candidate") or {}).get("operating_point") or {}).get("chosen")
+    if not chosen:
+        return "the default (a model saved before operating points)"
+    return (f"chosen by the rule {chosen['rule']} on the validation split ({chosen['rows']:,} rows, {chosen.get('positives', '?')} positives): "
+            f"{chosen['why']}")
+
+
+def compatibility_rows(evaluation: dict) -> tuple[list[tuple], list[tuple]]:
+    """The candidate's decisions against the champion's, each at its own threshold: (measure, candidate, champion, better
+    by ± sd) rows, and the negative flips overall and per slice (where, rows, flipped, share, lower bound)."""
+    operating, flips = evaluation.get("operating_point") or {}, evaluation.get("negative_flips") or {}
+    decisions = [(name, _fmt(operating[name]["candidate"]), _fmt(operating[name]["champion"]),
+                  f"{operating[name]['delta']:+.4f} ± {operating[name]['sd']:.4f}" if math.isfinite(operating[name]["sd"]) else "n/a")
+                 for name in ("precision", "recall", "f1", "cost") if name in operating]
+    if operating:
+        decisions.insert(0, ("threshold", f"{operating['candidate_threshold']:.4g}", f"{operating['champion_threshold']:.4g}", ""))
+    flipped = [(where, f"{entry['rows']:,}", f"{entry['flips']:,}", f"{entry['rate']:.2%}" if math.isfinite(entry["rate"]) else "n/a",
+                f"{entry['lower']:.2%}" if math.isfinite(entry["lower"]) else "n/a")
+               for where, entry in ({"overall": flips, **flips.get("slices", {})} if flips else {}).items()]
+    return decisions, flipped
+
+
+def _compatibility_section(evaluation: dict) -> str:
+    decisions, flipped = compatibility_rows(evaluation)
+    if not flipped:
+        return ""
+    out = "<h2 id='compatibility'>Decisions against the champion</h2>"
+    if decisions:
+        out += ("<p>Each model at its own threshold, on the same holdout rows (paired bootstrap; cost: the share of the champion's "
+                "cost saved).</p>" + _html_table(["at its operating point", "candidate", "champion", "better by"], decisions))
+    return out + ("<p>Negative flips: rows the champion got right and the candidate gets wrong (regression: rows whose error grows "
+                  "by more than gates.regression_flip_tolerance standard deviations of the target).</p>"
+                  + _html_table(["where", "rows", "flipped", "share", "95% lower bound"], flipped))
 
 
 AUTO_HEIGHT = ("<script>for(const f of document.querySelectorAll('iframe.fit')){const fit=()=>{try{f.style.height="
@@ -403,6 +473,7 @@ rows of dataset {html.escape(evaluation['dataset_hash'][:12])} (every row, for t
 {f'<img alt="bootstrap" src="{boot_image}">' if boot_image else ''}
 {_threshold_section(evaluation, context.threshold_rows)}
 {f'<img alt="threshold" src="{images["threshold"]}">' if "threshold" in images else ''}
+{_compatibility_section(evaluation)}
 <h2 id="plots">Plots</h2><div class="plots">{"".join(f'<img alt="{k}" title="{k}" src="{v}">' for k, v in shown_plots.items())}</div>
 <h2 id="slices">Slices ({html.escape(evaluation['primary_metric'])})</h2>{f'<img alt="slices" src="{slices_image}">' if slices_image else ''}{slices}
 <h2 id="evidently">Evidently quality report (reference = champion)</h2>
@@ -434,7 +505,7 @@ def model_card(*, model_name: str, version: str, task: str, evaluation: dict, ga
         f"- **Intended use:** {card.get('intended_use', 'not stated')}",
         f"- **Limitations:** {card.get('limitations', 'not stated')}",
         f"- **Task:** {task}; LightGBM through mlcicd's shared feature path.",
-        f"- **Decision threshold:** {threshold:g} (scoring.threshold; see the report's threshold section)" if threshold is not None
+        f"- **Decision threshold:** {threshold:g}, {threshold_origin(evaluation)}" if threshold is not None
         else "- **Decision threshold:** none (the prediction is the answer)",
         f"- **Promoted:** {decision['at']} by {decision['triggered_by']}: {decision['reason']}",
         f"- **Replaced:** {'version ' + decision['from_version'] if decision.get('from_version') else 'nothing (first champion)'}",
@@ -468,6 +539,7 @@ def model_card(*, model_name: str, version: str, task: str, evaluation: dict, ga
         "|---|---|---|",
         *[f"| {name} | {mine} | {theirs} |" for name, mine, theirs in metrics_table(evaluation)],
         "",
+        *compatibility_lines(evaluation),
         "## Gates",
         "",
         "| gate | result | verdict |",
@@ -482,6 +554,20 @@ def model_card(*, model_name: str, version: str, task: str, evaluation: dict, ga
     lines.append("- Judged on the newest rows only; performance on data unlike the training window is not measured here (see drift monitoring).")
     lines += ["", "## Links", "", *[f"- [{name}]({target})" if target else f"- {name}" for name, target in links.items()]]
     return "\n".join(lines) + "\n"
+
+
+def compatibility_lines(evaluation: dict) -> list[str]:
+    """The model card's section on the decisions users relied on (empty without a champion to compare with)."""
+    decisions, flipped = compatibility_rows(evaluation)
+    if not flipped:
+        return []
+    lines = ["## Decisions against the replaced champion", ""]
+    if decisions:
+        lines += ["| at its operating point | this version | replaced champion | better by |", "|---|---|---|---|",
+                  *[f"| {' | '.join(row)} |" for row in decisions], ""]
+    return lines + ["Negative flips (rows the replaced champion got right and this version gets wrong):", "",
+                    "| where | rows | flipped | share | 95% lower bound |", "|---|---|---|---|---|",
+                    *[f"| {' | '.join(row)} |" for row in flipped], ""]
 
 
 def markdown_page(markdown_text: str, title: str) -> str:

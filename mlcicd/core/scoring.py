@@ -29,10 +29,11 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10, probabilities:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def decisions(task: str, predictions: np.ndarray, classes: list[str] | None, threshold: float) -> dict[str, np.ndarray]:
-    """What a prediction means for the business, per task. Binary: the probability and the decision at the
-    threshold; multiclass: the most likely class and its probability; regression: the value."""
-    return task_of(task).outputs(np.asarray(predictions, dtype=float), classes, threshold)
+def decisions(features, predictions: np.ndarray) -> dict[str, np.ndarray]:
+    """What a model's predictions mean for the business, per task (`features`: the model's FeatureState). Binary: the
+    probability and the decision at the model's own threshold (its operating point); multiclass: the most likely class
+    and its probability; regression: the value."""
+    return task_of(features.task).outputs(np.asarray(predictions, dtype=float), features.classes, features.threshold)
 
 
 def shadow_comparison(task: str, champion: dict[str, np.ndarray], challenger: dict[str, np.ndarray]) -> dict[str, float]:

@@ -100,6 +100,12 @@ class Task:
 
     decision_key = "decision"
 
+    def negative_flips(self, y: np.ndarray, new: np.ndarray, old: np.ndarray, thresholds: tuple[float, float], tolerance: float) -> np.ndarray:
+        """Rows the champion (`old`) got right and the candidate (`new`) gets wrong, each deciding at its own threshold
+        (`thresholds`: candidate's, champion's); regression: rows whose absolute error grows by more than `tolerance` x
+        the target's standard deviation."""
+        return (self.predicted_codes(old, thresholds[1]) == y) & (self.predicted_codes(new, thresholds[0]) != y)
+
     # ---- what init suggests --------------------------------------------------------------------------------
     def init_noise(self, guess, holdout: int, rare: float | None) -> dict:
         """For `mlcicd init`: the primary metric's sd on `holdout` rows, a sanity floor, the calibration noise, the
@@ -328,6 +334,9 @@ class Regression(Task):
 
     def disagree(self, champion, challenger, a, b):
         return np.abs(a - b) > REGRESSION_DISAGREEMENT * (np.std(a) or 1.0)
+
+    def negative_flips(self, y, new, old, thresholds, tolerance):
+        return np.abs(new - y) - np.abs(old - y) > tolerance * (float(np.std(y)) or 1.0)
 
     def rare_share(self, guess):
         return None

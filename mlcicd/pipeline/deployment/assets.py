@@ -8,7 +8,6 @@ import dagster as dg
 
 from mlcicd.core.audit import AuditRecord
 from mlcicd.core.gates import GateVerdict
-from mlcicd.core.tasks import task_of
 from mlcicd.gate_checks import shown as rounded, check_result, check_specs
 from mlcicd.names import Names, names
 from mlcicd.project import Project
@@ -28,7 +27,7 @@ def batch_scores(proj, name: str, version: str, sample):
     from mlcicd.mlflow_registry import load_model
 
     booster, features = load_model(proj, name, version)
-    outputs = decisions(features.task, predict(booster, features, sample), features.classes, proj.config.scoring.threshold)
+    outputs = decisions(features, predict(booster, features, sample))
     return outputs["prediction" if "prediction" in outputs else "probability"]
 
 
@@ -143,14 +142,33 @@ def start_canary(context: dg.AssetExecutionContext, proj: Project) -> dg.Output[
 
 def measure_serving(n: Names, proj: Project):
     from mlcicd.core.deploy import read_requests, summarize, window_start
-    from mlcicd.core.serving_gates import budget_gate, canary_gate
+    from mlcicd.core.serving_gates import budget_gate, canary_gate, canary_streams
 
     settings = proj.config.serving
-    summary = summarize(read_requests(proj.data_dir / "serving" / "requests.jsonl", window_start(settings.window_minutes)))
+    log = proj.data_dir / "serving" / "requests.jsonl"
+    summary = summarize(read_requests(log, window_start(settings.window_minutes)))
     shown = {slot: {k: v for k, v in numbers.items() if k != "scores"} for slot, numbers in summary.items()}
     metadata = {f"{slot}_{k}": v for slot, numbers in shown.items() for k, v in numbers.items() if isinstance(v, int | float)}
+    evidence = canary_streams(read_requests(log, datetime.min.replace(tzinfo=timezone.utc)), read_feedback(proj), settings.canary)
+    canary, decided, paths = canary_gate(evidence, settings.canary)
+    if paths:  # the sequence as it was watched, and where it decided: recorded with the asset, and a page a person reads
+        from mlcicd.core.report import canary_page
+
+        page = canary_page(proj.data_dir / "reports" / f"canary-{proj.name}-v{evidence['version']}.html", proj.name, canary, paths)
+        canary = GateVerdict(canary.gate, canary.passed, canary.reason, {**canary.numbers, "report": str(page)})
+        shown["canary_sequence"] = {"version": evidence["version"], "since": evidence["since"], "measures": paths}
+        metadata["canary_report"] = dg.MetadataValue.path(str(page))
     yield dg.Output(shown, metadata=rounded({"window_minutes": settings.window_minutes, **metadata}))
     verdict, enough = budget_gate(summary.get("live"), settings)
     yield check_result(verdict, asset_key=n.key("serving_metrics"), warn_only=not enough)
-    verdict, enough = canary_gate(summary.get("canary"), summary.get("live"), settings.canary, probabilities=task_of(proj.config.dataset.task).is_classifier)
-    yield check_result(verdict, asset_key=n.key("serving_metrics"), warn_only=not enough)
+    yield check_result(canary, asset_key=n.key("serving_metrics"), warn_only=not decided)
+
+
+def read_feedback(proj: Project):
+    """POST /feedback's outcomes (A/B mode), or None when there are none."""
+    import pandas as pd
+
+    path = proj.data_dir / "serving" / "feedback.jsonl"
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    return pd.read_json(path, lines=True, convert_dates=False, dtype={"request_id": str})

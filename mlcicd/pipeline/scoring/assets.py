@@ -28,7 +28,7 @@ def score(context: dg.AssetExecutionContext, proj: Project) -> dg.Output[dict]:
     from mlcicd.core.train import predict
     from mlcicd.mlflow_registry import CHALLENGER, CHAMPION, load_model, version_by_alias
 
-    spec, threshold = proj.config.dataset, proj.config.scoring.threshold
+    spec = proj.config.dataset
     name = proj.model_name("full")
     champion = version_by_alias(proj, name, CHAMPION)
     if champion is None:
@@ -64,10 +64,10 @@ def score(context: dg.AssetExecutionContext, proj: Project) -> dg.Output[dict]:
         rows = checked.validated
         out = rows[[c for c in (spec.id_column, spec.time_column) if c]].copy()
         out["champion_version"] = str(champion.version)
-        mine = decisions(spec.task, predict(*champion_model, rows), champion_model[1].classes, threshold)
+        mine = decisions(champion_model[1], predict(*champion_model, rows))
         out = out.assign(**mine)
         if shadow is not None:
-            theirs = decisions(spec.task, predict(*shadow, rows), shadow[1].classes, threshold)
+            theirs = decisions(shadow[1], predict(*shadow, rows))
             out["challenger_version"] = str(challenger.version)
             out = out.assign(**{f"challenger_{k}": v for k, v in theirs.items()})
             comparisons.append(shadow_comparison(spec.task, mine, theirs))

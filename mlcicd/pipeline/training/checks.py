@@ -65,6 +65,26 @@ def label_quality(evaluation: dict, proj, context) -> gates.GateVerdict:
     )
 
 
+def operating_point(evaluation: dict, proj, context) -> gates.GateVerdict:
+    from mlcicd.core.tasks import task_of
+
+    spec = proj.config.gates
+    return gates.operating_point_gate(
+        evaluation.get("operating_point"), thresholded=task_of(evaluation["candidate"]["task"]).thresholded,
+        champion_version=_champion(evaluation)[1], tolerance=spec.max_operating_point_drop, confidence=spec.regression_confidence,
+        champion_error=evaluation["champion_error"],
+    )
+
+
+def negative_flips(evaluation: dict, proj, context) -> gates.GateVerdict:
+    spec = proj.config.gates
+    return gates.negative_flips_gate(
+        evaluation.get("negative_flips"), champion_version=_champion(evaluation)[1], limit=spec.max_negative_flip_rate,
+        confidence=spec.regression_confidence, correction=spec.slice_correction, champion_error=evaluation["champion_error"],
+        task=evaluation["candidate"]["task"],
+    )
+
+
 def calibration(evaluation: dict, proj, context) -> gates.GateVerdict:
     candidate = evaluation["candidate"]
     return gates.calibration_gate(
@@ -127,6 +147,8 @@ JUDGES = {
     "meets_thresholds": meets_thresholds,
     "no_regression": no_regression,
     "no_slice_regression": no_slice_regression,
+    "operating_point": operating_point,
+    "negative_flips": negative_flips,
     "calibration": calibration,
     "latency_and_size": latency_and_size,
     "identity": identity,
