@@ -7,6 +7,9 @@ model's threshold. The spread comes from the same assumption: labels drawn from 
 metric computed on each draw. The estimate is only as good as the calibration (the calibration gate checks it at
 training time), and under concept drift (p(y|x) changes) it cannot see the change: when the labels arrive, the realized
 metric is recorded next to the estimate, so its error is on record.
+
+Not the `nannyml` package: its 0.13.1 would downgrade LightGBM 4.7 to 4.5 and bring xgboost, cloud filesystems and a
+telemetry client into the environment.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ class OperatingPoint:
     costs: tuple[float, float] = (1.0, 1.0)  # min_cost: per false alarm, per miss
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "costs": list(self.costs)}  # as JSON gives it back
 
 
 def curve(labels, scores) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
