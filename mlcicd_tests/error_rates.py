@@ -103,8 +103,10 @@ def true_flip_rate(pool: Pool, case: Case, seed: int) -> float:
     return float(np.mean(((old >= t_old) == y) & ((new >= t_new) != y)))
 
 
-def judge_pair(pool: Pool, case: Case, rng, flip_limit: float, rounds: int = 200, rows: int = ROWS) -> dict[str, bool]:
-    """One candidate/champion pair of `case`: every gate of the case judged as the pipeline judges it. True: passed."""
+def judge_pair(pool: Pool, case: Case, rng, flip_limit: float, rounds: int = 200, rows: int = ROWS) -> dict[str, tuple[bool, bool]]:
+    """One candidate/champion pair of `case`: every gate of the case judged as the pipeline judges it, as (passed, should
+    pass). Should pass: the case's truth; for negative_flips, this pair's own decision rules (each model at the threshold
+    its validation split gave it) measured on the whole pool, overall and in every region."""
     from mlcicd.config import GateSpec, OperatingPointSpec
     from mlcicd.core import gates
     from mlcicd.core.evaluate import paired_bootstrap, slice_masks, slice_metrics
@@ -136,9 +138,16 @@ def judge_pair(pool: Pool, case: Case, rng, flip_limit: float, rounds: int = 200
         comparison = {**compare((y, new, t_new), (y, old, t_old), rounds=rounds, confidence=0.95, seed=seed), "rule": "max_f1"}
         out["operating_point"] = gates.operating_point_gate(comparison, thresholded=True, champion_version="1",
                                                             tolerance=spec.max_operating_point_drop).passed
+    out = {gate: (passed, case.right[gate]) for gate, passed in out.items()}
     if "negative_flips" in case.gates:
         flips = negative_flips(task_of("binary"), y, new, old, (t_new, t_old), tolerance=0, limit=flip_limit, confidence=0.95, slices=masks)
-        out["negative_flips"] = gates.negative_flips_gate(flips, champion_version="1", limit=flip_limit).passed
+        every = np.arange(len(pool.logit))
+        y_all = labels(pool, every, rng)
+        flipped = (((scores(pool, every, CHAMPION_NOISE, rng) >= t_old) == y_all)
+                   & ((scores(pool, every, case.candidate_noise, rng, case.slice_noise) >= t_new) != y_all))
+        judged = [name.split("=", 1)[1] for name in masks]
+        worst = max([float(flipped.mean())] + [float(flipped[pool.regions == region].mean()) for region in judged])
+        out["negative_flips"] = (gates.negative_flips_gate(flips, champion_version="1", limit=flip_limit).passed, worst <= flip_limit)
     return out
 
 
@@ -200,18 +209,21 @@ def study(pairs: int, seed: int = 0, cases=CASES, rounds: int = 200, rows: int =
         slice_delta = float(weighted_metric("roc_auc", y[broken], candidate[broken], ones)[0] - weighted_metric("roc_auc", y[broken], champion_there, ones)[0])
         flip_rate = true_flip_rate(pool, case, seed + 2)
         flip_limit = flip_rate * case.flip_limit_factor
-        passed = {gate: 0 for gate in case.gates}
+        tally = {gate: {"passed": 0, "good": 0, "bad": 0, "false_refusals": 0, "false_promotions": 0} for gate in case.gates}
         for _ in range(pairs):
-            for gate, ok in judge_pair(pool, case, rng, flip_limit, rounds, rows).items():
-                passed[gate] += ok
-        for gate in case.gates:
-            right = case.right[gate]
-            wrong = pairs - passed[gate] if right else passed[gate]
-            low, high = wilson(wrong, pairs)
-            results.append({
-                "case": case.name, "truth": case.truth, "gate": gate, "pairs": pairs, "passed": passed[gate] / pairs,
-                "wrong_decision": "false refusal" if right else "false promotion", "wrong_rate": wrong / pairs, "wrong_rate_95": [low, high],
-                "true_auc_change": auc - champion_auc, "true_slice_change": slice_delta, "true_flip_rate": flip_rate, "flip_limit": flip_limit,
-            })
+            for gate, (passed, should) in judge_pair(pool, case, rng, flip_limit, rounds, rows).items():
+                counts = tally[gate]
+                counts["passed"] += passed
+                counts["good" if should else "bad"] += 1
+                counts["false_refusals"] += should and not passed
+                counts["false_promotions"] += passed and not should
+        for gate, counts in tally.items():
+            row = {"case": case.name, "truth": case.truth, "gate": gate, "pairs": pairs, "passed": counts["passed"] / pairs,
+                   "true_auc_change": auc - champion_auc, "true_slice_change": slice_delta, "true_flip_rate": flip_rate, "flip_limit": flip_limit,
+                   **counts}
+            for kind, among in (("false_refusals", "good"), ("false_promotions", "bad")):
+                row[f"{kind}_rate"] = counts[kind] / counts[among] if counts[among] else None
+                row[f"{kind}_95"] = list(wilson(counts[kind], counts[among])) if counts[among] else None
+            results.append(row)
     return {"cases": results, "canary": canary_runs(pairs, rng), "holdout_rows": rows, "bootstrap_rounds": rounds, "tolerance": TOLERANCE,
             "slice_tolerance": SLICE_TOLERANCE, "champion_auc": champion_auc}
