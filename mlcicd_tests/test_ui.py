@@ -142,7 +142,7 @@ def test_a_reviewer_reads_the_evaluation_report_and_the_model_card(make_project,
             for gate in ALL_GATES:
                 expect(page.locator("tr.pass", has_text=gate).first).to_be_visible()
             expect(page.locator("#threshold")).to_be_visible()
-            expect(page.get_by_text("The operating point in use is 0.5")).to_be_visible()
+            expect(page.get_by_text(f"The operating point in use is {evaluation['threshold']:g}, chosen by the rule max_f1")).to_be_visible()
             expect(page.locator("img[alt=threshold]")).to_be_visible()
             expect(page.get_by_text(f"holdout rows were resampled {evaluation['bootstrap']['rounds']} times", exact=False)).to_be_visible()
             expect(page.locator("img[alt=bootstrap]")).to_be_visible()

@@ -66,8 +66,9 @@ GATES: tuple[Gate, ...] = (
          "switches to it.", "serving", reverified=False),
     Gate("serving_within_budget", "serving_metrics", "The live version's error rate and p95 latency over the last window are within "
          "serving.max_error_rate and serving.p95_latency_ms.", "serving", blocking=False, reverified=False),
-    Gate("canary_comparison", "serving_metrics", "The canary's errors, latency and predictions are within serving.canary's limits of "
-         "the champion's.", "serving", blocking=False, reverified=False),
+    Gate("canary_comparison", "serving_metrics", "The canary's errors, latency and disagreement with the champion (and, in A/B mode, "
+         "the outcomes posted to /feedback) are proven within serving.canary's limits by an anytime-valid sequential test.", "serving",
+         blocking=False, reverified=False),
 )
 
 BY_NAME = {gate.name: gate for gate in GATES}
