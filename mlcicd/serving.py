@@ -231,14 +231,14 @@ class ModelServer:
             if slot_name == "standby" and faults.active("serve.standby_skew"):
                 predictions = predictions * 0.99
             outputs = decisions(slot.features, predictions)
-            score_key = "prediction" if "prediction" in outputs else "probability"
-            scores = outputs[score_key][:LOGGED_PREDICTIONS].tolist()
+            kind = task_of(slot.features.task)
+            scores = outputs[kind.score_key][:LOGGED_PREDICTIONS].tolist()
             records = [{k: to_jsonable(v[i]) for k, v in outputs.items()} for i in range(rows)]
             answered = time.perf_counter()
             live = self.slots["live"]
             if slot_name == "canary" and live is not None and rows:  # the champion's answer on the same rows, after timing
                 theirs = decisions(live.features, predict(live.booster, live.features, checked))
-                disagreement = float(np.mean(task_of(slot.features.task).disagree(theirs, outputs, theirs[score_key], outputs[score_key])))
+                disagreement = float(np.mean(kind.disagree(theirs, outputs, theirs[kind.score_key], outputs[kind.score_key])))
             return {"model": self.model_name, "version": slot.version, "slot": slot_name, "request_id": request_id, "predictions": records}
         except RequestError as error:
             status = error.status

@@ -21,21 +21,15 @@ import numpy as np
 ESTIMATED = ("roc_auc", "pr_auc", "f1", "precision", "recall")
 
 
-def _expected_curve(scores: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expected cumulative true and false positives at each distinct score, from the highest down."""
-    order = np.argsort(-scores, kind="stable")
-    s, q = scores[order], p[order]
-    last = np.r_[np.nonzero(np.diff(s))[0], len(s) - 1]
-    return np.cumsum(q)[last], np.cumsum(1 - q)[last]
-
-
 def expected_metric(metric: str, probabilities, threshold: float = 0.5) -> float:
     """The metric a calibrated binary model is expected to show on these rows, from its probabilities alone."""
     p = np.clip(np.asarray(probabilities, dtype=float), 0.0, 1.0)
     if len(p) == 0 or p.sum() == 0 or (1 - p).sum() == 0:
         return math.nan
     if metric in ("roc_auc", "pr_auc"):
-        tp, fp = _expected_curve(p, p)
+        from mlcicd.core.operating_point import curve
+
+        _, tp, fp, _ = curve(p, p)  # the ROC/PR curve with each row counting p as a positive and 1 - p as a negative
         positives, negatives = tp[-1], fp[-1]
         tpr, fpr = np.r_[0.0, tp / positives], np.r_[0.0, fp / negatives]
         if metric == "roc_auc":
@@ -79,9 +73,10 @@ def _realized(metric: str, labels: np.ndarray, p: np.ndarray, threshold: float) 
     if labels.sum() in (0, len(labels)):
         return math.nan
     if metric in ("precision", "recall"):
-        decided, positive = p >= threshold, labels == 1
-        denominator = decided.sum() if metric == "precision" else positive.sum()
-        return float(np.sum(decided & positive)) / denominator if denominator else math.nan
+        from mlcicd.core.operating_point import rates_at
+
+        precision, recall = rates_at(labels, p, threshold)
+        return precision if metric == "precision" else recall
     return float(weighted_metric(metric, labels, p, np.ones((1, len(p))), threshold)[0])
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 
 from mlcicd.core.audit import AuditRecord
 from mlcicd.core.gates import GateVerdict
+from mlcicd.core.tasks import task_of
 from mlcicd.gate_checks import shown as rounded, check_result, check_specs
 from mlcicd.names import Names, names
 from mlcicd.project import Project
@@ -28,7 +29,7 @@ def batch_scores(proj, name: str, version: str, sample):
 
     booster, features = load_model(proj, name, version)
     outputs = decisions(features, predict(booster, features, sample))
-    return outputs["prediction" if "prediction" in outputs else "probability"]
+    return outputs[task_of(features.task).score_key]
 
 
 def serving_assets_for(n: Names, proj: Project) -> list:
@@ -145,11 +146,11 @@ def measure_serving(n: Names, proj: Project):
     from mlcicd.core.serving_gates import budget_gate, canary_gate, canary_streams
 
     settings = proj.config.serving
-    log = proj.data_dir / "serving" / "requests.jsonl"
-    summary = summarize(read_requests(log, window_start(settings.window_minutes)))
+    requests = read_requests(proj.data_dir / "serving" / "requests.jsonl", datetime.min.replace(tzinfo=timezone.utc))  # read once
+    summary = summarize(requests[requests["at"] >= window_start(settings.window_minutes)] if len(requests) else requests)
     shown = {slot: {k: v for k, v in numbers.items() if k != "scores"} for slot, numbers in summary.items()}
     metadata = {f"{slot}_{k}": v for slot, numbers in shown.items() for k, v in numbers.items() if isinstance(v, int | float)}
-    evidence = canary_streams(read_requests(log, datetime.min.replace(tzinfo=timezone.utc)), read_feedback(proj), settings.canary)
+    evidence = canary_streams(requests, read_feedback(proj), settings.canary)  # the canary's whole sequence, not a window
     canary, decided, paths = canary_gate(evidence, settings.canary)
     if paths:  # the sequence as it was watched, and where it decided: recorded with the asset, and a page a person reads
         from mlcicd.core.report import canary_page
