@@ -74,6 +74,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/loop.py
 	$(BIN)/python benchmarks/pr_tier.py
+	$(BIN)/python benchmarks/limits.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:

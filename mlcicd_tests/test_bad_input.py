@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlcicd.core.contract import load_contract, validate
+from mlcicd.core.contract import certainly_meets, load_contract, validate
 from mlcicd.core.ingest import list_accepted
 from mlcicd.core.requests import RequestError, check_rows
 from mlcicd.core.simulate import simulate_batch
@@ -174,3 +174,31 @@ def test_one_broken_value_is_refused_by_both_checks_and_named(frame, data):
     with pytest.raises(RequestError) as refused:
         check_rows(broken, CONTRACT)
     assert any(f"'{column}'" in p for p in refused.value.problems)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_rows(), st.data())
+def test_the_fast_check_and_pandera_agree(frame, data):
+    """validate() skips pandera when the vectorized check is certain a batch meets every rule: it must never be certain
+    of a batch pandera refuses, and pandera must then return the batch unchanged."""
+    change = data.draw(st.sampled_from(["none", "bad value", "missing value", "duplicate id", "other type"]))
+    column = data.draw(st.sampled_from(["amount", "customer_age", "channel", "region", "event_time", "is_fraud"]))
+    if change == "bad value":
+        rule = CONTRACT.columns[column]
+        frame = first_row(frame, column, rule.min - 1 if rule.min is not None else "???")
+    elif change == "missing value":
+        frame = first_row(frame, column, None)
+    elif change == "duplicate id":
+        frame = frame.assign(transaction_id=[0] * len(frame))
+    elif change == "other type":
+        frame = frame.astype({column: str})
+    try:
+        pandera = CONTRACT.schema().validate(frame, lazy=True)
+    except Exception:
+        pandera = None
+    if certainly_meets(frame, CONTRACT):
+        assert pandera is not None, f"the fast check passed a batch pandera refuses ({change} in {column})"
+        pd.testing.assert_frame_equal(pandera, frame)
+        assert validate(frame, CONTRACT).validated is frame
+    elif change == "none":  # generated with the contract's own types: the fast check must take it
+        assert pandera is None or any(str(frame[c].dtype) != str(pandera[c].dtype) for c in frame), "a valid batch missed the fast path"

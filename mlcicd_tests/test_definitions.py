@@ -12,7 +12,7 @@ import dagster as dg
 MODELS = ("fraud", "merchants", "disputes")  # the shipped components under mlcicd/defs/models/
 # every asset of a model is under its key prefix and in its group
 EXPECTED_ASSETS = {f"{model}/{name}": model for model in MODELS for name in (
-    "raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation", "champion", "drift_report",
+    "raw_batch", "training_dataset", "train_set", "holdout_set", "candidate_model", "candidate_evaluation", "champion", "drift_report", "drift_evidently_page",
     "batch_predictions", "deployment", "canary", "serving_metrics",
 )}
 EXPECTED_CHECKS = {
@@ -72,7 +72,7 @@ def test_jobs_and_what_they_select(definitions):
     assert selected("promotion_job") == {"champion", "deployment"}  # deployment says "nothing to deploy" with serving off
     assert not definitions.resolve_job_def("fraud__rollback_job").asset_layer.selected_asset_keys, "rollback_job is an op job with its own config"
     assert selected("fraud__ingestion_job") == {"raw_batch"}
-    assert selected("fraud__monitoring_job") == {"drift_report"}
+    assert selected("fraud__monitoring_job") == {"drift_report", "drift_evidently_page"}
     assert selected("fraud__scoring_job") == {"batch_predictions"}
     assert selected("fraud__training_job") == training and definitions.resolve_job_def("fraud__training_job").tags["mlcicd/model"] == "fraud"
     assert definitions.resolve_job_def("ci_job").tags["mlcicd/tier"] == "ci"

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mlcicd.core.features import FeatureState, encode_target
-from mlcicd.core.metrics import better_by, calibration_error, task_metrics, weighted_metric
+from mlcicd.core.metrics import better_by, calibration_error, prepared_metric, task_metrics, weighted_metric
 from mlcicd.core.tasks import task_of
 from mlcicd.core.train import predict
 
@@ -122,13 +122,17 @@ def paired_bootstrap(
     y_old, p_old = champion if champion is not None else candidate
     parts = {"overall": np.ones(len(y_new), dtype=bool), **(slices or {})}
     draws: dict[str, list] = {name: [] for name in parts}
+    # each part's metric of each model as a function of the weights, its rows ranked once for all the rounds
+    measures = {name: (prepared_metric(metric, y_new[mask], p_new[mask]),
+                       prepared_metric(metric, y_old[mask], p_old[mask]) if champion is not None else None) for name, mask in parts.items()}
 
     def measure(weights) -> dict[str, tuple]:
         out = {}
         for name, mask in parts.items():
             w = weights[:, mask]
-            mine = weighted_metric(metric, y_new[mask], p_new[mask], w)
-            theirs = weighted_metric(metric, y_old[mask], p_old[mask], w) if champion is not None else np.full(len(w), np.nan)
+            new, old = measures[name]
+            mine = new(w)
+            theirs = old(w) if old is not None else np.full(len(w), np.nan)
             out[name] = (better_by(metric, mine, theirs), mine, theirs)
         return out
 

@@ -30,11 +30,15 @@ def better_by(metric: str, candidate: float, reference: float) -> float:
 
 def _ranking(metric: str, scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """ROC AUC or average precision per row of `weights`, ties handled as scikit-learn does."""
-    unique, inverse = np.unique(scores, return_inverse=True)
-    rounds, groups = weights.shape[0], len(unique)
-    index = (np.arange(rounds)[:, None] * groups + inverse[None, :]).ravel()
-    pos = np.bincount(index, weights=(weights * labels).ravel(), minlength=rounds * groups).reshape(rounds, groups)
-    neg = np.bincount(index, weights=(weights * (1 - labels)).ravel(), minlength=rounds * groups).reshape(rounds, groups)
+    return _ranked(metric, *np.unique(scores, return_inverse=True), labels, weights)
+
+
+def _ranked(metric: str, unique: np.ndarray, inverse: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """_ranking once the scores are ranked (`unique`, `inverse` from np.unique): each round's weighted positives and
+    negatives per distinct score, one bincount per round."""
+    groups = len(unique)
+    pos = np.vstack([np.bincount(inverse, weights=row * labels, minlength=groups) for row in weights])
+    neg = np.vstack([np.bincount(inverse, weights=row * (1 - labels), minlength=groups) for row in weights])
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
     if metric == "roc_auc":
         below = np.cumsum(neg, axis=1) - neg
@@ -42,6 +46,21 @@ def _ranking(metric: str, scores: np.ndarray, labels: np.ndarray, weights: np.nd
     pos_desc, all_desc = pos[:, ::-1], (pos + neg)[:, ::-1]  # thresholds from the highest score down
     precision = np.cumsum(pos_desc, axis=1) / np.cumsum(all_desc, axis=1)
     return np.nansum(pos_desc * precision, axis=1) / total_pos
+
+
+def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5):
+    """weighted_metric for fixed rows, as a function of the weights alone, with the work that depends only on the rows
+    done once: ranking the scores for roc_auc and pr_auc (what a bootstrap would otherwise repeat every chunk)."""
+    if metric not in ("roc_auc", "pr_auc"):
+        return lambda weights: weighted_metric(metric, labels, predictions, weights, threshold)
+    y = np.asarray(labels, dtype=float)
+    unique, inverse = np.unique(np.asarray(predictions, dtype=float), return_inverse=True)
+
+    def measure(weights) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _ranked(metric, unique, inverse, y, np.atleast_2d(np.asarray(weights, dtype=float)))
+
+    return measure
 
 
 def _f1(weights: np.ndarray, truth: np.ndarray, predicted: np.ndarray, undefined: float) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""drift_report: the newest accepted data against the champion's training reference (Evidently, sampled),
-and the champion's performance on it where labels are present."""
+"""drift_report: the newest accepted data against the champion's training reference (the gate's own statistics on
+samples, core/drift.py), and the champion's performance on it where labels are present; drift_evidently_page:
+Evidently's page on the same samples, built after the gates in the same run."""
 
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,12 +18,18 @@ from mlcicd.resources import MlflowTracking
 
 
 
+# The step priority (Dagster's `dagster/priority` op tag) of Evidently's page: below the checks', so in a run of one
+# process the gates give their verdicts first, and the page (seconds on 100k rows) never delays one.
+AFTER_THE_GATES = {"dagster/priority": "-1"}
+
+
 def _drift_table(report: dict, limit: int = 10) -> str:
-    rows = ["| column | method | value | threshold | drifted |", "|---|---|---|---|---|"]
+    rows = ["| column | method | value | threshold | PSI | drifted |", "|---|---|---|---|---|---|"]
     ordered = sorted(report["columns"].items(), key=lambda item: (not item[1]["drifted"], item[0]))
     for column, entry in ordered[:limit]:
         outside = " (outside the contract's expectations)" if entry.get("contract") else ""
-        rows.append(f"| {column} | {entry['method']} | {entry['value']:.4f} | {entry['threshold']:g} | {'yes' if entry['drifted'] else 'no'}{outside} |")
+        rows.append(f"| {column} | {entry['method']} | {entry['value']:.4f} | {entry['threshold']:g} | {entry['psi']:.3f} | "
+                    f"{'yes' if entry['drifted'] else 'no'}{outside} |")
     return "\n".join(rows)
 
 
@@ -44,8 +51,8 @@ def drift_report_for(n: Names, proj: Project) -> list:
         kinds={"evidently", "mlflow"},
         description=(
             "Data drift of the newest accepted batches (monitoring.window_batches) against the champion's training "
-            "reference, from an Evidently report on samples (HTML under the model's reports/), and the champion's "
-            "performance on those batches against its holdout value."
+            "reference, per column on samples (Evidently's default tests, computed in core/drift.py; HTML under the model's "
+            "reports/), and the champion's performance on those batches against its holdout value."
         ),
     )
     def drift_report(context: dg.AssetExecutionContext, mlflow: MlflowTracking) -> dg.Output[dict]:
@@ -69,7 +76,56 @@ def drift_report_for(n: Names, proj: Project) -> list:
     def estimated_performance_check(drift_report: dict) -> dg.AssetCheckResult:
         return check_result(estimated_performance_gate(drift_report.get("estimated_performance"), proj.config.monitoring.max_decay))
 
-    return [drift_report, data_drift_check, performance_decay_check, estimated_performance_check]
+    @dg.asset(
+        key=n.key("drift_evidently_page"), deps=[n.key("champion")], group_name=n.group, kinds={"evidently", "mlflow"}, op_tags=AFTER_THE_GATES,
+        description=(
+            "Evidently's data drift page on the same samples drift_report's gates measured, linked from drift_report's page. "
+            "Not downstream of drift_report, so a failed gate does not stop it; a lower step priority runs it after the gates."
+        ),
+    )
+    def drift_evidently_page(context: dg.AssetExecutionContext, mlflow: MlflowTracking) -> dg.MaterializeResult:
+        return evidently_page(proj, mlflow.for_model(proj, "monitoring"))
+
+    return [drift_report, data_drift_check, performance_decay_check, estimated_performance_check, drift_evidently_page]
+
+
+def monitored_window(proj: Project):
+    """What monitoring judges: the champion (name, version), the newest accepted batches and their rows."""
+    from mlcicd.mlflow_registry import CHAMPION, version_by_alias
+
+    name = proj.model_name("full")
+    champion = version_by_alias(proj, name, CHAMPION)
+    if champion is None:
+        raise dg.Failure(f"There is no champion of {name} to monitor yet; promote one first.")
+    batches = window(list_accepted(proj.accepted_dir), proj.config.monitoring.window_batches)
+    if not batches:
+        raise dg.Failure(f"No accepted batches in {proj.accepted_dir} to monitor.")
+    return name, champion, batches, load_batches(batches, proj.config.dataset.time_column)
+
+
+def evidently_path(proj: Project, version: str, batches) -> Path:
+    """Evidently's page for one champion version and window (both pages of a run name it alike)."""
+    return proj.data_dir / "reports" / f"evidently-drift-v{version}-{batches[0].batch_id}-to-{batches[-1].batch_id}.html"
+
+
+def evidently_page(proj: Project, mlflow) -> dg.MaterializeResult:
+    from mlcicd.core.monitoring import evidently_drift, evidently_page as write_page
+    from mlcicd.mlflow_registry import load_model, load_reference
+
+    settings = proj.config.monitoring
+    name, champion, batches, current = monitored_window(proj)
+    version = str(champion.version)
+    _, features = load_model(proj, name, version)
+    found = evidently_drift(load_reference(proj, name, version), current, features.numeric, features.categorical,
+                            sample_rows=settings.sample_rows, seed=proj.config.model.seed, drift_share=settings.max_drift_share)
+    path = write_page(evidently_path(proj, version, batches), model=proj.name, champion_version=version,
+                      batches=[b.batch_id for b in batches], evidently_html=found["html"])
+    mlflow.log_artifact(str(path), "drift")
+    return dg.MaterializeResult(metadata={
+        "report": dg.MetadataValue.path(str(path)),
+        "report_in_mlflow": dg.MetadataValue.url(mlflow.ui_url(f"drift/{path.name}")),
+        "evidently_drifted_columns": found["drifted_count"],
+    })
 
 
 def estimates_path(proj: Project) -> Path:
@@ -151,18 +207,11 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
     from mlcicd.core.monitoring import drift_report as measure_drift
     from mlcicd.core.monitoring import monitoring_page
     from mlcicd.core.train import predict
-    from mlcicd.mlflow_registry import CHAMPION, load_model, load_reference, version_by_alias
+    from mlcicd.mlflow_registry import load_model, load_reference
 
     spec, settings = proj.config.dataset, proj.config.monitoring
-    name = proj.model_name("full")
-    champion = version_by_alias(proj, name, CHAMPION)
-    if champion is None:
-        raise dg.Failure(f"There is no champion of {name} to monitor yet; promote one first.")
+    name, champion, batches, current = monitored_window(proj)
     version = str(champion.version)
-    batches = window(list_accepted(proj.accepted_dir), settings.window_batches)
-    if not batches:
-        raise dg.Failure(f"No accepted batches in {proj.accepted_dir} to monitor.")
-    current = load_batches(batches, spec.time_column)
     booster, features = load_model(proj, name, version)
     reference = load_reference(proj, name, version)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -170,7 +219,6 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
         reference, current, features.numeric, features.categorical,
         sample_rows=settings.sample_rows, seed=proj.config.model.seed, unusual=[f for b in batches for f in b.unusual],
         importance=dict(zip(booster.feature_name(), booster.feature_importance("gain").tolist())),
-        html=True, drift_share=settings.max_drift_share,
     )
     report["report_path"] = str(proj.data_dir / "reports" / f"drift-{stamp}-v{version}.html")
     metric = proj.config.gates.primary_metric
@@ -182,7 +230,6 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
         performance = {"metric": metric, "current": now_value, "holdout": float(tag) if tag else None, "rows": len(current)}
     estimated = estimate_before_labels(proj, features, version, scores, float(tag) if tag else None, performance and performance["current"])
     estimates = record_estimates(proj, estimated, version, (current, features) if spec.target in current.columns else None)
-    evidently = report.pop("evidently_html")
     value = {
         "champion_version": version,
         "batches": [b.batch_id for b in batches],
@@ -200,7 +247,8 @@ def monitor(context: dg.AssetExecutionContext, proj: Project, mlflow) -> dg.Outp
         rules=[f"{BY_NAME['data_drift'].demands} (monitoring.max_drift_share: {settings.max_drift_share:g})",
                f"{BY_NAME['performance_decay'].demands} (monitoring.max_decay: {settings.max_decay:g})",
                f"{BY_NAME['estimated_performance'].demands} (monitoring.max_decay: {settings.max_decay:g})"],
-        reference_rows=report["reference_rows"], current_rows=report["current_rows"], evidently_html=evidently,
+        reference_rows=report["reference_rows"], current_rows=report["current_rows"], columns=report["columns"],
+        evidently_page=evidently_path(proj, version, batches).name,
     )
     # the HTML goes to MLflow too, so the UI can link to it (served by `make mlflow-ui`)
     mlflow.set_tags({"mlcicd_kind": "monitoring", "champion_version": version})

@@ -1,0 +1,179 @@
+"""The gates' own costs at scale against the physical floor (issue 21): contract validation, the drift gate, evaluation, and
+training_job against a bare LightGBM fit of the same rows and rounds, side by side in one run on one simulated data set.
+
+- validation: `validate` (the vectorized check, pandera only when it is not certain) against the pandera path it replaced
+  (`contract.schema().validate`, then the soft expectations), on the whole table at once; both must agree.
+- drift: the data_drift gate's statistics (`monitoring.drift_report`: sampling and core/drift.py) against Evidently's
+  DataDriftPreset on the same samples (what the gate used to wait for; now built after the gates).
+- evaluation: `evaluate_models` of a candidate against a champion on the whole holdout (every gate's evidence).
+- training (sizes in --train-sizes): `dagster job execute training_job` against `lightgbm.train` alone on the featurized
+  rows, same parameters, rounds and early stopping; both in fresh processes, so each includes its own start-up.
+
+Run: `.venv/bin/python benchmarks/limits.py [--sizes 1000000 10000000] [--train-sizes 1000000] [--runs 3]` (or `make bench`).
+Writes benchmarks/results/limits.json: each figure's median, every run, and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from scale import BIN, ROOT, environment, simulated  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "limits.json"
+TARGETS = {"validation_seconds_at_10M": 3.0, "drift_gate_seconds": 1.0, "evaluation_seconds_at_10M": 3.0,
+           "training_job_over_fit_at_1M": 1.6, "training_job_over_fit_at_10M": 1.15}
+
+
+def timed(function, runs: int) -> dict:
+    seconds, result = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = function()
+        seconds.append(round(time.perf_counter() - started, 3))
+    return {"median": statistics.median(seconds), "all": seconds, "result": result}
+
+
+def in_process(project: Path, runs: int) -> dict:
+    """Validation, drift and evaluation on the project's landed rows, in this process."""
+    import pandas as pd
+
+    from mlcicd.core.dataset import split_by_time
+    from mlcicd.core.evaluate import evaluate_models
+    from mlcicd.core.ingest import pending_files, read_batch
+    from mlcicd.core.monitoring import drift_report, evidently_drift
+    from mlcicd.core.train import train_model
+    from mlcicd.project import Project
+
+    proj = Project.load(project / "mlcicd.yaml")
+    spec, model, contract = proj.config.dataset, proj.config.model, proj.contract
+    table = pd.concat([read_batch(path) for path in pending_files(proj.landing_dir)], ignore_index=True)
+    figures = {"rows": len(table), **validation(table, contract, runs)}
+    train, holdout = split_by_time(table, spec.time_column, spec.holdout_fraction)
+    del table
+    small = train.tail(200_000)  # two models to compare; their training is not what is measured here
+    candidate = train_model(small, spec, model, 40)
+    champion = train_model(small.head(150_000), spec, model.model_copy(update={"seed": model.seed + 1}), 40)
+    numeric, categorical = candidate.features.numeric, candidate.features.categorical
+    settings = proj.config.monitoring
+    reference = train.sample(n=min(settings.reference_rows, len(train)), random_state=model.seed)
+    figures["drift_gate"] = timed(lambda: drift_report(reference, holdout, numeric, categorical, sample_rows=settings.sample_rows,
+                                                       seed=model.seed)["drifted"], runs)
+    figures["drift_evidently_page"] = timed(lambda: evidently_drift(reference, holdout, numeric, categorical, sample_rows=settings.sample_rows,
+                                                                    seed=model.seed, drift_share=settings.max_drift_share)["drifted_count"], 1)
+    assert len(figures["drift_gate"]["result"]) == figures["drift_evidently_page"]["result"], "the gate and Evidently disagree"
+    figures["drift_sample_rows"] = settings.sample_rows
+    figures["holdout_rows"] = len(holdout)
+    figures["evaluation"] = timed(lambda: evaluate_models(
+        (candidate.booster, candidate.features), (champion.booster, champion.features), holdout, target=spec.target,
+        slice_columns=spec.slice_columns, gates=proj.config.gates, seed=model.seed)["comparison"]["delta"], runs)
+    return figures
+
+
+def validation(table, contract, runs: int) -> dict:
+    from mlcicd.core.contract import unusual, validate
+
+    def fast():
+        result = validate(table, contract)
+        return {"passed": result.passed, "unusual": len(result.unusual)}
+
+    def pandera():
+        validated = contract.schema().validate(table, lazy=True)
+        return {"passed": True, "unusual": len(unusual(validated, contract))}
+
+    figures = {"validation": timed(fast, runs), "validation_with_pandera": timed(pandera, runs)}
+    assert figures["validation"]["result"] == figures["validation_with_pandera"]["result"], "the two checks disagree"
+    return figures
+
+
+BARE_FIT = """
+import json, sys, time
+started = time.perf_counter()
+import lightgbm as lgb, pandas as pd
+from mlcicd.core.dataset import split_by_time
+from mlcicd.core.features import encode_target, featurize, fit_features
+from mlcicd.core.ingest import pending_files, read_batch
+from mlcicd.core.train import lightgbm_params
+from mlcicd.project import Project
+proj = Project.load(sys.argv[1]); spec, model = proj.config.dataset, proj.config.model
+table = pd.concat([read_batch(p) for p in pending_files(proj.landing_dir)], ignore_index=True)
+train, _ = split_by_time(table, spec.time_column, spec.holdout_fraction)
+cut = int(len(train) * (1 - model.validation_fraction))
+fit_rows, valid_rows = train.iloc[:cut], train.iloc[cut:]
+features = fit_features(fit_rows, spec)
+fit_x, valid_x = featurize(fit_rows, features), featurize(valid_rows, features)
+fit_y, valid_y = encode_target(fit_rows[spec.target], features), encode_target(valid_rows[spec.target], features)
+ready = time.perf_counter()
+fit_set = lgb.Dataset(fit_x, fit_y, categorical_feature=features.categorical, free_raw_data=True)
+booster = lgb.train(lightgbm_params(model, features.task, features.classes), fit_set, num_boost_round=model.num_boost_round,
+                    valid_sets=[fit_set.create_valid(valid_x, valid_y)],
+                    callbacks=[lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False)])
+done = time.perf_counter()
+print(json.dumps({"fit_seconds": round(done - ready, 3), "process_seconds": round(done - started, 3), "rounds": booster.current_iteration()}))
+"""
+
+
+def training(template: Path, tmp: Path, runs: int) -> dict:
+    """training_job through the CLI and the bare fit, alternating, each on a fresh copy of the landed rows."""
+    jobs, fits = [], []
+    for run in range(runs):
+        project = tmp / f"job-{run}"
+        shutil.copytree(template, project)
+        started = time.perf_counter()
+        subprocess.run([str(BIN / "dagster"), "job", "execute", "-m", "mlcicd.definitions", "-j", "training_job"], env=environment(project),
+                       cwd=project, check=True, capture_output=True)
+        jobs.append(round(time.perf_counter() - started, 3))
+        shutil.rmtree(project)
+        project = tmp / f"fit-{run}"
+        shutil.copytree(template, project)
+        out = subprocess.run([sys.executable, "-c", BARE_FIT, str(project / "mlcicd.yaml")], env=environment(project), cwd=project,
+                             check=True, capture_output=True, text=True).stdout
+        fits.append(json.loads(out.strip().splitlines()[-1]))
+        shutil.rmtree(project)
+    fit = [f["fit_seconds"] for f in fits]
+    median = statistics.median
+    return {
+        "training_job_seconds": {"median": median(jobs), "all": jobs},
+        "lightgbm_fit_seconds": {"median": median(fit), "all": fit},
+        "bare_process_seconds": {"median": median(f["process_seconds"] for f in fits), "all": [f["process_seconds"] for f in fits]},
+        "rounds": fits[0]["rounds"],
+        "training_job_over_fit": round(median(jobs) / median(fit), 2),
+        "fixed_cost_seconds": round(median(jobs) - median(fit), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1_000_000, 10_000_000])
+    parser.add_argument("--train-sizes", type=int, nargs="*", default=[1_000_000])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    result = json.loads(OUT.read_text()) if OUT.exists() else {}
+    result.update({"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "targets": TARGETS,
+                   "command": "python benchmarks/limits.py " + " ".join(sys.argv[1:])})
+    result.setdefault("sizes", {})
+    for rows in sorted(set(args.sizes) | set(args.train_sizes)):
+        with tempfile.TemporaryDirectory() as tmp:
+            template = simulated(Path(tmp) / "template", rows)
+            entry = result["sizes"].setdefault(str(rows), {})
+            if rows in args.sizes:
+                entry.update(in_process(template, args.runs))
+            if rows in args.train_sizes:
+                entry["training"] = training(template, Path(tmp), args.runs)
+        OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        print(json.dumps({rows: {k: (v["median"] if isinstance(v, dict) and "median" in v else v) for k, v in entry.items()}}, default=str), flush=True)
+
+
+if __name__ == "__main__":
+    main()
