@@ -181,13 +181,15 @@ def test_one_broken_value_is_refused_by_both_checks_and_named(frame, data):
 def test_the_fast_check_and_pandera_agree(frame, data):
     """validate() skips pandera when the vectorized check is certain a batch meets every rule: it must never be certain
     of a batch pandera refuses, and pandera must then return the batch unchanged."""
-    change = data.draw(st.sampled_from(["none", "bad value", "missing value", "duplicate id", "other type"]))
+    change = data.draw(st.sampled_from(["none", "bad value", "missing value", "a number", "duplicate id", "other type"]))
     column = data.draw(st.sampled_from(["amount", "customer_age", "channel", "region", "event_time", "is_fraud"]))
     if change == "bad value":
         rule = CONTRACT.columns[column]
         frame = first_row(frame, column, rule.min - 1 if rule.min is not None else "???")
     elif change == "missing value":
         frame = first_row(frame, column, None)
+    elif change == "a number":  # in a text column, a number among the codes
+        frame = first_row(frame, column, 5)
     elif change == "duplicate id":
         frame = frame.assign(transaction_id=[0] * len(frame))
     elif change == "other type":

@@ -134,23 +134,27 @@ def certainly_meets(df: pd.DataFrame, contract: Contract) -> bool:
     latest = pd.Timestamp.now() + pd.Timedelta(minutes=FUTURE_SKEW_MINUTES)  # earlier than pandera's own "now": never laxer
     for name, rule in contract.columns.items():
         column = df[name]
-        if rule.dtype == "str":  # pandera: every value a Python str, or missing
-            if column.dtype != object or pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
-                return False
-        elif str(column.dtype) != _pandas_dtype(rule):
+        if (column.dtype != object) if rule.dtype == "str" else (str(column.dtype) != _pandas_dtype(rule)):
             return False
-        missing = column.isna()
-        if missing.any():
-            if not rule.nullable:
+        if rule.dtype == "str" and not rule.nullable and rule.allowed is not None and all(isinstance(v, str) for v in rule.allowed):
+            # a code list: every value among the declared strings says, in one pass, that each is text and none is missing
+            if not column.isin(list(rule.allowed)).all():
                 return False
-            column = column[~missing]
+        else:
+            if rule.dtype == "str" and pd.api.types.infer_dtype(column, skipna=True) not in ("string", "empty"):
+                return False  # pandera: every value a Python str, or missing
+            missing = column.isna()
+            if missing.any():
+                if not rule.nullable:
+                    return False
+                column = column[~missing]
+            if rule.allowed is not None and not column.isin(list(rule.allowed)).all():
+                return False
         if rule.unique and not df[name].is_unique:
             return False
         if rule.min is not None and not (column >= rule.min).all():
             return False
         if rule.max is not None and not (column <= rule.max).all():
-            return False
-        if rule.allowed is not None and not column.isin(list(rule.allowed)).all():
             return False
         if rule.not_in_future and not (column <= latest).all():
             return False

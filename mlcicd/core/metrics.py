@@ -30,15 +30,17 @@ def better_by(metric: str, candidate: float, reference: float) -> float:
 
 def _ranking(metric: str, scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """ROC AUC or average precision per row of `weights`, ties handled as scikit-learn does."""
-    return _ranked(metric, *np.unique(scores, return_inverse=True), labels, weights)
+    return prepared_metric(metric, labels, scores)(weights)
 
 
-def _ranked(metric: str, unique: np.ndarray, inverse: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """_ranking once the scores are ranked (`unique`, `inverse` from np.unique): each round's weighted positives and
-    negatives per distinct score, one bincount per round."""
-    groups = len(unique)
-    pos = np.vstack([np.bincount(inverse, weights=row * labels, minlength=groups) for row in weights])
-    neg = np.vstack([np.bincount(inverse, weights=row * (1 - labels), minlength=groups) for row in weights])
+def _ranked(metric: str, groups: int, positive: tuple, negative: tuple, weights: np.ndarray) -> np.ndarray:
+    """_ranking once the scores are ranked: `positive` and `negative` are (row positions, score group of each row) of the
+    labels 1 and 0. Each round's weighted positives and negatives per distinct score, one bincount per round and side
+    (a row of the other label would only add exact zeros, so the sums are the same to the bit)."""
+    (pos_rows, pos_groups), (neg_rows, neg_groups) = positive, negative
+    on_pos, on_neg = weights[:, pos_rows], weights[:, neg_rows]
+    pos = np.vstack([np.bincount(pos_groups, weights=row, minlength=groups) for row in on_pos])
+    neg = np.vstack([np.bincount(neg_groups, weights=row, minlength=groups) for row in on_neg])
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
     if metric == "roc_auc":
         below = np.cumsum(neg, axis=1) - neg
@@ -55,10 +57,12 @@ def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5):
         return lambda weights: weighted_metric(metric, labels, predictions, weights, threshold)
     y = np.asarray(labels, dtype=float)
     unique, inverse = np.unique(np.asarray(predictions, dtype=float), return_inverse=True)
+    sides = [np.flatnonzero(side) for side in (y == 1, y == 0)]
+    positive, negative = ((rows, inverse[rows]) for rows in sides)
 
     def measure(weights) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return _ranked(metric, unique, inverse, y, np.atleast_2d(np.asarray(weights, dtype=float)))
+            return _ranked(metric, len(unique), positive, negative, np.atleast_2d(np.asarray(weights, dtype=float)))
 
     return measure
 
