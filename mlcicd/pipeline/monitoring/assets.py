@@ -48,7 +48,7 @@ def drift_report_for(n: Names, proj: Project) -> list:
 
     @dg.asset(
         key=n.key("drift_report"), deps=[n.key("champion")], group_name=n.group, io_manager_key=n.io_manager_key,
-        kinds={"evidently", "mlflow"},
+        kinds={"pandas", "mlflow"},
         description=(
             "Data drift of the newest accepted batches (monitoring.window_batches) against the champion's training "
             "reference, per column on samples (Evidently's default tests, computed in core/drift.py; HTML under the model's "
