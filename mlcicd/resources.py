@@ -223,12 +223,14 @@ def training_rows_dataset(frame: pd.DataFrame, **kwargs):
     million; there is no switch). Here the column types come from MLflow's public `infer_signature` on a sample (the
     rows passed the data contract, so each column holds one type), and whether a column is required (no missing
     value) from the whole column, vectorized. test_mlflow_model.py holds the two schemas equal."""
+    from functools import cached_property
+
     from mlflow.data.pandas_dataset import PandasDataset
     from mlflow.models import infer_signature
     from mlflow.types import ColSpec, Schema
 
     class TrainingRows(PandasDataset):
-        @property
+        @cached_property  # to_dict reads it twice
         def schema(self) -> Schema:
             rows = self.df
             sample = pd.concat([rows.head(SCHEMA_SAMPLE_ROWS // 2), rows.dropna().head(SCHEMA_SAMPLE_ROWS // 2)])

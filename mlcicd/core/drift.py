@@ -39,14 +39,18 @@ def _finite(values: pd.Series, numeric: bool) -> pd.Series:
     return values.dropna()
 
 
+def _counts(reference: pd.Series, current: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each side's row count per value, over the values either side has."""
+    keys = pd.unique(pd.concat([reference, current], ignore_index=True))
+    return tuple(side.value_counts().reindex(keys, fill_value=0).to_numpy() for side in (reference, current))
+
+
 def _shares(reference: pd.Series, current: pd.Series, numeric: bool) -> tuple[np.ndarray, np.ndarray]:
     """Each side's share of rows per bucket, as Evidently's get_binned_data without filling zeros."""
     if numeric and reference.nunique() > 20:
         edges = np.histogram_bin_edges(np.concatenate([reference.to_numpy(), current.to_numpy()]), bins="sturges")
         return np.histogram(reference, edges)[0] / len(reference), np.histogram(current, edges)[0] / len(current)
-    keys = pd.unique(pd.concat([reference, current], ignore_index=True))
-    ref = reference.value_counts().reindex(keys, fill_value=0).to_numpy()
-    cur = current.value_counts().reindex(keys, fill_value=0).to_numpy()
+    ref, cur = _counts(reference, current)
     return ref / len(reference), cur / len(current)
 
 
@@ -71,10 +75,8 @@ def _ks(reference: pd.Series, current: pd.Series) -> float:
 def _chi_square(reference: pd.Series, current: pd.Series) -> float:
     from scipy import stats
 
-    keys = pd.unique(pd.concat([reference, current], ignore_index=True))
-    expected = reference.value_counts(normalize=True).reindex(keys, fill_value=0).to_numpy() * len(current)
-    observed = current.value_counts().reindex(keys, fill_value=0).to_numpy()
-    return float(stats.chisquare(observed, expected)[1])
+    ref, observed = _counts(reference, current)
+    return float(stats.chisquare(observed, ref / len(reference) * len(current))[1])
 
 
 def _z_test(reference: pd.Series, current: pd.Series) -> float:
@@ -132,7 +134,10 @@ def column_drift(reference: pd.Series, current: pd.Series, numeric: bool) -> dic
             key, value = "z", _z_test(reference, current)
             drifted = value < P_VALUE_THRESHOLD
         threshold = P_VALUE_THRESHOLD
-    return {"method": METHODS[key], "threshold": threshold, "value": value, "drifted": bool(drifted), "psi": psi(reference, current, numeric)}
+    entry = {"method": METHODS[key], "threshold": threshold, "value": value, "drifted": bool(drifted), "psi": psi(reference, current, numeric)}
+    if not np.isfinite(value):  # fails closed (Evidently would read a NaN as no drift)
+        entry.update(drifted=True, why=f"the {METHODS[key]} gave no number on these values, so the column is counted as drifted")
+    return entry
 
 
 def sample(frame: pd.DataFrame, columns: list[str], numeric: list[str], rows: int, seed: int) -> pd.DataFrame:

@@ -18,7 +18,7 @@ def drift_report(
     that the current batches broke at ingestion (contract.unusual): such a column counts as drifted too, with the
     finding's sentence, since unusual data is accepted so that monitoring sees it. `importance` (the model's gain per
     feature) weighs the drifted columns: two drifted columns out of 85 are a small share of the columns but may be most
-    of what the model relies on (`importance_share`). Evidently's page is built apart (`evidently_drift_html`)."""
+    of what the model relies on (`importance_share`). Evidently's page is built apart (`evidently_drift`)."""
     from mlcicd.core import drift
 
     columns = numeric + categorical
