@@ -82,6 +82,10 @@ class DatasetSpec(_Strict):
 class DaskSpec(_Strict):
     scheduler: str | None = Field(None, description="A dask.distributed scheduler address (tcp://host:8786); null: a LocalCluster on this machine.")
     workers: int = Field(2, ge=1, description="LocalCluster only: worker processes (one thread each).")
+    max_holdout_rows: int = Field(
+        500_000, ge=1_000, description="The holdout comes to the driver for evaluation; above this many rows, a sample of this "
+        "many does (drawn on the workers; the sample is recorded on holdout_set).",
+    )
 
 
 class Costs(_Strict):

@@ -128,9 +128,13 @@ class ModelRun:
         """Name the run for what it is, e.g. "fraud v4 · training · data 06a0bb85" (MLflow's run name)."""
         self._run().set_tags({"mlflow.runName": text})
 
-    def log_dataset(self, frame: pd.DataFrame, *, digest: str, source: str, name: str, target: str | None, batches: list[str]) -> None:
+    def log_dataset(
+        self, frame: pd.DataFrame, *, digest: str, source: str, name: str, target: str | None, batches: list[str],
+        present: pd.Series | None = None, rows: int | None = None,
+    ) -> None:
         """The training rows as an MLflow dataset input (the Datasets column): digest = their content hash (MLflow keeps
-        36 characters), source = the accepted batches' folder; the batch ids go with it as a tag."""
+        36 characters), source = the accepted batches' folder; the batch ids go with it as a tag. `present` and `rows`:
+        see training_rows_dataset."""
         import mlflow
         from mlflow.data.dataset_source_registry import resolve_dataset_source
 
@@ -140,7 +144,7 @@ class ModelRun:
         with warnings.catch_warnings():  # "can be interpreted in multiple ways": MLflow registers file sources twice
             warnings.simplefilter("ignore", UserWarning)
             resolved = resolve_dataset_source(source)
-        dataset = training_rows_dataset(frame, source=resolved, targets=target, name=name, digest=digest[:36])
+        dataset = training_rows_dataset(frame, present, rows, source=resolved, targets=target, name=name, digest=digest[:36])
         mlflow.log_input(dataset, context="training", tags={"batches": ", ".join(batches)[:4000]})
 
     @property
@@ -196,6 +200,8 @@ class ProjectIOManager(dg.ConfigurableIOManager):
         else:
             raise TypeError(f"{context.asset_key.to_user_string()}: cannot store a {type(obj).__name__}; return a DataFrame or a dict")
         atomic_write(path, write)
+        stale = base.with_suffix(".json" if path.suffix == ".parquet" else ".parquet")
+        stale.unlink(missing_ok=True)  # the other form, from before a change of model.engine, would be read instead
         if isinstance(obj, pd.DataFrame):
             remember(path, obj, writer=context.step_key or "")
 
@@ -217,12 +223,15 @@ class ProjectIOManager(dg.ConfigurableIOManager):
 SCHEMA_SAMPLE_ROWS = 1000
 
 
-def training_rows_dataset(frame: pd.DataFrame, **kwargs):
+def training_rows_dataset(frame: pd.DataFrame, present: pd.Series | None = None, rows: int | None = None, **kwargs):
     """MLflow's PandasDataset of the training rows, with the same schema MLflow would log, found faster. PandasDataset
     infers it by walking every value of every text column in Python (5-6 s per million rows, about a minute at ten
     million; there is no switch). Here the column types come from MLflow's public `infer_signature` on a sample (the
     rows passed the data contract, so each column holds one type), and whether a column is required (no missing
-    value) from the whole column, vectorized. test_mlflow_model.py holds the two schemas equal."""
+    value) from the whole column, vectorized. test_mlflow_model.py holds the two schemas equal.
+
+    With the Dask engine, `frame` is a sample of the rows, which stay on the workers: `present` (no missing value, per
+    column) and `rows` (how many) are then the whole training rows', counted there."""
     from functools import cached_property
 
     from mlflow.data.pandas_dataset import PandasDataset
@@ -234,8 +243,13 @@ def training_rows_dataset(frame: pd.DataFrame, **kwargs):
         def schema(self) -> Schema:
             rows = self.df
             sample = pd.concat([rows.head(SCHEMA_SAMPLE_ROWS // 2), rows.dropna().head(SCHEMA_SAMPLE_ROWS // 2)])
-            present = rows.notna().all()
-            return Schema([ColSpec(spec.type, spec.name, required=bool(present[spec.name])) for spec in infer_signature(sample).inputs.inputs])
+            complete = rows.notna().all() if present is None else present
+            return Schema([ColSpec(spec.type, spec.name, required=bool(complete[spec.name])) for spec in infer_signature(sample).inputs.inputs])
+
+        @property
+        def profile(self):
+            counted = super().profile
+            return counted if rows is None else {"num_rows": rows, "num_elements": rows * len(self.df.columns)}
 
     return TrainingRows(frame, **kwargs)
 

@@ -3,6 +3,7 @@ sensor ticks, and services started on free loopback ports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -38,6 +39,13 @@ def shipped_config(model: str = "fraud"):
     from mlcicd.models import MODELS_DIR
 
     return parse_config(shipped_settings(model), MODELS_DIR / model / "defs.yaml")
+
+
+def cli(*args: str) -> str:
+    """`mlcicd <args>` through its click entry point; fails the test with the output unless it exits 0."""
+    result = CliRunner().invoke(main, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def checks(result) -> dict:
@@ -90,3 +98,47 @@ def wait_until_up(url: str, process: subprocess.Popen, log: Path, seconds: float
         except OSError:
             time.sleep(0.5)
     raise AssertionError(f"{process.args[:3]} did not answer {url} within {seconds:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def dask_cluster(folder: Path, workers: int = 2):
+    """A dask.distributed scheduler and `workers` one-thread workers on loopback, each its own process (as on a real
+    cluster, none is a child of a client); yields the scheduler's address."""
+    import sys
+
+    from distributed import Client
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    commands = [[sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
+    commands += [[sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
+                  "--name", f"worker-{i}"] for i in range(workers)]
+    processes = []
+    try:
+        for i, command in enumerate(commands):
+            log = open(folder / f"dask-{i}.log", "w")  # noqa: SIM115 - closed with the process
+            processes.append((subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True), log))
+            if i == 0 and not _wait_for_port(port):  # the scheduler first: a worker that finds none retries, slowly
+                raise AssertionError(f"the dask scheduler did not listen on {address}: {(folder / 'dask-0.log').read_text()[-2000:]}")
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(workers, timeout=90)
+        yield address
+    finally:
+        for process, _ in processes:
+            process.terminate()
+        for process, log in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            log.close()
+
+
+def _wait_for_port(port: int, seconds: float = 30) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.2)
+    return False

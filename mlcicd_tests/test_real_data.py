@@ -4,17 +4,9 @@ says each step). Every normal batch is accepted, every good candidate promoted, 
 names it, and no drifted batch quarantined."""
 
 import pytest
-from click.testing import CliRunner
-
-from mlcicd.cli import main
 
 from .real_data import DATASETS, Scenario
-
-
-def cli(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
+from .support import cli
 
 
 @pytest.mark.slow

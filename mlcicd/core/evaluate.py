@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlcicd.core.features import FeatureState, encode_target
 from mlcicd.core.metrics import better_by, calibration_error, prepared_metric, task_metrics, weighted_metric
+from mlcicd.core.stats import rounds_per_chunk
 from mlcicd.core.tasks import task_of
 from mlcicd.core.train import predict
 
@@ -108,7 +109,7 @@ def slice_masks(frame: pd.DataFrame, slices: dict) -> dict[str, np.ndarray]:
 
 
 def paired_bootstrap(
-    metric: str, candidate: tuple, champion: tuple | None, *, rounds: int, confidence: float, seed: int = 0, chunk: int = 25,
+    metric: str, candidate: tuple, champion: tuple | None, *, rounds: int, confidence: float, seed: int = 0, chunk: int | None = None,
     slices: dict[str, np.ndarray] | None = None,
 ) -> dict:
     """How much better the candidate is than the champion (positive = better) on the same resampled rows: the point
@@ -116,7 +117,7 @@ def paired_bootstrap(
     very same resamples). `candidate` and `champion` are (labels, predictions); without a champion only the
     candidate's own precision (`candidate_sd`) is measured.
 
-    Poisson(1) weights per row and round (the usual large-sample bootstrap), in chunks to bound memory.
+    Poisson(1) weights per row and round (the usual large-sample bootstrap), in chunks to bound memory (stats.rounds_per_chunk).
     """
     y_new, p_new = candidate
     y_old, p_old = champion if champion is not None else candidate
@@ -138,6 +139,7 @@ def paired_bootstrap(
 
     point = {name: tuple(float(v[0]) for v in values) for name, values in measure(np.ones((1, len(y_new)))).items()}
     rng = np.random.default_rng(seed)
+    chunk = chunk or rounds_per_chunk(len(y_new), rounds)
     for start in range(0, rounds, chunk):
         weights = rng.poisson(1.0, size=(min(chunk, rounds - start), len(y_new))).astype(float)
         for name, values in measure(weights).items():

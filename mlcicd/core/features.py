@@ -72,19 +72,33 @@ def encode_target(values: pd.Series, state: FeatureState) -> np.ndarray:
 
 
 def fit_features(frame: pd.DataFrame, spec: DatasetSpec) -> FeatureState:
+    """The feature state fitted on the rows in memory (the Dask engine fits it from the same summaries, computed where
+    the rows are: core/distributed.py)."""
+    numeric, categorical = feature_columns(frame.dtypes, spec)
+    return state_from(numeric, categorical, {c: frame[c].dropna().unique() for c in categorical}, frame[spec.target], spec)
+
+
+def feature_columns(dtypes: pd.Series, spec: DatasetSpec) -> tuple[list[str], list[str]]:
+    """(numeric, categorical) model inputs, from the columns' types; a column that is neither is refused by name."""
     excluded = {spec.target, spec.id_column, spec.time_column, *spec.drop_columns} - {None}
-    missing = [c for c in spec.categorical_columns if c not in frame.columns]
+    missing = [c for c in spec.categorical_columns if c not in dtypes.index]
     if missing:
-        raise ValueError(f"categorical column(s) {missing} are not in the data (columns: {sorted(frame.columns)})")
+        raise ValueError(f"categorical column(s) {missing} are not in the data (columns: {sorted(dtypes.index)})")
     categorical = [c for c in spec.categorical_columns if c not in excluded]
-    numeric = [c for c in frame.columns if c not in excluded and c not in categorical]
-    non_numeric = [c for c in numeric if not pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [c for c in dtypes.index if c not in excluded and c not in categorical]
+    non_numeric = [c for c in numeric if not pd.api.types.is_numeric_dtype(dtypes[c])]
     if non_numeric:
         raise ValueError(f"column(s) {non_numeric} are neither numeric nor listed in dataset.categorical_columns")
-    vocabularies = {c: sorted(str(v) for v in frame[c].dropna().unique()) for c in categorical}
+    return numeric, categorical
+
+
+def state_from(numeric: list[str], categorical: list[str], distinct: dict, targets, spec: DatasetSpec) -> FeatureState:
+    """The state from the distinct values of each categorical column (missing values dropped) and the target's values
+    (all of them, or just the distinct ones)."""
+    vocabularies = {c: sorted(str(v) for v in distinct[c]) for c in categorical}
     return FeatureState(
         numeric=numeric, categorical=categorical, vocabularies=vocabularies, time_column=spec.time_column,
-        task=spec.task, classes=target_classes(frame[spec.target], spec.task),
+        task=spec.task, classes=target_classes(pd.Series(targets), spec.task),
     )
 
 

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from mlcicd.core.stats import rounds_per_chunk
+
 DEFAULT_THRESHOLD = 0.5  # a model saved before operating points, or a validation split with a single class
 
 
@@ -105,7 +107,7 @@ MEASURES = ("precision", "recall", "f1", "cost")
 
 
 def compare(candidate: tuple, champion: tuple, *, costs: tuple[float, float] = (1.0, 1.0), rounds: int, confidence: float,
-            seed: int = 0, chunk: int = 50) -> dict:
+            seed: int = 0, chunk: int | None = None) -> dict:
     """The candidate's decisions at its threshold against the champion's at its own, on the same resampled rows
     (Poisson bootstrap): precision, recall, F1 and the cost per row (`costs`: per false alarm, per miss). For each, both
     values, how much better the candidate is (for cost: the share of the champion's cost it saves) and that
@@ -133,6 +135,7 @@ def compare(candidate: tuple, champion: tuple, *, costs: tuple[float, float] = (
     point = measure(np.ones((1, len(y))))
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in point}
+    chunk = chunk or rounds_per_chunk(len(y), rounds)
     for start in range(0, rounds, chunk):
         for name, (_, _, delta) in measure(rng.poisson(1.0, size=(min(chunk, rounds - start), len(y))).astype(float)).items():
             draws[name].append(delta)

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import math
 
+BOOTSTRAP_CELLS = 2_000_000  # bootstrap weights held at once (16 MB as floats; the metrics make a few copies)
+
+
+def rounds_per_chunk(rows: int, rounds: int) -> int:
+    """How many bootstrap rounds to draw at once, so that a chunk of Poisson weights holds about BOOTSTRAP_CELLS values
+    and memory stays flat as the holdout grows. The draws come from one generator in order, so the chunking changes
+    no draw."""
+    return max(1, min(rounds, BOOTSTRAP_CELLS // max(1, rows)))
+
+
 Z_95 = 1.6448536269514722  # one-sided 95%
 Z_99 = 2.3263478740408408  # one-sided 99%
 

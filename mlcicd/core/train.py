@@ -88,15 +88,6 @@ def train_model(
     keep = task_of(features.task).trainable(valid_labels)  # a class seen only in the validation rows cannot be scored by LightGBM
     if keep is not None:
         valid_rows, valid_labels = valid_rows[keep], valid_labels[keep]
-    if model.engine == "dask":
-        from mlcicd.core.distributed import train_on_dask
-
-        booster = train_on_dask(
-            featurize(fit_rows, features), fit_labels, featurize(valid_rows, features), valid_labels, params, num_boost_round,
-            features.task, features.categorical, model.dask.scheduler, model.dask.workers,
-        )
-        features = with_operating_point(features, booster, valid_rows, valid_labels, model)
-        return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round))
     fit_set = lgb.Dataset(featurize(fit_rows, features), fit_labels, categorical_feature=features.categorical, free_raw_data=True)
     valid_set = fit_set.create_valid(featurize(valid_rows, features), valid_labels)
     callbacks = [
@@ -114,17 +105,16 @@ def train_model(
         valid_names=["validation"],
         callbacks=callbacks,
     )
-    features = with_operating_point(features, booster, valid_rows, valid_labels, model)
+    if task_of(features.task).thresholded:
+        features = with_operating_point(features, valid_labels, predict(booster, features, valid_rows), model)
     return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round))
 
 
-def with_operating_point(features: FeatureState, booster, valid_rows: pd.DataFrame, valid_labels, model: ModelSpec) -> FeatureState:
+def with_operating_point(features: FeatureState, valid_labels, valid_scores, model: ModelSpec) -> FeatureState:
     """A thresholded task's features with the decision threshold model.operating_point chooses on the validation split."""
     from dataclasses import replace
 
     from mlcicd.core.operating_point import choose
 
-    if not task_of(features.task).thresholded:
-        return features
-    chosen = choose(model.operating_point, valid_labels, predict(booster, features, valid_rows))
+    chosen = choose(model.operating_point, valid_labels, valid_scores)
     return replace(features, threshold=chosen.threshold, operating_point=chosen.to_dict())

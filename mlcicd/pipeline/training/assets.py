@@ -33,9 +33,12 @@ def training_assets_for(n: Names, proj: Project) -> list:
     """training_dataset -> train_set / holdout_set -> candidate_model -> candidate_evaluation, for one model."""
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=proj.config.gates.max_data_age_hours))
     common = {"group_name": n.group, "io_manager_key": n.io_manager_key, "automation_condition": RETRAIN_ON_NEW_DATA}
+    # model.engine: dask keeps the rows on the workers: training_dataset and train_set are then manifests (on_workers.py)
+    on_workers = proj.config.model.engine == "dask"
+    rows_kinds = {"dask", "parquet"} if on_workers else {"pandas", "parquet"}
 
     @dg.asset(
-        key=n.key("training_dataset"), deps=[n.key("raw_batch")], kinds={"pandas", "parquet"}, **common,
+        key=n.key("training_dataset"), deps=[n.key("raw_batch")], kinds=rows_kinds, **common,
         description=(
             "The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash. "
             "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
@@ -44,14 +47,19 @@ def training_assets_for(n: Names, proj: Project) -> list:
         check_specs=check_specs(n, "training_dataset"),
     )
     def training_dataset(context: dg.AssetExecutionContext):
-        yield from build_dataset(context, n, proj)
+        if on_workers:
+            from .on_workers import build_manifest
+
+            yield from build_manifest(context, n, proj)
+        else:
+            yield from build_dataset(context, n, proj)
 
     @dg.multi_asset(
         name=n.op("train_holdout_split"),
         ins=n.ins("training_dataset"),
         outs={
             "train_set": dg.AssetOut(
-                key=n.key("train_set"), kinds={"pandas", "parquet"}, **common,
+                key=n.key("train_set"), kinds=rows_kinds, **common,
                 description="The older rows of training_dataset (everything before the holdout), for fitting the model.",
             ),
             "holdout_set": dg.AssetOut(
@@ -61,14 +69,19 @@ def training_assets_for(n: Names, proj: Project) -> list:
         },
         check_specs=check_specs(n, "holdout_set"),
     )
-    def train_holdout_split(training_dataset: pd.DataFrame):
-        yield from split(training_dataset, n, proj)
+    def train_holdout_split(training_dataset):  # rows, or (model.engine: dask) a manifest
+        if on_workers:
+            from .on_workers import split_manifest
+
+            yield from split_manifest(training_dataset, n, proj)
+        else:
+            yield from split(training_dataset, n, proj)
 
     @dg.asset(
         key=n.key("candidate_model"), ins=n.ins("train_set"), kinds={"lightgbm", "mlflow"}, **common,
         description="A LightGBM model trained on train_set through the shared feature code, registered in MLflow as `challenger`.",
     )
-    def candidate_model(context: dg.AssetExecutionContext, train_set: pd.DataFrame, mlflow: MlflowTracking) -> dg.Output[dict]:
+    def candidate_model(context: dg.AssetExecutionContext, train_set, mlflow: MlflowTracking) -> dg.Output[dict]:
         return train(context, train_set, proj, mlflow)
 
     @dg.asset(
@@ -172,7 +185,8 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
     tier_name = run_tier(context)
     tier = proj.tier(tier_name)
     rounds = tier.num_boost_round or proj.config.model.num_boost_round
-    digest, commit = train_set.attrs[HASH_ATTR], git_commit(proj.root)
+    manifest = train_set if isinstance(train_set, dict) else None  # model.engine: dask: the rows are on the workers
+    digest, commit = manifest["dataset_hash"] if manifest else train_set.attrs[HASH_ATTR], git_commit(proj.root)
     fingerprint = training_fingerprint(proj.config.dataset, proj.config.model, rounds, tier.sample_rows)
     champion = version_by_alias(proj, proj.model_name(tier_name), CHAMPION)
     if champion is not None and nothing_new(champion.tags or {}, digest, commit, fingerprint):
@@ -184,25 +198,34 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
                  "dataset_hash": digest, "tier": tier_name, "git_commit": commit, "unchanged": True,
                  "training": (load_provenance(proj, champion.name, str(champion.version)) or {}).get("training")}
         return dg.Output(value, metadata={"model": value["name"], "version": value["version"], "unchanged": dg.MetadataValue.text(said)})
-    trained = train_model(
-        train_set, proj.config.dataset, proj.config.model, rounds,
-        on_round=lambda done, total: context.log.debug(f"boosting round {done} of at most {total}") if done % max(1, total // 5) == 0 else None,
-    )
+    if manifest:
+        from .on_workers import fit_on_workers
+
+        # `seen`: a sample of the rows, for MLflow (the reference, the input example, the dataset's schema)
+        trained, seen, present = fit_on_workers(manifest, proj, rounds)
+        rows, batches, span = manifest["rows"], manifest["batches"], {k: manifest[k] for k in ("first_time", "last_time") if k in manifest}
+    else:
+        trained = train_model(
+            train_set, proj.config.dataset, proj.config.model, rounds,
+            on_round=lambda done, total: context.log.debug(f"boosting round {done} of at most {total}") if done % max(1, total // 5) == 0 else None,
+        )
+        seen, present, rows, batches = train_set, None, len(train_set), list(train_set.attrs.get(BATCHES_ATTR) or [])
+        time = proj.config.dataset.time_column
+        span = {"first_time": str(train_set[time].min()), "last_time": str(train_set[time].max())} if time else {}
     # the first thing logged starts this Dagster run's MLflow run, which log_reference and log_candidate log into
-    mlflow.log_params({**trained.params, "num_boost_round": rounds, "train_rows": len(train_set), "tier": tier_name})
+    mlflow.log_params({**trained.params, "num_boost_round": rounds, "train_rows": rows, "tier": tier_name})
     mlflow.log_metrics({"best_iteration": trained.best_iteration})
     mlflow.set_tags({"dataset_hash": digest, "git_commit": commit})
-    batches = list(train_set.attrs.get(BATCHES_ATTR) or [])
     mlflow.log_dataset(
-        train_set, digest=digest, source=proj.accepted_dir.resolve().as_uri(), name=f"{proj.name} training rows {digest[:8]}",
-        target=proj.config.dataset.target, batches=batches,
+        seen, digest=digest, source=proj.accepted_dir.resolve().as_uri(), name=f"{proj.name} training rows {digest[:8]}",
+        target=proj.config.dataset.target, batches=batches, present=present, rows=rows if manifest else None,
     )
-    log_reference(train_set, proj.config.monitoring.reference_rows, proj.config.model.seed)
+    log_reference(seen, proj.config.monitoring.reference_rows, proj.config.model.seed)
     model_name = proj.model_name(tier_name)
     registered = log_candidate(
         proj,
         trained,
-        train_set,
+        seen,
         logged_name=f"{proj.name}-v{next_version(proj, model_name)}",
         model_name=model_name,
         challenger=tier_name != "pr",  # the pull-request tier moves no alias
@@ -210,14 +233,14 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
               "training_fingerprint": fingerprint},
     )
     mlflow.name(run_name(proj, registered.version, mlflow.purpose, digest))
-    training = training_record(train_set, proj, batches, trained.params, rounds, trained.best_iteration)
+    training = {"batches": batches, **span, "rows": rows, "params": trained.params, "num_boost_round": rounds, "best_iteration": trained.best_iteration}
     why, made_from = record_provenance(context, proj, mlflow, model_name, registered.version, champion, digest, batches, commit, training)
     value = {
         **registered.to_dict(),
         "dataset_hash": digest,
         "tier": tier_name,
         "best_iteration": trained.best_iteration,
-        "train_rows": len(train_set),
+        "train_rows": rows,
         "git_commit": commit,
         "training": training,
         "provenance": made_from,
@@ -264,13 +287,6 @@ def record_provenance(
     client(proj).set_model_version_tag(model_name, version, REASON_TAG, why[:4000])
     context.log.info(f"version {version}: {why}")
     return why, after
-
-
-def training_record(train_set: pd.DataFrame, proj: Project, batches: list[str], params: dict, rounds: int, best_iteration: int) -> dict:
-    """What a version was trained on and how, for its model card: batches, time window, rows, hyperparameters."""
-    time = proj.config.dataset.time_column
-    window = {"first_time": str(train_set[time].min()), "last_time": str(train_set[time].max())} if time else {}
-    return {"batches": batches, **window, "rows": len(train_set), "params": params, "num_boost_round": rounds, "best_iteration": best_iteration}
 
 
 def run_name(proj: Project, version: str, purpose: str, digest: str) -> str:
