@@ -75,6 +75,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/loop.py
 	$(BIN)/python benchmarks/pr_tier.py
 	$(BIN)/python benchmarks/limits.py
+	$(BIN)/python benchmarks/scale_out.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock:
