@@ -118,8 +118,8 @@ def measure(rows: int, runs: int, rounds: int) -> dict:
             for process in processes:
                 process.terminate()
     for engine in ("local", "dask"):
-        figures[f"{engine}_seconds"] = statistics.median(r["seconds"] for r in figures[engine])
-        figures[f"{engine}_driver_peak_rss_mb"] = statistics.median(r["peak_rss_mb"] for r in figures[engine])
+        figures[f"{engine}_seconds"] = round(statistics.median(r["seconds"] for r in figures[engine]), 2)
+        figures[f"{engine}_driver_peak_rss_mb"] = round(statistics.median(r["peak_rss_mb"] for r in figures[engine]), 1)
     figures["dask_over_local_wall"] = round(figures["dask_seconds"] / figures["local_seconds"], 2)
     return figures
 

@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent
 # Code components: the modules (relative to the mlcicd package) whose content shapes an asset.
 CODE = {
     "ingestion_code": ("core/ingest.py", "core/contract.py", "core/landing.py"),
-    "dataset_code": ("core/dataset.py",),
+    "dataset_code": ("core/dataset.py", "core/distributed.py"),  # distributed.py: the cut and samples with model.engine: dask
     "feature_code": ("core/features.py",),
     "training_code": ("core/train.py", "core/tasks.py", "core/distributed.py", "mlflow_model/pyfunc_model.py", "mlflow_model/entry.py"),
     "evaluation_code": ("core/evaluate.py", "core/metrics.py", "core/gates.py", "core/stats.py"),
