@@ -109,3 +109,18 @@ def test_real_data_without_a_time_column_is_split_by_arrival_as_in_memory(tmp_pa
     local, dask = holdouts["local"], holdouts["dask"]
     pd.testing.assert_frame_equal(local, dask[local.columns], check_dtype=False, check_categorical=False)
     assert abs(metrics["local"]["roc_auc"] - metrics["dask"]["roc_auc"]) < 0.03, metrics
+
+
+def test_the_ci_tier_samples_on_the_workers(make_project, run_job):
+    """tiers.ci.sample_rows with the Dask engine: the workers draw the sample (a fraction, recorded in the manifest) and
+    the CI loop runs on it, under its own model name."""
+    project = make_project({"model": {"engine": "dask", "dask": {"workers": 2}}, "tiers": {"ci": {"sample_rows": 10000}}})
+    simulate(project, batches=4)
+    result = run_job("ci_job")
+    assert result.success, {k: v.description for k, v in checks(result).items() if not v.passed}
+    manifest = result.output_for_node("fraud__training_dataset")
+    assert manifest["sample_fraction"] == 10000 / 24000 and abs(manifest["rows"] - 10000) < 500, manifest
+    train_set = result.output_for_node("fraud__train_holdout_split", "train_set")
+    holdout = result.output_for_node("fraud__train_holdout_split", "holdout_set")
+    assert train_set["rows"] + len(holdout) == manifest["rows"]
+    assert result.output_for_node("fraud__candidate_model")["name"].endswith("-ci")

@@ -14,7 +14,6 @@ like a local one. Workers must see the accepted files at the same paths (one mac
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -30,19 +29,6 @@ PART_ROWS = 250_000
 
 # metric name in LightGBM's evals_result -> higher is better?
 HIGHER_IS_BETTER = {"auc": True, "binary_logloss": False, "multi_logloss": False, "multi_error": False, "l2": False, "l1": False}
-
-
-@contextmanager
-def dask_client(scheduler: str | None, workers: int):
-    """A client of the scheduler at `scheduler`, or of a LocalCluster of `workers` one-thread processes."""
-    from distributed import Client, LocalCluster
-
-    if scheduler:
-        with Client(scheduler) as client:
-            yield client
-        return
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client
 
 
 def read_rows(paths: Sequence[str], sample_fraction: float | None = None, seed: int = 0):

@@ -58,8 +58,8 @@ def model_defs(proj: Project) -> dg.Definitions:
 
 def project_defs(projects: list[Project]) -> dg.Definitions:
     """What the project has once: training_job, promotion_job and ci_job over every model, the alerts, the dead-run
-    sweeper, and the MLflow resource the models share."""
-    from mlcicd.resources import MlflowTracking
+    sweeper, and the MLflow and Dask resources the models share."""
+    from mlcicd.resources import DaskClusters, MlflowTracking
 
     from .automation.alerts import project_alerts
     from .automation.dead_runs import dead_run_sweeper_for
@@ -70,7 +70,7 @@ def project_defs(projects: list[Project]) -> dg.Definitions:
         sensors=[*project_alerts(projects), dead_run_sweeper_for(projects)],
         # runs started by automation use this too: each model's graph is a chain, so more processes would only add start-up time
         executor=dg.in_process_executor,
-        resources={"mlflow": MlflowTracking()},
+        resources={"mlflow": MlflowTracking(), "dask": DaskClusters()},
     )
 
 

@@ -13,7 +13,7 @@ from mlcicd.faults import kill_point
 from mlcicd.gate_checks import shown, check_result, check_specs
 from mlcicd.names import Names
 from mlcicd.project import Project
-from mlcicd.resources import MlflowTracking, run_tier
+from mlcicd.resources import DaskClusters, MlflowTracking, run_tier
 
 HASH_ATTR = "mlcicd_dataset_hash"  # carried in DataFrame.attrs (kept by Parquet) from the dataset to the split
 HOLDOUT_ATTR = "mlcicd_holdout_share"  # the share of the rows the holdout takes, decided where the batches are known
@@ -46,11 +46,11 @@ def training_assets_for(n: Names, proj: Project) -> list:
         freshness_policy=freshness,  # the UI's view; the blocking gate is data_freshness
         check_specs=check_specs(n, "training_dataset"),
     )
-    def training_dataset(context: dg.AssetExecutionContext):
+    def training_dataset(context: dg.AssetExecutionContext, dask: DaskClusters):
         if on_workers:
             from .on_workers import build_manifest
 
-            yield from build_manifest(context, n, proj)
+            yield from build_manifest(context, n, proj, dask)
         else:
             yield from build_dataset(context, n, proj)
 
@@ -69,11 +69,11 @@ def training_assets_for(n: Names, proj: Project) -> list:
         },
         check_specs=check_specs(n, "holdout_set"),
     )
-    def train_holdout_split(training_dataset):  # rows, or (model.engine: dask) a manifest
+    def train_holdout_split(training_dataset, dask: DaskClusters):  # rows, or (model.engine: dask) a manifest
         if on_workers:
             from .on_workers import split_manifest
 
-            yield from split_manifest(training_dataset, n, proj)
+            yield from split_manifest(training_dataset, n, proj, dask)
         else:
             yield from split(training_dataset, n, proj)
 
@@ -81,8 +81,8 @@ def training_assets_for(n: Names, proj: Project) -> list:
         key=n.key("candidate_model"), ins=n.ins("train_set"), kinds={"lightgbm", "mlflow"}, **common,
         description="A LightGBM model trained on train_set through the shared feature code, registered in MLflow as `challenger`.",
     )
-    def candidate_model(context: dg.AssetExecutionContext, train_set, mlflow: MlflowTracking) -> dg.Output[dict]:
-        return train(context, train_set, proj, mlflow)
+    def candidate_model(context: dg.AssetExecutionContext, train_set, mlflow: MlflowTracking, dask: DaskClusters) -> dg.Output[dict]:
+        return train(context, train_set, proj, mlflow, dask)
 
     @dg.asset(
         key=n.key("candidate_evaluation"), ins=n.ins("candidate_model", "holdout_set"), kinds={"lightgbm", "mlflow"}, **common,
@@ -176,7 +176,7 @@ def holdout_share(spec, batches) -> float:
     return holdout_fraction_of_batches(batches, spec.holdout_batches) or spec.holdout_fraction
 
 
-def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Project, mlflow: MlflowTracking) -> dg.Output[dict]:
+def train(context: dg.AssetExecutionContext, train_set, proj: Project, mlflow: MlflowTracking, dask: DaskClusters) -> dg.Output[dict]:
     from mlcicd.core.train import nothing_new, train_model, training_fingerprint
     from mlcicd.mlflow_registry import CHAMPION, load_provenance, log_candidate, log_reference, next_version, version_by_alias
     from mlcicd.project import git_commit
@@ -202,7 +202,7 @@ def train(context: dg.AssetExecutionContext, train_set: pd.DataFrame, proj: Proj
         from .on_workers import fit_on_workers
 
         # `seen`: a sample of the rows, for MLflow (the reference, the input example, the dataset's schema)
-        trained, seen, present = fit_on_workers(manifest, proj, rounds)
+        trained, seen, present = fit_on_workers(manifest, proj, rounds, dask)
         rows, batches, span = manifest["rows"], manifest["batches"], {k: manifest[k] for k in ("first_time", "last_time") if k in manifest}
     else:
         trained = train_model(

@@ -1,9 +1,9 @@
 """The training assets with model.engine: dask, where the rows stay on the workers (core/distributed.py).
 
 training_dataset and train_set are manifests (records naming the accepted Parquet files, the sample and the cut), not
-rows; holdout_set is rows, as with the local engine, so evaluation and the model gates are the same code. Each step
-opens its own client: of model.dask.scheduler, or of a LocalCluster. The data gates are the same functions, given what
-the workers counted.
+rows; holdout_set is rows, as with the local engine, so evaluation and the model gates are the same code. The steps
+compute on the run's cluster (resources.DaskClusters: model.dask.scheduler, or one LocalCluster per run). The data gates
+are the same functions, given what the workers counted.
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ from mlcicd.core.ingest import list_accepted
 from mlcicd.gate_checks import check_result, shown
 from mlcicd.names import Names
 from mlcicd.project import Project
-from mlcicd.resources import run_tier
+from mlcicd.resources import DaskClusters, run_tier
 
 from .assets import BATCHES_ATTR, HASH_ATTR, holdout_share
 
 HOLDOUT_SAMPLE_ATTR = "mlcicd_holdout_sample"  # "<rows> of <rows>" when the holdout that came to the driver is a sample
 
 
-def client_for(proj: Project):
-    from mlcicd.core.distributed import dask_client
-
-    return dask_client(proj.config.model.dask.scheduler, proj.config.model.dask.workers)
+def on_cluster(clusters: DaskClusters, proj: Project):
+    """Compute on this model's cluster for the rest of the block."""
+    return clusters.client(proj.config.model.dask.scheduler, proj.config.model.dask.workers).as_current()
 
 
 def rows_of(manifest: dict):
@@ -38,7 +37,7 @@ def rows_of(manifest: dict):
     return before(rows, manifest["cut"], manifest["time_column"]) if "cut" in manifest else rows
 
 
-def build_manifest(context: dg.AssetExecutionContext, n: Names, proj: Project):
+def build_manifest(context: dg.AssetExecutionContext, n: Names, proj: Project, clusters: DaskClusters):
     import dask
 
     from mlcicd.core import gates
@@ -57,7 +56,7 @@ def build_manifest(context: dg.AssetExecutionContext, n: Names, proj: Project):
         "sample_fraction": fraction, "seed": proj.config.model.seed, "time_column": spec.time_column,
         "holdout_share": holdout_share(spec, batches),
     }
-    with client_for(proj):
+    with on_cluster(clusters, proj):
         rows = rows_of(manifest)
         if spec.target not in rows.columns:
             raise dg.Failure(f"The accepted batches have no target column '{spec.target}' (dataset.target in mlcicd.yaml).")
@@ -93,7 +92,7 @@ def build_manifest(context: dg.AssetExecutionContext, n: Names, proj: Project):
         yield check_result(verdict, asset_key=n.key("training_dataset"))
 
 
-def split_manifest(manifest: dict, n: Names, proj: Project):
+def split_manifest(manifest: dict, n: Names, proj: Project, clusters: DaskClusters):
     """train_set: the manifest with the cut; holdout_set: the newest rows, brought to the driver (sampled above
     model.dask.max_holdout_rows)."""
     import dask
@@ -103,7 +102,7 @@ def split_manifest(manifest: dict, n: Names, proj: Project):
 
     spec, limit = proj.config.dataset, proj.config.model.dask.max_holdout_rows
     time = spec.time_column
-    with client_for(proj):
+    with on_cluster(clusters, proj):
         rows = rows_of(manifest)
         cut = find_cut(rows, time, manifest["holdout_share"], manifest["rows"])
         train = {**manifest, "cut": cut}
@@ -133,7 +132,7 @@ def split_manifest(manifest: dict, n: Names, proj: Project):
     yield check_result(leakage_gate(shared, train.get("last_time"), starts, examples, identical_rows_allowed=allowed), asset_key=n.key("holdout_set"))
 
 
-def fit_on_workers(train_set: dict, proj: Project, rounds: int):
+def fit_on_workers(train_set: dict, proj: Project, rounds: int, clusters: DaskClusters):
     """The model trained where the rows are, and what the driver keeps of them for MLflow: a sample of
     monitoring.reference_rows (the drift reference, the input example, the logged dataset's schema) and, per column,
     whether no value is missing."""
@@ -142,7 +141,7 @@ def fit_on_workers(train_set: dict, proj: Project, rounds: int):
     from mlcicd.core.distributed import drawn, kept, train_on_workers
 
     wanted, seed = proj.config.monitoring.reference_rows, proj.config.model.seed
-    with client_for(proj):
+    with on_cluster(clusters, proj):
         rows = rows_of(train_set)
         trained = train_on_workers(rows, proj.config.dataset, proj.config.model, rounds, train_set["rows"])
         missing, seen = dask.compute(rows.isna().sum(), drawn(rows, wanted, train_set["rows"], seed))
