@@ -28,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
@@ -36,6 +35,9 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from scale import BIN, ROOT, environment, simulated  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+from mlcicd_tests.support import dask_cluster  # noqa: E402  (the tests' scheduler and workers, started the same way)
 
 OUT = ROOT / "benchmarks" / "results" / "scale_out.json"
 TARGETS = {"driver_peak_rss_mb_at_10M": 1024, "dask_over_local_wall": 1.3}
@@ -74,29 +76,6 @@ def run_job(project: Path, job: str) -> dict:
     return figures
 
 
-def cluster(folder: Path, workers: int = 2):
-    """An external scheduler and `workers` one-thread workers on loopback; returns (address, processes)."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    address = f"tcp://127.0.0.1:{port}"
-    run = [sys.executable, "-m"]
-    commands = [[*run, "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]]
-    commands += [[*run, "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1",
-                  "--memory-limit", "0"] for _ in range(workers)]
-    processes = []
-    for i, command in enumerate(commands):
-        processes.append(subprocess.Popen(command, stdout=open(folder / f"dask-{i}.log", "w"), stderr=subprocess.STDOUT))  # noqa: SIM115
-        time.sleep(2 if i == 0 else 0)
-    from distributed import Client
-
-    with Client(address, timeout=60) as client:
-        client.wait_for_workers(workers, timeout=120)
-    return address, processes
-
-
 def measure(rows: int, runs: int, rounds: int) -> dict:
     figures: dict = {"rows": rows, "rounds": rounds, "local": [], "dask": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,8 +83,7 @@ def measure(rows: int, runs: int, rounds: int) -> dict:
         template = simulated(tmp / "template", rows)
         configured(template, "local", rounds, None)
         figures["ingestion"] = run_job(template, "fraud__ingestion_job")
-        address, processes = cluster(tmp)
-        try:
+        with dask_cluster(tmp) as address:
             for run in range(runs):
                 for engine in ("local", "dask"):
                     project = tmp / f"{engine}-{run}"
@@ -114,9 +92,6 @@ def measure(rows: int, runs: int, rounds: int) -> dict:
                     figures[engine].append(run_job(project, "training_job"))
                     shutil.rmtree(project)
                     print(json.dumps({rows: {engine: figures[engine][-1]}}), flush=True)
-        finally:
-            for process in processes:
-                process.terminate()
     for engine in ("local", "dask"):
         figures[f"{engine}_seconds"] = round(statistics.median(r["seconds"] for r in figures[engine]), 2)
         figures[f"{engine}_driver_peak_rss_mb"] = round(statistics.median(r["peak_rss_mb"] for r in figures[engine]), 1)
