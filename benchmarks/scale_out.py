@@ -4,7 +4,8 @@ engine on the same rows, rounds and cores.
 Both engines run `dagster job execute -j training_job` on a fresh copy of the same landed, already ingested rows (the
 ingestion step reads each landed file in its own process either way, so it is measured apart). The local engine trains in
 the job's process with LightGBM on 2 threads; the Dask engine against an external scheduler with 2 one-thread workers on
-loopback, started here as separate processes (not children of the job). Both train exactly `--rounds` rounds: lightgbm.dask
+loopback, started here as separate processes (not children of the job; warmed up by importing what training needs, as a
+long-lived cluster would be). Both train exactly `--rounds` rounds: lightgbm.dask
 has no early stopping, so the local engine's early stopping is set beyond the rounds.
 
 Measured: the job's wall time, the driver's peak RSS (the job's process: its maximum resident set, from getrusage of a
@@ -76,6 +77,22 @@ def run_job(project: Path, job: str) -> dict:
     return figures
 
 
+def warm_up(address: str) -> None:
+    """Import what training needs in each worker once, as a long-lived cluster already has: the first run on new workers
+    would otherwise also time their imports (about 2 s)."""
+    from distributed import Client
+
+    def imports() -> None:
+        import lightgbm  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
+        import mlcicd.core.distributed  # noqa: F401
+        import mlcicd.core.gates  # noqa: F401
+
+    with Client(address) as client:
+        client.run(imports)
+
+
 def measure(rows: int, runs: int, rounds: int) -> dict:
     figures: dict = {"rows": rows, "rounds": rounds, "local": [], "dask": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,6 +101,7 @@ def measure(rows: int, runs: int, rounds: int) -> dict:
         configured(template, "local", rounds, None)
         figures["ingestion"] = run_job(template, "fraud__ingestion_job")
         with dask_cluster(tmp) as address:
+            warm_up(address)
             for run in range(runs):
                 for engine in ("local", "dask"):
                     project = tmp / f"{engine}-{run}"

@@ -30,7 +30,7 @@ def test_an_external_cluster_trains_where_the_rows_are(make_project, run_job, tm
     verdicts = checks(result)
     assert result.success, {k: v.description for k, v in verdicts.items() if not v.passed}
     assert any("read_parquet" in prefix for prefix in ran), ran  # the workers read the accepted files themselves
-    assert "train_part" in ran and "label_balance_gate" in ran, ran  # lightgbm.dask trained there; a worker judged the labels
+    assert "train_part" in ran and "labels_and_span" in ran, ran  # lightgbm.dask trained there; a worker judged the labels
 
     time = project.config.dataset.time_column
     manifest = result.output_for_node("fraud__training_dataset")

@@ -60,12 +60,8 @@ def build_manifest(context: dg.AssetExecutionContext, n: Names, proj: Project, c
         rows = rows_of(manifest)
         if spec.target not in rows.columns:
             raise dg.Failure(f"The accepted batches have no target column '{spec.target}' (dataset.target in mlcicd.yaml).")
-        balance = dask.delayed(gates.label_balance_gate)(  # one worker judges the target column; the verdict comes back
-            spec.task, rows[spec.target], positive_rate=thresholds.positive_rate, min_class_share=thresholds.min_class_share
-        )
-        times = (rows[spec.time_column].min(), rows[spec.time_column].max()) if spec.time_column else ()
-        balance = balance.compute()  # (computed with the others, dask mixes up delayed and frame results)
-        count, *span = dask.compute(rows[spec.target].size, *times)
+        columns = [spec.target, *([spec.time_column] if spec.time_column else [])]
+        balance, count, span = dask.delayed(labels_and_span)(rows[columns], spec, thresholds).compute()
         duplicated, examples = repeated_keys(rows, spec.id_column)
     manifest["rows"] = int(count)
     time_range = {"first_time": str(span[0]), "last_time": str(span[1])} if span else {}
@@ -90,6 +86,17 @@ def build_manifest(context: dg.AssetExecutionContext, n: Names, proj: Project, c
         gates.unique_ids_gate(duplicated, spec.id_column, examples, spec.duplicate_policy),
     ):
         yield check_result(verdict, asset_key=n.key("training_dataset"))
+
+
+def labels_and_span(frame, spec, thresholds) -> tuple:
+    """On one worker, given the target (and time) column of every row: the label_balance verdict, the number of rows and
+    the time span."""
+    from mlcicd.core.gates import label_balance_gate
+
+    verdict = label_balance_gate(spec.task, frame[spec.target], positive_rate=thresholds.positive_rate,
+                                 min_class_share=thresholds.min_class_share)
+    span = (frame[spec.time_column].min(), frame[spec.time_column].max()) if spec.time_column else ()
+    return verdict, len(frame), span
 
 
 def split_manifest(manifest: dict, n: Names, proj: Project, clusters: DaskClusters):
