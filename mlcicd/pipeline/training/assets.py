@@ -41,7 +41,8 @@ def training_assets_for(n: Names, proj: Project) -> list:
         key=n.key("training_dataset"), deps=[n.key("raw_batch")], kinds=rows_kinds, **common,
         description=(
             "The newest accepted batches (dataset.window_batches), in time order; its data version is a content hash. "
-            "Its data gates run where the rows are in memory: freshness, minimum rows, label balance, unique ids."
+            "Its data gates run where the rows are (model.engine: dask: on the workers; the asset is then a manifest of the "
+            "accepted Parquet files): freshness, minimum rows, label balance, unique ids."
         ),
         freshness_policy=freshness,  # the UI's view; the blocking gate is data_freshness
         check_specs=check_specs(n, "training_dataset"),
@@ -60,7 +61,8 @@ def training_assets_for(n: Names, proj: Project) -> list:
         outs={
             "train_set": dg.AssetOut(
                 key=n.key("train_set"), kinds=rows_kinds, **common,
-                description="The older rows of training_dataset (everything before the holdout), for fitting the model.",
+                description="The older rows of training_dataset (everything before the holdout), for fitting the model "
+                            "(model.engine: dask: the manifest and the cut; the rows stay on the workers).",
             ),
             "holdout_set": dg.AssetOut(
                 key=n.key("holdout_set"), kinds={"pandas", "parquet"}, **common,
