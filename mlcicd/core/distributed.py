@@ -7,8 +7,10 @@ same `featurize` and fitted state as every other path, and train with `lightgbm.
 driver, for evaluation: whole, or sampled to model.dask.max_holdout_rows with the sample recorded.
 
 Without early stopping in lightgbm.dask, the rounds are trained in full and the best iteration is read from the
-validation history. The result is an ordinary LightGBM booster with a FeatureState, registered, checked and scored
-like a local one. Workers must see the accepted files at the same paths (one machine, or a shared volume).
+validation history that lightgbm.dask returns: that of the worker whose model it keeps, computed on that worker's share
+of the validation rows (with tiny data it may hold none; then every round is kept, and lightgbm warns). The result is
+an ordinary LightGBM booster with a FeatureState, registered, checked and scored like a local one. Workers must see the
+accepted files at the same paths (one machine, or a shared volume).
 """
 
 from __future__ import annotations
