@@ -85,6 +85,17 @@ def test_on_the_workers_the_data_gates_judge_as_they_do_in_memory(make_project, 
     shown = dask["unique_ids"][1].split("(e.g. ")[1].rstrip(").").split("; ")
     assert set(shown) <= set(repeated["transaction_id"].astype(str)) and len(shown) == 3
 
+    # duplicates allowed: the run goes on to the split, and the repeated ids are on both sides of it, so no_leakage refuses
+    leakage = {}
+    for engine in ("local", "dask"):
+        make_project({"model": {"engine": engine, "dask": {"workers": 2}}, "dataset": {"duplicates": "allow"}})
+        result = run_job("training_job")
+        assert not result.success and checks(result)["unique_ids"].passed
+        leakage[engine] = checks(result)["no_leakage"]
+    assert not leakage["local"].passed and not leakage["dask"].passed
+    both = [v.description.split(" row(s) are in both")[0] for v in leakage.values()]
+    assert both[0] == both[1] == f"{len(repeated):,}", both
+
 
 def test_real_data_without_a_time_column_is_split_by_arrival_as_in_memory(tmp_path, mlflow_template, monkeypatch, run_job, instance):
     """ISLR Default (no time column, no id column) cut into daily batches: the Dask engine holds out exactly the rows the

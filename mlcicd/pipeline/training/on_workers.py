@@ -63,7 +63,7 @@ def build_manifest(context: dg.AssetExecutionContext, n: Names, proj: Project, c
         columns = [spec.target, *([spec.time_column] if spec.time_column else [])]
         balance, count, span = dask.delayed(labels_and_span)(rows[columns], spec, thresholds).compute()
         duplicated, examples = repeated_keys(rows, spec.id_column)
-    manifest["rows"] = int(count)
+    manifest["rows"], manifest["repeated_keys"] = int(count), duplicated
     time_range = {"first_time": str(span[0]), "last_time": str(span[1])} if span else {}
     yield dg.Output(
         manifest,
@@ -120,7 +120,8 @@ def split_manifest(manifest: dict, n: Names, proj: Project, clusters: DaskCluste
             older[spec.target].size, newer[spec.target].size, drawn(newer, limit, expected, manifest["seed"]), *span)
         holdout = kept(holdout, limit, manifest["seed"])
         holdout = (holdout.sort_values(time, kind="stable") if time else holdout).reset_index(drop=True)
-        shared, examples = shared_keys(older, holdout, spec.id_column)
+        # a key on both sides of the cut is a key that repeats: when none repeats in the window, none can (no pass needed)
+        shared, examples = shared_keys(older, holdout, spec.id_column) if manifest.get("repeated_keys", 1) else (0, [])
     train.update(rows=int(train_rows), **({"first_time": str(span[0]), "last_time": str(span[1])} if span else {}))
     holdout.attrs.update({HASH_ATTR: manifest["dataset_hash"], BATCHES_ATTR: manifest["batches"]})
     sampled = len(holdout) < holdout_rows
