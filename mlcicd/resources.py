@@ -277,8 +277,7 @@ def training_rows_dataset(frame: pd.DataFrame, present: pd.Series | None = None,
 
         @property
         def profile(self):
-            counted = super().profile
-            return counted if rows is None else {"num_rows": rows, "num_elements": rows * len(self.df.columns)}
+            return super().profile if rows is None else {"num_rows": rows, "num_elements": rows * len(self.df.columns)}
 
     return TrainingRows(frame, **kwargs)
 

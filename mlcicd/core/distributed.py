@@ -29,8 +29,9 @@ from mlcicd.core.tasks import task_of
 # Partitions of at most this many rows keep that to about 50 MB (at 10M rows, 2.5M-row files gave a 0.6 GB peak).
 PART_ROWS = 250_000
 
-# metric name in LightGBM's evals_result -> higher is better?
-HIGHER_IS_BETTER = {"auc": True, "binary_logloss": False, "multi_logloss": False, "multi_error": False, "l2": False, "l1": False}
+# LightGBM's metric names (not core/metrics.py's) where higher is better, by its own rule; every other one is a loss or an
+# error. ndcg and map are named with their cut-off in the history ("ndcg@5").
+LIGHTGBM_HIGHER_IS_BETTER = ("auc", "auc_mu", "average_precision", "ndcg", "map")
 
 
 def read_rows(paths: Sequence[str], sample_fraction: float | None = None, seed: int = 0):
@@ -50,13 +51,18 @@ def find_cut(rows, time_column: str | None, newest_share: float, total: int) -> 
     """Where the newest `newest_share` of the rows begins: {"time": iso} (rows at or after that time; rows of the same
     instant fall on one side together) or, without a time column, {"position": n} (rows after the first n, in the
     files' order, which is arrival order)."""
-    cut = int(round(total * (1 - newest_share)))
+    cut = total - newest_rows(total, newest_share)
     if cut <= 0 or cut >= total:
         raise ValueError(f"cannot split {total} rows into older rows and a newest {newest_share:.0%}")
     if not time_column:
         return {"position": cut}
     first_newest = rows[time_column].nlargest(total - cut).min().compute()  # the k-th newest time, found on the workers
     return {"time": pd.Timestamp(first_newest).isoformat()}
+
+
+def newest_rows(total: int, newest_share: float) -> int:
+    """How many of `total` rows the newest `newest_share` is (at a time cut, rows of the cut's instant add to it)."""
+    return total - int(round(total * (1 - newest_share)))
 
 
 def before(rows, cut: dict, time_column: str | None):
@@ -153,10 +159,6 @@ def fit_features_on_workers(rows, spec: DatasetSpec) -> FeatureState:
 # ---- training ------------------------------------------------------------------------------------------------
 
 
-def _inputs(part: pd.DataFrame, features: FeatureState) -> pd.DataFrame:
-    return featurize(part, features)
-
-
 def _labels(part: pd.DataFrame, features: FeatureState, target: str) -> pd.Series:
     return pd.Series(encode_target(part[target], features), index=part.index, dtype="float64")
 
@@ -167,9 +169,9 @@ def _trainable(part: pd.DataFrame, features: FeatureState, target: str) -> pd.Da
 
 
 def _scores(inputs: pd.DataFrame, booster) -> pd.Series:
-    """Scores of rows already featurized (what `predict` gives on the raw rows)."""
-    best = booster.best_iteration if booster.best_iteration > 0 else None
-    return pd.Series(booster.predict(inputs, num_iteration=best), index=inputs.index, dtype="float64")
+    from mlcicd.core.train import score_inputs
+
+    return pd.Series(score_inputs(booster, inputs), index=inputs.index, dtype="float64")
 
 
 def train_on_workers(rows, dataset: DatasetSpec, model: ModelSpec, num_boost_round: int, total: int):
@@ -191,7 +193,7 @@ def train_on_workers(rows, dataset: DatasetSpec, model: ModelSpec, num_boost_rou
     valid_rows = valid_rows.map_partitions(_trainable, features, dataset.target, meta=make_meta(valid_rows))
     params = lightgbm_params(model, features.task, features.classes)
     inputs_meta = pd.DataFrame({c: pd.Series(dtype="float64") for c in features.feature_names})
-    x, vx = (part.map_partitions(_inputs, features, meta=inputs_meta) for part in (fit_rows, valid_rows))
+    x, vx = (part.map_partitions(featurize, features, meta=inputs_meta) for part in (fit_rows, valid_rows))
     y, vy = (part.map_partitions(_labels, features, dataset.target, meta=(dataset.target, "float64")) for part in (fit_rows, valid_rows))
     x, y, vx, vy = _without_empty_parts(*dask.persist(x, y, vx, vy))  # featurized once, kept on the workers
     settings = {k: v for k, v in params.items() if k not in ("num_class", "metric", "num_threads")}  # lightgbm.dask sets these
@@ -202,7 +204,8 @@ def train_on_workers(rows, dataset: DatasetSpec, model: ModelSpec, num_boost_rou
     history = next(iter(estimator.evals_result_.values()), {}).get(metric)
     if history:
         scores = np.asarray(history)
-        booster.best_iteration = int(np.argmax(scores) if HIGHER_IS_BETTER.get(metric, False) else np.argmin(scores)) + 1
+        higher = metric.split("@")[0] in LIGHTGBM_HIGHER_IS_BETTER
+        booster.best_iteration = int(np.argmax(scores) if higher else np.argmin(scores)) + 1
     if kind.thresholded:
         labels, scores = dask.compute(vy, vx.map_partitions(_scores, booster, meta=("score", "float64")))
         features = with_operating_point(features, labels.to_numpy(), scores.to_numpy(), model)

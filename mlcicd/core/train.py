@@ -31,7 +31,12 @@ class TrainedModel:
 def predict(booster, features: FeatureState, frame: pd.DataFrame) -> np.ndarray:
     """Raw rows in, predictions out: the scoring path shared by every caller. Binary: probability of the
     positive class; multiclass: one probability per class (columns in `features.classes` order); regression: values."""
-    inputs = featurize(frame, features)
+    return score_inputs(booster, featurize(frame, features))
+
+
+def score_inputs(booster, inputs: pd.DataFrame) -> np.ndarray:
+    """`predict` for rows already featurized (the Dask engine featurizes on the workers): the model's best iteration,
+    and a refusal when the inputs are not the columns the model was trained on."""
     if list(inputs.columns) != booster.feature_name():
         raise ValueError(
             f"training/serving skew: the features are {list(inputs.columns)} but the model expects {booster.feature_name()}"

@@ -21,9 +21,6 @@ from mlcicd.resources import DaskClusters, run_tier
 
 from .assets import BATCHES_ATTR, HASH_ATTR, holdout_share
 
-HOLDOUT_SAMPLE_ATTR = "mlcicd_holdout_sample"  # "<rows> of <rows>" when the holdout that came to the driver is a sample
-
-
 def on_cluster(clusters: DaskClusters, proj: Project):
     """Compute on this model's cluster for the rest of the block."""
     return clusters.client(proj.config.model.dask.scheduler, proj.config.model.dask.workers).as_current()
@@ -104,7 +101,7 @@ def split_manifest(manifest: dict, n: Names, proj: Project, clusters: DaskCluste
     model.dask.max_holdout_rows)."""
     import dask
 
-    from mlcicd.core.distributed import drawn, find_cut, from_cut, kept, shared_keys
+    from mlcicd.core.distributed import drawn, find_cut, from_cut, kept, newest_rows, shared_keys
     from mlcicd.core.gates import leakage_gate
 
     spec, limit = proj.config.dataset, proj.config.model.dask.max_holdout_rows
@@ -115,7 +112,7 @@ def split_manifest(manifest: dict, n: Names, proj: Project, clusters: DaskCluste
         train = {**manifest, "cut": cut}
         older, newer = rows_of(train), from_cut(rows, cut, time)
         span = (older[time].min(), older[time].max()) if time else ()
-        expected = manifest["rows"] - cut.get("position", round(manifest["rows"] * (1 - manifest["holdout_share"])))
+        expected = newest_rows(manifest["rows"], manifest["holdout_share"])
         train_rows, holdout_rows, holdout, *span = dask.compute(
             older[spec.target].size, newer[spec.target].size, drawn(newer, limit, expected, manifest["seed"]), *span)
         holdout = kept(holdout, limit, manifest["seed"])
@@ -125,8 +122,6 @@ def split_manifest(manifest: dict, n: Names, proj: Project, clusters: DaskCluste
     train.update(rows=int(train_rows), **({"first_time": str(span[0]), "last_time": str(span[1])} if span else {}))
     holdout.attrs.update({HASH_ATTR: manifest["dataset_hash"], BATCHES_ATTR: manifest["batches"]})
     sampled = len(holdout) < holdout_rows
-    if sampled:
-        holdout.attrs[HOLDOUT_SAMPLE_ATTR] = f"{len(holdout)} of {holdout_rows}"
     starts = str(holdout[time].min()) if time else None
     where = starts or f"(by arrival: after row {cut['position']:,})"
     yield dg.Output(train, output_name="train_set", metadata={
