@@ -163,6 +163,11 @@ class GateSpec(_Strict):
     )
     regression_confidence: float = Field(0.95, ge=0.5, lt=1.0, description="One-sided confidence of that lower bound.")
     bootstrap_rounds: int = Field(200, ge=50, le=5000)
+    bootstrap_max_rows: int = Field(
+        20_000, ge=1_000,
+        description="The bootstrap resamples at most this many rows of the holdout (or of a slice): above it, a random subsample, its "
+        "spread rescaled to all the rows (raised so the rarest class keeps 500 rows). Its cost no longer grows with the holdout.",
+    )
     slice_min_rows: int = Field(500, ge=10, description="A slice value with fewer holdout rows (or whose metric is undefined there) is not judged.")
     max_slice_regression: float = Field(0.05, ge=0.0, description="How far any judged slice may fall below the champion.")
     slice_correction: Literal["holm", "benjamini_hochberg"] = Field(

@@ -10,27 +10,42 @@ import numpy as np
 import pandas as pd
 
 from mlcicd.core.features import FeatureState, encode_target
-from mlcicd.core.metrics import better_by, calibration_error, prepared_metric, task_metrics, weighted_metric
-from mlcicd.core.stats import rounds_per_chunk
+from mlcicd.core.metrics import CLASS_METRICS, RANKING_METRICS, better_by, dense_ranks, calibration_error, prepared_metric, task_metrics, weighted_metric
+from mlcicd.core.stats import resampling_plan, rescaled, rounds_per_chunk
 from mlcicd.core.tasks import task_of
 from mlcicd.core.train import predict
 
 
-def slice_metrics(frame: pd.DataFrame, labels, predictions, columns: list[str], metric: str, min_rows: int) -> dict[str, dict]:
-    """Per value of each slice column: rows and the metric (None when not judged, with why)."""
+def slice_groups(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Per slice column, each value (as text; missing values as "<missing>") and the mask of its rows, in value order.
+    The distinct values are found by hashing and only they are turned into text, so this costs little on many rows."""
+    out = {}
+    for column in columns:
+        codes, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+        names = np.append(pd.Index(uniques).astype("string").to_numpy(dtype=object), "<missing>")  # code -1: the last
+        distinct, group = np.unique(names, return_inverse=True)  # values that read the same are one value
+        row_group = group[codes]
+        masks = {str(name): row_group == number for number, name in enumerate(distinct)}
+        out[column] = {name: mask for name, mask in masks.items() if mask.any()}
+    return out
+
+
+def slice_metrics(frame: pd.DataFrame, labels, predictions, columns: list[str], metric: str, min_rows: int,
+                  ranks: np.ndarray | None = None) -> dict[str, dict]:
+    """Per value of each slice column: rows and the metric (None when not judged, with why); `ranks`: the predictions'
+    dense_ranks, if known."""
     labels, predictions = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
     out: dict[str, dict] = {}
-    for column in columns:
-        values = frame[column].astype("string").fillna("<missing>").to_numpy()
+    for column, values in slice_groups(frame, columns).items():
         out[column] = {}
-        for value in sorted(set(values)):
-            mask = values == value
+        for value, mask in values.items():
             rows = int(mask.sum())
             entry = {"rows": rows, metric: None, "judged": False}
             if rows < min_rows:
                 entry["why_not"] = f"only {rows} rows (< {min_rows})"
             else:
-                score = float(weighted_metric(metric, labels[mask], predictions[mask], np.ones((1, rows)))[0])
+                score = float(weighted_metric(metric, labels[mask], predictions[mask], np.ones((1, rows)),
+                                              ranks=ranks[mask] if ranks is not None else None)[0])
                 if math.isfinite(score):
                     entry[metric], entry["judged"] = score, True
                 else:
@@ -80,10 +95,11 @@ def model_evidence(
     champion together, by measure_latency), and the (labels, predictions) pair for the paired comparison."""
     predictions = predict(booster, features, holdout)
     labels = encode_target(holdout[target], features)
+    ranks = dense_ranks(predictions) if predictions.ndim == 1 and task_of(features.task).is_classifier else None  # sorted once
     evidence = {
         "task": features.task,
-        "metrics": task_metrics(features.task, labels, predictions, features.threshold),
-        "slices": slice_metrics(holdout, labels, predictions, slice_columns, metric, slice_min_rows),
+        "metrics": task_metrics(features.task, labels, predictions, features.threshold, ranks),
+        "slices": slice_metrics(holdout, labels, predictions, slice_columns, metric, slice_min_rows, ranks),
         "calibration_error": calibration_error(features.task, labels, predictions),
         "calibration_noise": calibration_noise(features.task, labels, predictions),
         "size_bytes": len(booster.model_to_string().encode()),
@@ -99,56 +115,68 @@ def model_evidence(
 
 def slice_masks(frame: pd.DataFrame, slices: dict) -> dict[str, np.ndarray]:
     """Row masks of the judged slices ("column=value"), as in slice_metrics."""
-    masks = {}
-    for column, values in slices.items():
-        text = frame[column].astype("string").fillna("<missing>").to_numpy()
-        for value, entry in values.items():
-            if entry.get("judged"):
-                masks[f"{column}={value}"] = text == value
-    return masks
+    groups = slice_groups(frame, list(slices))
+    return {f"{column}={value}": groups[column][value] for column, values in slices.items()
+            for value, entry in values.items() if entry.get("judged")}
 
 
 def paired_bootstrap(
     metric: str, candidate: tuple, champion: tuple | None, *, rounds: int, confidence: float, seed: int = 0, chunk: int | None = None,
-    slices: dict[str, np.ndarray] | None = None,
+    slices: dict[str, np.ndarray] | None = None, max_rows: int | None = None,
 ) -> dict:
     """How much better the candidate is than the champion (positive = better) on the same resampled rows: the point
     estimate, a one-sided lower bound and standard deviations, overall and for each slice mask in `slices` (from the
-    very same resamples). `candidate` and `champion` are (labels, predictions); without a champion only the
-    candidate's own precision (`candidate_sd`) is measured.
+    same resamples). `candidate` and `champion` are (labels, predictions); without a champion only the candidate's own
+    precision (`candidate_sd`) is measured.
 
-    Poisson(1) weights per row and round (the usual large-sample bootstrap), in chunks to bound memory (stats.rounds_per_chunk).
+    Poisson(1) weights per row and round (the usual large-sample bootstrap), in chunks to bound memory
+    (stats.rounds_per_chunk). A part with more than `max_rows` rows is resampled on a random subsample and its spread
+    rescaled to all its rows (stats.resampling_plan); each part says how many rows were resampled (`resampled_rows`).
     """
-    y_new, p_new = candidate
-    y_old, p_old = champion if champion is not None else candidate
-    parts = {"overall": np.ones(len(y_new), dtype=bool), **(slices or {})}
-    draws: dict[str, list] = {name: [] for name in parts}
-    # each part's metric of each model as a function of the weights, its rows ranked once for all the rounds
-    measures = {name: (prepared_metric(metric, y_new[mask], p_new[mask]),
-                       prepared_metric(metric, y_old[mask], p_old[mask]) if champion is not None else None) for name, mask in parts.items()}
+    candidate = tuple(np.asarray(v) for v in candidate)
+    champion = tuple(np.asarray(v) for v in champion) if champion is not None else None
+    n = len(candidate[0])
+    parts = {"overall": np.arange(n), **{name: np.flatnonzero(mask) for name, mask in (slices or {}).items()}}
+    drawn, plan = resampling_plan(n, parts, candidate[0] if metric in CLASS_METRICS else None, max_rows, seed)
 
-    def measure(weights) -> dict[str, tuple]:
-        out = {}
-        for name, mask in parts.items():
-            w = weights[:, mask]
-            new, old = measures[name]
-            mine = new(w)
-            theirs = old(w) if old is not None else np.full(len(w), np.nan)
-            out[name] = (better_by(metric, mine, theirs), mine, theirs)
-        return out
+    # a subsampled part's value on all its rows: a ranking metric takes each model's scores ranked once, not each part sorted
+    subsampled = any(factor != 1.0 for _, factor in plan.values()) and metric in RANKING_METRICS
+    ranked = [dense_ranks(model[1]) if subsampled and model is not None else None for model in (candidate, champion)]
 
-    point = {name: tuple(float(v[0]) for v in values) for name, values in measure(np.ones((1, len(y_new)))).items()}
+    def prepared(rows, ranks=(None, None)):
+        new = prepared_metric(metric, candidate[0][rows], candidate[1][rows], ranks=ranks[0])
+        old = prepared_metric(metric, champion[0][rows], champion[1][rows], ranks=ranks[1]) if champion is not None else None
+
+        def measure(weights) -> np.ndarray:  # (difference, candidate, champion) per row of weights
+            mine = new(weights)
+            theirs = old(weights) if old is not None else np.full(len(weights), np.nan)
+            return np.vstack([better_by(metric, mine, theirs), mine, theirs])
+        return measure
+
+    measures, points = {}, {}
+    for name, rows in parts.items():
+        local, factor = plan[name]
+        measures[name] = prepared(drawn[local])
+        on_subsample = measures[name](np.ones((1, len(local))))
+        on_all = on_subsample
+        if factor != 1.0:
+            on_all = prepared(rows, [r[rows] if r is not None else None for r in ranked])(np.ones((1, len(rows))))
+        points[name] = (on_subsample, on_all)
     rng = np.random.default_rng(seed)
-    chunk = chunk or rounds_per_chunk(len(y_new), rounds)
+    chunk = chunk or rounds_per_chunk(len(drawn), rounds)
+    draws: dict[str, list] = {name: [] for name in parts}
     for start in range(0, rounds, chunk):
-        weights = rng.poisson(1.0, size=(min(chunk, rounds - start), len(y_new))).astype(float)
-        for name, values in measure(weights).items():
-            draws[name].append(np.vstack(values))
+        weights = rng.poisson(1.0, size=(min(chunk, rounds - start), len(drawn))).astype(float)
+        for name, (local, _) in plan.items():
+            draws[name].append(measures[name](weights[:, local]))
+    resampled = {name: rescaled(np.hstack(draws[name]), *points[name], plan[name][1]) for name in parts}
 
     def summary(name: str) -> dict:
-        delta, mine, theirs = np.hstack(draws[name])
+        delta, mine, theirs = resampled[name]
         finite = np.isfinite(delta) if champion is not None else np.isfinite(mine)
-        result = {"delta": point[name][0], "candidate": point[name][1], "champion": point[name][2], "rounds": int(finite.sum())}
+        point = [float(v[0]) for v in points[name][1]]
+        result = {"delta": point[0], "candidate": point[1], "champion": point[2], "rounds": int(finite.sum()),
+                  "resampled_rows": len(plan[name][0])}
         if finite.sum() < rounds // 2:
             return {**result, "lower": math.nan, "upper": math.nan, "sd": math.nan, "candidate_sd": math.nan, "champion_sd": math.nan}
         return {
@@ -161,9 +189,9 @@ def paired_bootstrap(
         }
 
     overall = summary("overall")
-    overall["slices"] = {name: {**summary(name), "rows": int(parts[name].sum())} for name in slices or {}}
+    overall["slices"] = {name: {**summary(name), "rows": len(parts[name])} for name in slices or {}}
     # the resampled differences themselves (the candidate's own metric without a champion), for the report's plot
-    delta, mine, _ = np.hstack(draws["overall"])
+    delta, mine, _ = resampled["overall"]
     shown = delta if champion is not None else mine
     overall["draws"] = [round(float(v), 6) for v in shown[np.isfinite(shown)]]
     return overall
@@ -193,6 +221,7 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
     masks = slice_masks(holdout, mine["slices"])
     comparison = paired_bootstrap(
         metric, mine_predictions, their_predictions, rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=seed, slices=masks,
+        max_rows=gates.bootstrap_max_rows,
     )
     mine["metric_sd"] = comparison["candidate_sd"]
     for name, entry in comparison["slices"].items():
@@ -214,7 +243,7 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
         "comparison": comparison if champion is not None else None,
         # what the report plots: the resampled differences (or, without a champion, the candidate's own metric)
         "bootstrap": {"rounds": gates.bootstrap_rounds, "confidence": gates.regression_confidence, "draws": draws,
-                      "of": "difference" if champion is not None else "candidate"},
+                      "of": "difference" if champion is not None else "candidate", "resampled_rows": comparison["resampled_rows"]},
         "predictions": (mine_predictions, their_predictions),
         "operating_point": operating,
         "negative_flips": flips,
@@ -233,7 +262,8 @@ def compatibility(new: FeatureState, old: FeatureState, candidate: tuple, champi
     if kind.thresholded:
         costs = (new.operating_point or {}).get("costs") or (1.0, 1.0)
         operating = operating_point.compare((labels, p_new, new.threshold), (labels, p_old, old.threshold), costs=tuple(costs),
-                                            rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=seed)
+                                            rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=seed,
+                                            max_rows=gates.bootstrap_max_rows)
         operating["rule"] = (new.operating_point or {}).get("rule", "fixed")
         operating["champion_rule"] = (old.operating_point or {}).get("rule", "fixed")
     flips = negative_flips(kind, labels, p_new, p_old, (new.threshold, old.threshold), tolerance=gates.regression_flip_tolerance,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlcicd.config import DatasetSpec
-from mlcicd.core.tasks import task_of
+from mlcicd.core.tasks import task_of, vocabulary_codes
 
 TIME_FEATURES = ("hour_of_day", "day_of_week")
 
@@ -113,7 +113,7 @@ def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:
         if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:
             codes = values.cat.set_categories(state.vocabularies[column]).cat.codes.to_numpy().astype("float64")  # no strings built
         else:
-            codes = pd.Categorical(values.astype("string"), categories=state.vocabularies[column]).codes.astype("float64")
+            codes = vocabulary_codes(values, state.vocabularies[column]).astype("float64")
         out[column] = np.where(codes < 0, np.nan, codes)
     if state.time_column:
         times = frame[state.time_column]

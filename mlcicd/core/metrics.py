@@ -19,6 +19,7 @@ import numpy as np
 from mlcicd.core.tasks import TASKS, task_of
 
 TASK_METRICS: dict[str, tuple[str, ...]] = {name: task.metrics for name, task in TASKS.items()}  # from the task table
+CLASS_METRICS = frozenset(m for task in TASKS.values() if task.is_classifier for m in task.metrics)  # they judge predicted classes
 HIGHER_IS_BETTER = frozenset({"roc_auc", "pr_auc", "f1", "accuracy", "macro_f1", "r2"})
 EPS = 1e-7
 
@@ -28,15 +29,20 @@ def better_by(metric: str, candidate: float, reference: float) -> float:
     return candidate - reference if metric in HIGHER_IS_BETTER else reference - candidate
 
 
-def _ranking(metric: str, scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """ROC AUC or average precision per row of `weights`, ties handled as scikit-learn does."""
-    return prepared_metric(metric, labels, scores)(weights)
+RANKING_METRICS = ("roc_auc", "pr_auc")  # they depend on the scores' order alone
+
+
+def dense_ranks(scores) -> np.ndarray:
+    """Each score's position among the distinct scores (equal scores share one). A ranking metric of any subset of the
+    rows can be computed from these without sorting again: they keep the order and the ties."""
+    return np.unique(np.asarray(scores, dtype=float), return_inverse=True)[1]
 
 
 def _ranked(metric: str, groups: int, positive: tuple, negative: tuple, weights: np.ndarray) -> np.ndarray:
-    """_ranking once the scores are ranked: `positive` and `negative` are (row positions, score group of each row) of the
-    labels 1 and 0. Each round's weighted positives and negatives per distinct score, one bincount per round and side
-    (a row of the other label would only add exact zeros, so the sums are the same to the bit)."""
+    """ROC AUC or average precision per row of `weights` (ties handled as scikit-learn does), once the scores are ranked:
+    `positive` and `negative` are (row positions, score group of each row) of the labels 1 and 0. Each round's weighted
+    positives and negatives per distinct score, one bincount per round and side (a row of the other label would only
+    add exact zeros, so the sums are the same to the bit)."""
     (pos_rows, pos_groups), (neg_rows, neg_groups) = positive, negative
     on_pos, on_neg = weights[:, pos_rows], weights[:, neg_rows]
     pos = np.vstack([np.bincount(pos_groups, weights=row, minlength=groups) for row in on_pos])
@@ -50,19 +56,23 @@ def _ranked(metric: str, groups: int, positive: tuple, negative: tuple, weights:
     return np.nansum(pos_desc * precision, axis=1) / total_pos
 
 
-def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5):
+def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5, ranks: np.ndarray | None = None):
     """weighted_metric for fixed rows, as a function of the weights alone, with the work that depends only on the rows
-    done once: ranking the scores for roc_auc and pr_auc (what a bootstrap would otherwise repeat every chunk)."""
-    if metric not in ("roc_auc", "pr_auc"):
+    done once: ranking the scores for roc_auc and pr_auc (what a bootstrap would otherwise repeat every chunk), or taking
+    `ranks` (dense_ranks of a superset of these rows; best for a single weighting, since each round then counts over
+    every distinct score of the superset)."""
+    if metric not in RANKING_METRICS:
         return lambda weights: weighted_metric(metric, labels, predictions, weights, threshold)
     y = np.asarray(labels, dtype=float)
-    unique, inverse = np.unique(np.asarray(predictions, dtype=float), return_inverse=True)
+    if ranks is None:
+        ranks = dense_ranks(predictions)
+    groups = int(ranks.max()) + 1 if len(ranks) else 0
     sides = [np.flatnonzero(side) for side in (y == 1, y == 0)]
-    positive, negative = ((rows, inverse[rows]) for rows in sides)
+    positive, negative = ((rows, ranks[rows]) for rows in sides)
 
     def measure(weights) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return _ranked(metric, len(unique), positive, negative, np.atleast_2d(np.asarray(weights, dtype=float)))
+            return _ranked(metric, groups, positive, negative, np.atleast_2d(np.asarray(weights, dtype=float)))
 
     return measure
 
@@ -75,15 +85,15 @@ def _f1(weights: np.ndarray, truth: np.ndarray, predicted: np.ndarray, undefined
     return np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), undefined)
 
 
-def weighted_metric(metric: str, labels, predictions, weights, threshold: float = 0.5) -> np.ndarray:
-    """The metric once per row of `weights` (shape rounds x rows)."""
+def weighted_metric(metric: str, labels, predictions, weights, threshold: float = 0.5, ranks: np.ndarray | None = None) -> np.ndarray:
+    """The metric once per row of `weights` (shape rounds x rows); `ranks`: the scores' dense_ranks, if known."""
     y = np.asarray(labels, dtype=float)
     pred = np.asarray(predictions, dtype=float)
     w = np.atleast_2d(np.asarray(weights, dtype=float))
     total = w.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        if metric in ("roc_auc", "pr_auc"):
-            return _ranking(metric, pred, y, w)
+        if metric in RANKING_METRICS:
+            return prepared_metric(metric, y, pred, ranks=ranks)(w)
         if metric == "log_loss":
             if pred.ndim == 2:
                 codes = np.clip(y, 0, None).astype(int)
@@ -115,13 +125,14 @@ def weighted_metric(metric: str, labels, predictions, weights, threshold: float 
     raise ValueError(f"unknown metric {metric!r}; known: {sorted({m for ms in TASK_METRICS.values() for m in ms})}")
 
 
-def task_metrics(task: str, labels, predictions, threshold: float = 0.5) -> dict[str, float]:
-    """Every metric of the task on all rows, plus the row count (and the positive rate for binary)."""
+def task_metrics(task: str, labels, predictions, threshold: float = 0.5, ranks: np.ndarray | None = None) -> dict[str, float]:
+    """Every metric of the task on all rows, plus the row count (and the positive rate for binary); `ranks`: the
+    predictions' dense_ranks, if known (else each ranking metric sorts them)."""
     y = np.asarray(labels, dtype=float)
     ones = np.ones((1, len(y)))
     out = {}
     for metric in TASK_METRICS[task]:
-        value = float(weighted_metric(metric, y, predictions, ones, threshold)[0]) if len(y) else math.nan
+        value = float(weighted_metric(metric, y, predictions, ones, threshold, ranks)[0]) if len(y) else math.nan
         out[metric] = value if math.isfinite(value) else math.nan
     out["rows"] = float(len(y))
     out.update(task_of(task).extra_metrics(y))

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mlcicd.core.stats import rounds_per_chunk
+from mlcicd.core.stats import resampling_plan, rescaled, rounds_per_chunk
 
 DEFAULT_THRESHOLD = 0.5  # a model saved before operating points, or a validation split with a single class
 
@@ -107,11 +107,12 @@ MEASURES = ("precision", "recall", "f1", "cost")
 
 
 def compare(candidate: tuple, champion: tuple, *, costs: tuple[float, float] = (1.0, 1.0), rounds: int, confidence: float,
-            seed: int = 0, chunk: int | None = None) -> dict:
+            seed: int = 0, chunk: int | None = None, max_rows: int | None = None) -> dict:
     """The candidate's decisions at its threshold against the champion's at its own, on the same resampled rows
     (Poisson bootstrap): precision, recall, F1 and the cost per row (`costs`: per false alarm, per miss). For each, both
     values, how much better the candidate is (for cost: the share of the champion's cost it saves) and that
-    difference's one-sided lower bound and standard deviation. `candidate` and `champion` are (labels, scores, threshold)."""
+    difference's one-sided lower bound and standard deviation. `candidate` and `champion` are (labels, scores, threshold).
+    Above `max_rows` rows the resampling runs on a random subsample, its spread rescaled to all rows (stats.resampling_plan)."""
     y, p_new, t_new = candidate
     _, p_old, t_old = champion
     y = np.asarray(y, dtype=float) == 1
@@ -119,29 +120,35 @@ def compare(candidate: tuple, champion: tuple, *, costs: tuple[float, float] = (
     columns = np.vstack([y & new, new, y & old, old, y]).T.astype(float)  # per model: true positives, decided positive; positives
     fp_cost, fn_cost = costs
 
-    def measure(weights: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    def measure(weights: np.ndarray, columns: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         tp_new, pos_new, tp_old, pos_old, positives = (weights @ columns).T
-        rows = weights.sum(axis=1)
+        total = weights.sum(axis=1)
         out = {}
         with np.errstate(invalid="ignore", divide="ignore"):
             out["precision"] = (tp_new / pos_new, tp_old / pos_old)
             out["recall"] = (tp_new / positives, tp_old / positives)
             out["f1"] = (2 * tp_new / (pos_new + positives), 2 * tp_old / (pos_old + positives))
-            cost_new = (fp_cost * (pos_new - tp_new) + fn_cost * (positives - tp_new)) / rows
-            cost_old = (fp_cost * (pos_old - tp_old) + fn_cost * (positives - tp_old)) / rows
+            cost_new = (fp_cost * (pos_new - tp_new) + fn_cost * (positives - tp_new)) / total
+            cost_old = (fp_cost * (pos_old - tp_old) + fn_cost * (positives - tp_old)) / total
             out["cost"] = (cost_new, cost_old)
             return {name: (mine, theirs, (theirs - mine) / theirs if name == "cost" else mine - theirs) for name, (mine, theirs) in out.items()}
 
-    point = measure(np.ones((1, len(y))))
+    point = measure(np.ones((1, len(y))), columns)
+    rows, plan = resampling_plan(len(y), {"all": np.arange(len(y))}, y, max_rows, seed)
+    factor = plan["all"][1]
+    if factor != 1.0:
+        columns = columns[rows]
+    on_subsample = measure(np.ones((1, len(rows))), columns) if factor != 1.0 else point
     rng = np.random.default_rng(seed)
     draws = {name: [] for name in point}
-    chunk = chunk or rounds_per_chunk(len(y), rounds)
+    chunk = chunk or rounds_per_chunk(len(rows), rounds)
     for start in range(0, rounds, chunk):
-        for name, (_, _, delta) in measure(rng.poisson(1.0, size=(min(chunk, rounds - start), len(y))).astype(float)).items():
+        for name, (_, _, delta) in measure(rng.poisson(1.0, size=(min(chunk, rounds - start), len(rows))).astype(float), columns).items():
             draws[name].append(delta)
-    out = {"candidate_threshold": float(t_new), "champion_threshold": float(t_old), "rows": int(len(y)), "positives": int(y.sum())}
+    out = {"candidate_threshold": float(t_new), "champion_threshold": float(t_old), "rows": int(len(y)), "positives": int(y.sum()),
+           "resampled_rows": len(rows)}
     for name, (mine, theirs, delta) in point.items():
-        resampled = np.concatenate(draws[name])
+        resampled = rescaled(np.concatenate(draws[name]), on_subsample[name][2][0], delta[0], factor)
         finite = resampled[np.isfinite(resampled)]
         enough = len(finite) >= rounds // 2
         out[name] = {

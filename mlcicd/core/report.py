@@ -321,7 +321,12 @@ def promotion_answer(verdicts: list[tuple[str, bool, str]], mode: str) -> tuple[
 def _bootstrap_text(evaluation: dict, tolerance: float) -> str:
     boot, metric, comparison = evaluation.get("bootstrap") or {}, evaluation["primary_metric"], evaluation.get("comparison")
     rounds, confidence = boot.get("rounds", "?"), boot.get("confidence", 0.95)
-    common = f"The {evaluation['holdout_rows']:,} holdout rows were resampled {rounds} times (each row weighted by a Poisson(1) draw)"
+    rows, resampled = evaluation["holdout_rows"], boot.get("resampled_rows", evaluation["holdout_rows"])
+    common = f"The {rows:,} holdout rows were resampled {rounds} times (each row weighted by a Poisson(1) draw)"
+    if resampled < rows:
+        common = (f"The holdout has {rows:,} rows, more than gates.bootstrap_max_rows, so a random {resampled:,} of them were resampled "
+                  f"{rounds} times (each row weighted by a Poisson(1) draw) and the spread was rescaled to all {rows:,} rows "
+                  f"(times the square root of {resampled:,}/{rows:,}: the m-out-of-n bootstrap)")
     if comparison:
         common += (", and both models were scored on the very same resample each time, so the noise of the holdout cancels out "
                    "of their difference.")

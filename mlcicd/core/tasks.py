@@ -37,6 +37,14 @@ def _calibration_noise_bins(confidence: np.ndarray, n: int, bins: int, rounds: i
     return float(np.quantile(draws @ sizes / n, quantile))
 
 
+def vocabulary_codes(values: pd.Series, vocabulary: list[str]) -> np.ndarray:
+    """Each value's position in the vocabulary, compared as text (unseen or missing: -1). The distinct values are found
+    by hashing and only they are turned into text, not every row: the features' categories and the labels' classes."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lookup = pd.Index(vocabulary).get_indexer(pd.Index(uniques).astype("string"))
+    return np.append(lookup, -1)[codes]  # code -1 (missing) takes the last entry
+
+
 class Task:
     name: str
     objective: dict[str, Any]
@@ -66,7 +74,7 @@ class Task:
         """Raise ValueError when the target's distinct values cannot be this task's classes."""
 
     def encode(self, values: pd.Series, classes: list[str] | None) -> np.ndarray:
-        return pd.Categorical(values.astype("string"), categories=classes).codes.astype("int64")
+        return vocabulary_codes(values, classes).astype("int64")
 
     def trainable(self, labels: np.ndarray) -> np.ndarray | None:
         """A mask of the rows LightGBM can be given (a class seen only in the validation rows cannot); None: all."""
