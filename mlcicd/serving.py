@@ -29,7 +29,7 @@ import numpy as np
 
 from mlcicd import faults
 from mlcicd.core.tasks import task_of
-from mlcicd.core.requests import RequestError, check_rows, parse_body, read_json, to_jsonable
+from mlcicd.core.requests import RequestError, check_rows, parse_body, read_json, row_count, to_jsonable
 from mlcicd.project import Project
 
 SLOTS = ("live", "standby", "canary")
@@ -195,7 +195,7 @@ class ModelServer:
 
     # ---- requests -------------------------------------------------------------------------------
 
-    def choose(self, requested: str | None, frame=None) -> str:
+    def choose(self, requested: str | None, columns=None) -> str:
         """The slot that answers: the one asked for; else, with a canary, `canary_share` of the requests, chosen at random or
         (A/B mode, serving.canary.ab.key_field) by a hash of the first row's key, so a caller always meets the same version."""
         if requested:
@@ -205,8 +205,8 @@ class ModelServer:
         if self.slots["canary"] is None or self.canary_share <= 0:
             return "live"
         key = self.project.config.serving.canary.ab.key_field
-        if key and frame is not None and key in frame.columns and len(frame):
-            return "canary" if sticky_share(frame[key].iloc[0]) < self.canary_share else "live"
+        if key and columns is not None and key in columns and len(columns[key]):
+            return "canary" if sticky_share(columns[key][0]) < self.canary_share else "live"
         return "canary" if random.random() < self.canary_share else "live"
 
     def predict(self, body: bytes, content_type: str, requested_slot: str | None) -> dict:
@@ -215,18 +215,18 @@ class ModelServer:
 
         start = time.perf_counter()
         request_id = uuid.uuid4().hex
-        slot_name, slot, frame = "live", None, None
+        slot_name, slot, columns = "live", None, None
         status, rows, scores, disagreement, answered = 200, 0, [], None, None
         try:
             try:
-                frame = parse_body(body, content_type)
+                columns = parse_body(body, content_type)
             finally:
-                slot_name = self.choose(requested_slot, frame)
+                slot_name = self.choose(requested_slot, columns)
                 slot = self.slots[slot_name]
             if slot is None:
                 raise RequestError(503, f"no model in the {slot_name} slot (is there a champion?)")
-            rows = len(frame)
-            checked = check_rows(frame, self.contract, ignore=(self.project.config.dataset.target,))
+            rows = row_count(columns)
+            checked = check_rows(columns, self.contract, ignore=(self.project.config.dataset.target,))
             predictions = predict(slot.booster, slot.features, checked)
             if slot_name == "standby" and faults.active("serve.standby_skew"):
                 predictions = predictions * 0.99

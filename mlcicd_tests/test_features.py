@@ -1,14 +1,25 @@
 """The feature path: the fitted state survives any store, and a mismatch is refused, never scored."""
 
+import json
+
 import lightgbm
 import numpy as np
 import pytest
 import yaml
 
-from mlcicd.core.features import FeatureState, featurize, fit_features
+from mlcicd.core.features import FeatureState, feature_matrix, featurize, fit_features
+from mlcicd.core.requests import check_rows, parse_body
 from mlcicd.core.simulate import simulate_batch
 from mlcicd.core.train import predict
 from mlcicd_tests.support import shipped_config
+
+from .conftest import REPO
+
+
+def contract():
+    from mlcicd.core.contract import load_contract
+
+    return load_contract(REPO / "contracts" / "transactions.yaml").without("is_fraud")
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +72,7 @@ def test_a_row_gets_the_same_features_alone_as_inside_a_batch_whatever_its_types
                                                 for k, v in batch.iloc[i].to_dict().items()}])
         alone = featurize(from_json, state)
         np.testing.assert_array_equal(alone.to_numpy(), together.iloc[[i]].to_numpy())
+        # and as the service holds it: the body's columns, checked against the contract, with no table built
+        body = json.dumps({"records": from_json.to_dict(orient="records")}).encode()
+        as_served = feature_matrix(check_rows(parse_body(body, "application/json"), contract(), ignore=("is_fraud",)), state)
+        np.testing.assert_array_equal(as_served, together.iloc[[i]].to_numpy())

@@ -1,4 +1,5 @@
-"""The one feature path. Training, evaluation and scoring all call `featurize` with a fitted FeatureState.
+"""The one feature path. Training, evaluation, scoring and serving all call `feature_matrix` (training through
+`featurize`, which names its columns) with a fitted FeatureState.
 
 The state is plain data (column lists, category vocabularies, the task and its classes), stored with the
 model, so a model scores exactly the way it was trained, in any process.
@@ -103,22 +104,46 @@ def state_from(numeric: list[str], categorical: list[str], distinct: dict, targe
 
 
 def featurize(frame: pd.DataFrame, state: FeatureState) -> pd.DataFrame:
-    """Model inputs: numbers as float, categories as their training codes (unseen or missing -> NaN)."""
-    missing = [c for c in state.numeric + state.categorical if c not in frame.columns]
+    """Model inputs as a table (what LightGBM trains on): feature_matrix with the feature names and the rows' index."""
+    return pd.DataFrame(feature_matrix(frame, state), columns=state.feature_names, index=frame.index)
+
+
+def feature_matrix(rows, state: FeatureState) -> np.ndarray:
+    """Model inputs, one row per input row and one column per feature (state.feature_names): numbers as float,
+    categories as their training codes (unseen or missing -> NaN), and the hour and weekday of the time column.
+    `rows`: a DataFrame, or column name -> values (arrays), as the service holds a request, so that scoring one row
+    builds no table."""
+    missing = [c for c in state.numeric + state.categorical + ([state.time_column] if state.time_column else []) if c not in rows]
     if missing:
         raise ValueError(f"the data lacks feature column(s) {missing}")
-    out = {c: pd.to_numeric(frame[c], errors="coerce").astype("float64") for c in state.numeric}
-    for column in state.categorical:
-        values = frame[column]
+    size = len(rows[state.numeric[0] if state.numeric else (state.categorical + [state.time_column])[0]])
+    out = np.empty((size, len(state.feature_names)), dtype="float64")
+    for position, column in enumerate(state.numeric):
+        out[:, position] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
+    for position, column in enumerate(state.categorical, start=len(state.numeric)):
+        values = rows[column]
         if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:
-            codes = values.cat.set_categories(state.vocabularies[column]).cat.codes.to_numpy().astype("float64")  # no strings built
+            codes = values.cat.set_categories(state.vocabularies[column]).cat.codes.to_numpy()  # no strings built
         else:
-            codes = vocabulary_codes(values, state.vocabularies[column]).astype("float64")
-        out[column] = np.where(codes < 0, np.nan, codes)
+            codes = vocabulary_codes(values, state.vocabularies[column])
+        out[:, position] = np.where(codes < 0, np.nan, codes)
     if state.time_column:
-        times = frame[state.time_column]
-        if not pd.api.types.is_datetime64_any_dtype(times):  # (to_datetime on datetimes builds 10,000 Timestamps to decide on a cache)
-            times = pd.to_datetime(times)
-        out["hour_of_day"] = times.dt.hour.astype("float64")
-        out["day_of_week"] = times.dt.dayofweek.astype("float64")
-    return pd.DataFrame(out, index=frame.index)[state.feature_names]
+        out[:, -2], out[:, -1] = hour_and_weekday(rows[state.time_column])
+    return out
+
+
+def hour_and_weekday(values) -> tuple[np.ndarray, np.ndarray]:
+    """The hour of the day (0-23) and the day of the week (Monday = 0) of each time, NaN where it is missing; a time
+    with a zone counts at its own clock."""
+    if not pd.api.types.is_datetime64_any_dtype(values):  # (to_datetime on datetimes builds 10,000 Timestamps to decide on a cache)
+        values = pd.to_datetime(values)
+    if getattr(values.dtype, "tz", None) is not None:
+        values = pd.Series(values).dt.tz_localize(None)
+    stamps = np.asarray(values, dtype="datetime64[ns]")
+    missing = np.isnat(stamps)
+    stamps = np.where(missing, np.datetime64(0, "ns"), stamps)
+    days = stamps.astype("datetime64[D]")
+    hour = ((stamps - days) // np.timedelta64(1, "h")).astype("float64")
+    weekday = ((days.astype("int64") + 3) % 7).astype("float64")  # 1970-01-01 was a Thursday
+    hour[missing], weekday[missing] = np.nan, np.nan
+    return hour, weekday

@@ -11,7 +11,7 @@ import pandas as pd
 
 from mlcicd.config import DatasetSpec, ModelSpec
 from mlcicd.faults import kill_point
-from mlcicd.core.features import FeatureState, encode_target, featurize, fit_features
+from mlcicd.core.features import FeatureState, encode_target, feature_matrix, featurize, fit_features
 from mlcicd.core.tasks import task_of
 
 # LightGBM objective and validation metrics (the first one drives early stopping) per task
@@ -28,20 +28,24 @@ class TrainedModel:
         return predict(self.booster, self.features, frame)
 
 
-def predict(booster, features: FeatureState, frame: pd.DataFrame) -> np.ndarray:
-    """Raw rows in, predictions out: the scoring path shared by every caller. Binary: probability of the
-    positive class; multiclass: one probability per class (columns in `features.classes` order); regression: values."""
-    return score_inputs(booster, featurize(frame, features))
+def predict(booster, features: FeatureState, rows) -> np.ndarray:
+    """Raw rows in (a DataFrame, or column name -> values as the service holds a request), predictions out: the scoring
+    path shared by every caller. Binary: probability of the positive class; multiclass: one probability per class
+    (columns in `features.classes` order); regression: values."""
+    return score_matrix(booster, feature_matrix(rows, features), features.feature_names)
 
 
 def score_inputs(booster, inputs: pd.DataFrame) -> np.ndarray:
-    """`predict` for rows already featurized (the Dask engine featurizes on the workers): the model's best iteration,
-    and a refusal when the inputs are not the columns the model was trained on."""
-    if list(inputs.columns) != booster.feature_name():
-        raise ValueError(
-            f"training/serving skew: the features are {list(inputs.columns)} but the model expects {booster.feature_name()}"
-        )
-    return booster.predict(inputs, num_iteration=booster.best_iteration if booster.best_iteration > 0 else None)
+    """`predict` for rows already featurized (the Dask engine featurizes on the workers)."""
+    return score_matrix(booster, inputs.to_numpy(dtype="float64"), list(inputs.columns))
+
+
+def score_matrix(booster, matrix: np.ndarray, names: list[str]) -> np.ndarray:
+    """The model's best iteration on a feature matrix whose columns are `names`, and a refusal when they are not the
+    columns the model was trained on."""
+    if list(names) != booster.feature_name():
+        raise ValueError(f"training/serving skew: the features are {list(names)} but the model expects {booster.feature_name()}")
+    return booster.predict(matrix, num_iteration=booster.best_iteration if booster.best_iteration > 0 else None)
 
 
 def training_fingerprint(dataset: DatasetSpec, model: ModelSpec, num_boost_round: int, sample_rows: int | None) -> str:
