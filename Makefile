@@ -66,11 +66,12 @@ prod-daemon: $(VENV)/.installed
 mlflow-ui: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
-# Every benchmark, each writing benchmarks/results/<name>.json (about 55 minutes on 2 cores: benchmarks/limits.py about 15 of them, scale_out.py about 8; not part of the tests)
+# Every benchmark, each writing benchmarks/results/<name>.json (about 65 minutes on 2 cores: benchmarks/limits.py about 15 of them, scale_out.py about 8, subsampled_bootstrap.py about 8; not part of the tests)
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/skeleton.py
 	$(BIN)/python benchmarks/gates.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/subsampled_bootstrap.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/loop.py
 	$(BIN)/python benchmarks/pr_tier.py
