@@ -29,7 +29,7 @@ import numpy as np
 
 from mlcicd import faults
 from mlcicd.core.tasks import task_of
-from mlcicd.core.requests import RequestError, check_rows, parse_body, read_json, row_count, to_jsonable
+from mlcicd.core.requests import RequestError, answer_records, check_rows, parse_body, read_json, row_count
 from mlcicd.project import Project
 
 SLOTS = ("live", "standby", "canary")
@@ -233,7 +233,7 @@ class ModelServer:
             outputs = decisions(slot.features, predictions)
             kind = task_of(slot.features.task)
             scores = outputs[kind.score_key][:LOGGED_PREDICTIONS].tolist()
-            records = [{k: to_jsonable(v[i]) for k, v in outputs.items()} for i in range(rows)]
+            records = answer_records(outputs)
             answered = time.perf_counter()
             live = self.slots["live"]
             if slot_name == "canary" and live is not None and rows:  # the champion's answer on the same rows, after timing

@@ -56,9 +56,9 @@ def parse_body(body: bytes, content_type: str) -> Columns:
             records = [records]
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
             raise RequestError(400, 'expected {"records": [{column: value, ...}, ...]}, a list of such records, or one record')
-        _check_flat(records)
         names = dict.fromkeys(name for record in records for name in record)  # in order of first appearance
         columns = {name: _object_array([record.get(name) for record in records]) for name in names}
+        _check_flat(records, columns)
         rows = len(records)
     else:
         raise RequestError(415, f"unsupported content type '{kind}': send application/json or text/csv")
@@ -91,9 +91,13 @@ def read_json(body: bytes):
         raise RequestError(400, "the body's JSON is nested too deeply to be a request") from None
 
 
-def _check_flat(records: list[dict]) -> None:
+def _check_flat(records: list[dict], columns: Columns) -> None:
     """Every field of every record holds one JSON scalar, and every text is valid Unicode (JSON can carry a lone
-    surrogate, which no encoder can write back): else 400/422 naming the field, before any column is built."""
+    surrogate, which no encoder can write back): else 400/422 naming the field, before any column is checked. Each
+    column is looked at as a whole first (the types it holds); only a column that might break a rule sends the check
+    record by record, so the first problem is named as before."""
+    if all(_is_unicode(name) for name in columns) and all(_plain(values) for values in columns.values()):
+        return
     checked_keys: set[str] = set()  # a field name is checked once, not once per record
     for number, record in enumerate(records, start=1):
         for key, value in record.items():
@@ -109,6 +113,19 @@ def _check_flat(records: list[dict]) -> None:
                                         "beyond what any column can store (64 bits)")
             if isinstance(value, str) and not value.isascii() and not _is_unicode(value):
                 raise RequestError(400, f"record {number}: field {_shown(key)} is not valid Unicode text (it holds a lone surrogate)")
+
+
+def _plain(values: np.ndarray) -> bool:
+    """True when no value of a column can break _check_flat's rules: only text, numbers, booleans and nulls, whole numbers
+    within 64 bits, text that is valid Unicode."""
+    kinds = set(map(type, values))
+    if kinds - {str, int, float, bool, type(None)}:
+        return False
+    if int in kinds:
+        whole = [v for v in values if type(v) is int]
+        if max(whole) > LARGEST_INT or min(whole) < -LARGEST_INT:
+            return False
+    return str not in kinds or all(v.isascii() or _is_unicode(v) for v in values if type(v) is str)
 
 
 def _is_unicode(text: str) -> bool:
@@ -152,6 +169,9 @@ def _as_number(value) -> float | None:
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:\d{2})?")
 
 
+NAIVE_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+
+
 def as_utc_times(raw: np.ndarray, present: np.ndarray) -> np.ndarray:
     """Times as UTC without a zone (datetime64[ns]; NaT where absent or not a time). A time with an offset ("+05:00",
     "Z") is taken to UTC, like the stored batches; one without is read as UTC; rows with and without may be mixed."""
@@ -166,8 +186,16 @@ def _iso_times(raw: np.ndarray, present: np.ndarray) -> np.ndarray | None:
     """as_utc_times for plain ISO 8601 text (what a JSON client sends), read by Python's own parser at a few
     microseconds a value, as pandas reads it; None when any value is something else (not text, not that form, not a
     valid date, or beyond what datetime64[ns] holds), for pandas' parser to decide."""
-    if not all(isinstance(v, str) and ISO_TIME.fullmatch(v) for v in raw[present]):
+    texts = raw[present]
+    if not all(isinstance(v, str) and ISO_TIME.fullmatch(v) for v in texts):
         return None
+    if all(NAIVE_ISO_TIME.fullmatch(v) and 1678 <= int(v[:4]) <= 2261 for v in texts):  # no zone: numpy reads them at once
+        out = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
+        try:
+            out[present] = np.array(list(texts), dtype="datetime64[ns]")
+        except ValueError:  # not a valid date: pandas decides
+            return None
+        return out
     out = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
     for position in np.flatnonzero(present):
         try:
@@ -203,15 +231,24 @@ def check_rows(rows: Columns | pd.DataFrame, contract: Contract, ignore: tuple[s
         if name in missing:
             continue
         raw = np.asarray(rows[name], dtype=object) if name in rows else np.full(count, None, dtype=object)
-        present = np.fromiter((_is_present(v) for v in raw), dtype=bool, count=count)
+        kinds = set(map(type, raw))  # a column of JSON numbers (or of text) and nulls is read at once, not value by value
+        plain_numbers = rule.dtype in ("int", "float") and kinds <= {int, float, type(None)}
+        if plain_numbers:
+            values = raw.astype("float64")  # None -> NaN, as _as_number would give
+            present = ~np.isnan(values)
+        elif kinds <= {str, type(None)}:
+            present = np.fromiter((v is not None and bool(v.strip()) for v in raw), dtype=bool, count=count)
+        else:
+            present = np.fromiter((_is_present(v) for v in raw), dtype=bool, count=count)
         if rule.dtype in ("int", "float"):
-            numbers = [_as_number(v) if p else math.nan for v, p in zip(raw, present)]
-            bad = np.fromiter((p and n is None for n, p in zip(numbers, present)), dtype=bool, count=count)
-            if bad.any():
-                kind = "whole numbers" if rule.dtype == "int" else "numbers"
-                problems.append(f"field '{name}': {int(bad.sum())} value(s) are not {kind}, e.g. {_examples(raw[bad])}")
-                continue
-            values = np.array(numbers, dtype="float64")
+            if not plain_numbers:
+                numbers = [_as_number(v) if p else math.nan for v, p in zip(raw, present)]
+                bad = np.fromiter((p and n is None for n, p in zip(numbers, present)), dtype=bool, count=count)
+                if bad.any():
+                    kind = "whole numbers" if rule.dtype == "int" else "numbers"
+                    problems.append(f"field '{name}': {int(bad.sum())} value(s) are not {kind}, e.g. {_examples(raw[bad])}")
+                    continue
+                values = np.array(numbers, dtype="float64")
             if rule.dtype == "int":
                 fraction = present & np.isfinite(values) & (values != np.round(values))
                 if fraction.any():
@@ -239,10 +276,11 @@ def check_rows(rows: Columns | pd.DataFrame, contract: Contract, ignore: tuple[s
             values = np.array([v if p else None for v, p in zip(mapped, present)], dtype=object)
             checked = values[present]
         else:
-            bad = present & np.fromiter((not isinstance(v, str) for v in raw), dtype=bool, count=count)
-            if bad.any():
-                problems.append(f"field '{name}': {int(bad.sum())} value(s) are not text, e.g. {_examples(raw[bad])}")
-                continue
+            if not kinds <= {str, type(None)}:
+                bad = present & np.fromiter((not isinstance(v, str) for v in raw), dtype=bool, count=count)
+                if bad.any():
+                    problems.append(f"field '{name}': {int(bad.sum())} value(s) are not text, e.g. {_examples(raw[bad])}")
+                    continue
             values = np.where(present, raw, None)
             checked = values[present]
         if not rule.nullable and not present.all():
@@ -267,6 +305,13 @@ def check_rows(rows: Columns | pd.DataFrame, contract: Contract, ignore: tuple[s
     if problems:
         raise RequestError(422, f"{len(problems)} problem(s) with the request's fields", problems)
     return out
+
+
+def answer_records(columns: dict[str, np.ndarray]) -> list[dict]:
+    """Columns of answers as JSON records, one per row (numpy values as Python's; a value that is not finite as null)."""
+    values = {name: [to_jsonable(v) for v in column.tolist()] if column.dtype.kind == "f" and not np.isfinite(column).all()
+              else column.tolist() for name, column in columns.items()}
+    return [dict(zip(values, row)) for row in zip(*values.values())]
 
 
 def to_jsonable(value):
