@@ -24,7 +24,9 @@ CODE = {
     "dataset_code": ("core/dataset.py", "core/distributed.py"),  # distributed.py: the cut and samples with model.engine: dask
     "feature_code": ("core/features.py",),
     "training_code": ("core/train.py", "core/tasks.py", "core/distributed.py", "mlflow_model/pyfunc_model.py", "mlflow_model/entry.py"),
-    "evaluation_code": ("core/evaluate.py", "core/metrics.py", "core/gates.py", "core/stats.py"),
+    # everything that computes the evidence the model gates judge, including what differs by task (tasks.py)
+    "evaluation_code": ("core/evaluate.py", "core/metrics.py", "core/gates.py", "core/stats.py", "core/operating_point.py", "core/flips.py",
+                        "core/tasks.py"),
     "promotion_code": ("core/promotion.py", "champion.py"),
 }
 # Settings components: a section of the model's settings, or its data contract.
