@@ -90,9 +90,10 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
 
 def model_evidence(
     booster, features: FeatureState, holdout: pd.DataFrame, target: str, slice_columns: list[str], metric: str, slice_min_rows: int,
-) -> tuple[dict, tuple[np.ndarray, np.ndarray]]:
+) -> tuple[dict, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
     """Everything the model gates judge about one model on the holdout (latency is measured for candidate and
-    champion together, by measure_latency), and the (labels, predictions) pair for the paired comparison."""
+    champion together, by measure_latency), the (labels, predictions) pair for the paired comparison, and the
+    predictions' dense_ranks (None where no ranking metric applies)."""
     predictions = predict(booster, features, holdout)
     labels = encode_target(holdout[target], features)
     ranks = dense_ranks(predictions) if predictions.ndim == 1 and task_of(features.task).is_classifier else None  # sorted once
@@ -110,7 +111,7 @@ def model_evidence(
         precision, recall = rates_at(labels, predictions, features.threshold)
         evidence["operating_point"] = {"threshold": features.threshold, "precision": precision, "recall": recall,
                                        "chosen": features.operating_point}
-    return evidence, (labels, predictions)
+    return evidence, (labels, predictions), ranks
 
 
 def slice_masks(frame: pd.DataFrame, slices: dict) -> dict[str, np.ndarray]:
@@ -122,7 +123,7 @@ def slice_masks(frame: pd.DataFrame, slices: dict) -> dict[str, np.ndarray]:
 
 def paired_bootstrap(
     metric: str, candidate: tuple, champion: tuple | None, *, rounds: int, confidence: float, seed: int = 0, chunk: int | None = None,
-    slices: dict[str, np.ndarray] | None = None, max_rows: int | None = None,
+    slices: dict[str, np.ndarray] | None = None, max_rows: int | None = None, ranks: tuple | None = None,
 ) -> dict:
     """How much better the candidate is than the champion (positive = better) on the same resampled rows: the point
     estimate, a one-sided lower bound and standard deviations, overall and for each slice mask in `slices` (from the
@@ -132,6 +133,7 @@ def paired_bootstrap(
     Poisson(1) weights per row and round (the usual large-sample bootstrap), in chunks to bound memory
     (stats.rounds_per_chunk). A part with more than `max_rows` rows is resampled on a random subsample and its spread
     rescaled to all its rows (stats.resampling_plan); each part says how many rows were resampled (`resampled_rows`).
+    `ranks`: (the candidate's, the champion's) dense_ranks of their predictions, when already known.
     """
     candidate = tuple(np.asarray(v) for v in candidate)
     champion = tuple(np.asarray(v) for v in champion) if champion is not None else None
@@ -141,7 +143,8 @@ def paired_bootstrap(
 
     # a subsampled part's value on all its rows: a ranking metric takes each model's scores ranked once, not each part sorted
     subsampled = any(factor != 1.0 for _, factor in plan.values()) and metric in RANKING_METRICS
-    ranked = [dense_ranks(model[1]) if subsampled and model is not None else None for model in (candidate, champion)]
+    ranked = [(known if known is not None else dense_ranks(model[1])) if subsampled and model is not None else None
+              for model, known in zip((candidate, champion), ranks or (None, None))]
 
     def prepared(rows, ranks=(None, None)):
         new = prepared_metric(metric, candidate[0][rows], candidate[1][rows], ranks=ranks[0])
@@ -214,14 +217,14 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
     measured together; and one paired bootstrap for the overall and per-slice differences (`gates` is the GateSpec).
     Returns {"candidate", "champion", "comparison", "bootstrap", "predictions": (candidate, champion)}."""
     metric = gates.primary_metric
-    mine, mine_predictions = model_evidence(*candidate, holdout, target, slice_columns, metric, gates.slice_min_rows)
-    theirs, their_predictions = (None, None)
+    mine, mine_predictions, mine_ranks = model_evidence(*candidate, holdout, target, slice_columns, metric, gates.slice_min_rows)
+    theirs, their_predictions, their_ranks = (None, None, None)
     if champion is not None:
-        theirs, their_predictions = model_evidence(*champion, holdout, target, slice_columns, metric, gates.slice_min_rows)
+        theirs, their_predictions, their_ranks = model_evidence(*champion, holdout, target, slice_columns, metric, gates.slice_min_rows)
     masks = slice_masks(holdout, mine["slices"])
     comparison = paired_bootstrap(
         metric, mine_predictions, their_predictions, rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=seed, slices=masks,
-        max_rows=gates.bootstrap_max_rows,
+        max_rows=gates.bootstrap_max_rows, ranks=(mine_ranks, their_ranks),
     )
     mine["metric_sd"] = comparison["candidate_sd"]
     for name, entry in comparison["slices"].items():

@@ -77,7 +77,7 @@ class Task:
         """Raise ValueError when the target's distinct values cannot be this task's classes."""
 
     def encode(self, values: pd.Series, classes: list[str] | None) -> np.ndarray:
-        return vocabulary_codes(values, classes).astype("int64")
+        return vocabulary_codes(values, classes)
 
     def trainable(self, labels: np.ndarray) -> np.ndarray | None:
         """A mask of the rows LightGBM can be given (a class seen only in the validation rows cannot); None: all."""
