@@ -4,6 +4,7 @@ import json
 
 import lightgbm
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -42,6 +43,21 @@ def test_unseen_and_missing_categories_become_missing_not_another_category(spec)
     assert out["channel"].iloc[0] == state.vocabularies["channel"].index("pos")
     assert np.isnan(out["channel"].iloc[1]) and np.isnan(out["channel"].iloc[2])
     assert list(out.columns) == state.feature_names
+
+
+def test_a_few_rows_get_the_same_category_codes_as_a_large_batch(spec):
+    """A request's few rows of text are looked up one by one, a batch's hashed through pandas: the codes must agree, unseen
+    and empty text included."""
+    from mlcicd.core.tasks import FEW_VALUES
+
+    state = fit_features(simulate_batch(0, 2000), spec)
+    few = simulate_batch(1, 4).assign(channel=["pos", "carrier_pigeon", state.vocabularies["channel"][-1], ""])
+    many = pd.concat([few] * (FEW_VALUES // 4 + 1), ignore_index=True)
+    columns = {name: few[name].to_numpy(dtype=object) for name in few.columns}
+    alone, together = feature_matrix(columns, state), featurize(many, state).to_numpy()[:4]
+    np.testing.assert_array_equal(alone, together)
+    channel = state.feature_names.index("channel")
+    assert alone[0, channel] == state.vocabularies["channel"].index("pos") and np.isnan(alone[1, channel]) and np.isnan(alone[3, channel])
 
 
 def test_scoring_with_features_in_another_order_is_refused(spec):

@@ -119,7 +119,11 @@ def feature_matrix(rows, state: FeatureState) -> np.ndarray:
     size = len(rows[state.numeric[0] if state.numeric else (state.categorical + [state.time_column])[0]])
     out = np.empty((size, len(state.feature_names)), dtype="float64")
     for position, column in enumerate(state.numeric):
-        out[:, position] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
+        values = rows[column]
+        if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":  # numbers already (as a request's checked columns are)
+            out[:, position] = values
+        else:
+            out[:, position] = pd.to_numeric(values, errors="coerce").astype("float64")
     for position, column in enumerate(state.categorical, start=len(state.numeric)):
         values = rows[column]
         if isinstance(values.dtype, pd.CategoricalDtype) and values.cat.categories.dtype == object:

@@ -37,14 +37,22 @@ def _calibration_noise_bins(confidence: np.ndarray, n: int, bins: int, rounds: i
     return float(np.quantile(draws @ sizes / n, quantile))
 
 
+FEW_VALUES = 64  # vocabulary_codes looks these up one by one
+
+
 def vocabulary_codes(values, vocabulary: list[str]) -> np.ndarray:
     """Each value's position in the vocabulary, compared as text (unseen or missing: -1): the features' categories and the
     labels' classes. The distinct values are found by hashing and only they are turned into text (as pandas does), not
-    every row; text needs no turning, so one row costs microseconds."""
+    every row; text needs no turning. A few values that are all text (a request's rows) are looked up directly: hashing
+    them through pandas costs more than the lookup."""
+    position = {text: number for number, text in enumerate(vocabulary)}
+    if len(values) <= FEW_VALUES:
+        listed = list(values)
+        if all(isinstance(value, str) for value in listed):
+            return np.array([position.get(value, -1) for value in listed], dtype="int64")
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     uniques = np.asarray(uniques, dtype=object)
     texts = uniques if all(isinstance(u, str) for u in uniques) else pd.Index(uniques).astype("string")
-    position = {text: number for number, text in enumerate(vocabulary)}
     return np.array([position.get(text, -1) for text in texts] + [-1], dtype="int64")[codes]  # code -1 (missing): the last
 
 
