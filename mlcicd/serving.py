@@ -59,7 +59,7 @@ def admin_token(project: Project, create: bool = False) -> tuple[str | None, boo
 
 
 DRAIN_FACTOR = 10  # an oversized body is read (and dropped) up to this multiple of serving.max_body_mb before the 413
-INLINE_BODY_BYTES = 16 * 1024  # a /predict body up to this size (about 25 rows) is answered without a thread hop
+INLINE_BODY_BYTES = 16 * 1024  # a /predict body up to this size (about 50 of the simulator's rows) is answered without a thread hop
 LOGGED_PREDICTIONS = 20  # per request, for comparing prediction distributions
 REQUEST_ID = re.compile(r"[0-9a-f]{32}")
 
