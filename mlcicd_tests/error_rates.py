@@ -109,7 +109,7 @@ def judge_pair(pool: Pool, case: Case, rng, flip_limit: float, rounds: int = 200
     its validation split gave it) measured on the whole pool, overall and in every region."""
     from mlcicd.config import GateSpec, OperatingPointSpec
     from mlcicd.core import gates
-    from mlcicd.core.evaluate import paired_bootstrap, slice_masks, slice_metrics
+    from mlcicd.core.evaluate import paired_bootstrap, slice_groups, slice_masks, slice_metrics
     from mlcicd.core.flips import negative_flips
     from mlcicd.core.operating_point import choose, compare
     from mlcicd.core.tasks import task_of
@@ -122,8 +122,9 @@ def judge_pair(pool: Pool, case: Case, rng, flip_limit: float, rounds: int = 200
     t_new = choose(OperatingPointSpec(), y_valid, scores(pool, validation, case.candidate_noise, rng, case.slice_noise)).threshold
     t_old = choose(OperatingPointSpec(), y_valid, scores(pool, validation, CHAMPION_NOISE, rng)).threshold
     frame = pd.DataFrame({"region": pool.regions[holdout]})
-    slices = slice_metrics(frame, y, new, ["region"], "roc_auc", spec.slice_min_rows)
-    masks = slice_masks(frame, slices)
+    groups = slice_groups(frame, ["region"])
+    slices = slice_metrics(groups, y, new, "roc_auc", spec.slice_min_rows)
+    masks = slice_masks(groups, slices)
     seed = int(rng.integers(1 << 31))
     out = {}
     if {"no_regression", "no_slice_regression"} & set(case.gates):

@@ -92,3 +92,22 @@ def test_a_row_gets_the_same_features_alone_as_inside_a_batch_whatever_its_types
         body = json.dumps({"records": from_json.to_dict(orient="records")}).encode()
         as_served = feature_matrix(check_rows(parse_body(body, "application/json"), contract(), ignore=("is_fraud",)), state)
         np.testing.assert_array_equal(as_served, together.iloc[[i]].to_numpy())
+
+
+def test_a_comparison_scores_each_model_with_its_own_categories(spec):
+    """Evaluation builds the holdout's features once when both models share their inputs; a champion that learned other
+    categories must still be scored with its own codes."""
+    from mlcicd.core.evaluate import evaluate_models
+    from mlcicd.core.train import train_model
+
+    config = shipped_config()
+    older = train_model(simulate_batch(0, 4000), spec, config.model, 20)
+    renamed = simulate_batch(1, 4000).assign(card_type=lambda frame: frame["card_type"].astype(str).replace("credit", "zz_credit"))
+    newer = train_model(renamed, spec, config.model, 20)  # its codes: debit 0, prepaid 1; the older model's: credit 0, debit 1, ...
+    assert older.booster.feature_importance()[older.features.feature_names.index("card_type")] > 0, "the older model uses the column"
+    holdout = simulate_batch(2, 3000)
+    out = evaluate_models((newer.booster, newer.features), (older.booster, older.features), holdout, target=spec.target,
+                          slice_columns=spec.slice_columns, gates=config.gates, seed=0)
+    (_, new_scores), (_, old_scores) = out["predictions"]  # each (labels, predictions)
+    np.testing.assert_array_equal(new_scores, predict(newer.booster, newer.features, holdout))
+    np.testing.assert_array_equal(old_scores, predict(older.booster, older.features, holdout))

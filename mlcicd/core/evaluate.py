@@ -9,11 +9,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from mlcicd.core.features import FeatureState, encode_target
+from mlcicd.core.features import FeatureState, encode_target, feature_matrix, same_inputs
 from mlcicd.core.metrics import CLASS_METRICS, RANKING_METRICS, better_by, dense_ranks, calibration_error, prepared_metric, task_metrics, weighted_metric
 from mlcicd.core.stats import resampling_plan, rescaled, rounds_per_chunk
 from mlcicd.core.tasks import task_of
-from mlcicd.core.train import predict
+from mlcicd.core.train import predict, score_matrix
 
 
 def slice_groups(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, np.ndarray]]:
@@ -30,13 +30,12 @@ def slice_groups(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str,
     return out
 
 
-def slice_metrics(frame: pd.DataFrame, labels, predictions, columns: list[str], metric: str, min_rows: int,
-                  ranks: np.ndarray | None = None) -> dict[str, dict]:
-    """Per value of each slice column: rows and the metric (None when not judged, with why); `ranks`: the predictions'
-    dense_ranks, if known."""
+def slice_metrics(groups: dict, labels, predictions, metric: str, min_rows: int, ranks: np.ndarray | None = None) -> dict[str, dict]:
+    """Per value of each slice column (`groups`: slice_groups of the rows): rows and the metric (None when not judged, with
+    why); `ranks`: the predictions' dense_ranks, if known."""
     labels, predictions = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
     out: dict[str, dict] = {}
-    for column, values in slice_groups(frame, columns).items():
+    for column, values in groups.items():
         out[column] = {}
         for value, mask in values.items():
             rows = int(mask.sum())
@@ -89,18 +88,22 @@ def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, bloc
 
 
 def model_evidence(
-    booster, features: FeatureState, holdout: pd.DataFrame, target: str, slice_columns: list[str], metric: str, slice_min_rows: int,
+    booster, features: FeatureState, holdout: pd.DataFrame, target: str, groups: dict, metric: str, slice_min_rows: int,
+    matrix: np.ndarray | None = None,
 ) -> tuple[dict, tuple[np.ndarray, np.ndarray], np.ndarray | None]:
     """Everything the model gates judge about one model on the holdout (latency is measured for candidate and
     champion together, by measure_latency), the (labels, predictions) pair for the paired comparison, and the
-    predictions' dense_ranks (None where no ranking metric applies)."""
-    predictions = predict(booster, features, holdout)
+    predictions' dense_ranks (None where no ranking metric applies). `groups`: the holdout's slice_groups; `matrix`: the
+    holdout's feature_matrix for these features, when already built."""
+    if matrix is None:
+        matrix = feature_matrix(holdout, features)
+    predictions = score_matrix(booster, matrix, features.feature_names)
     labels = encode_target(holdout[target], features)
     ranks = dense_ranks(predictions) if predictions.ndim == 1 and task_of(features.task).is_classifier else None  # sorted once
     evidence = {
         "task": features.task,
         "metrics": task_metrics(features.task, labels, predictions, features.threshold, ranks),
-        "slices": slice_metrics(holdout, labels, predictions, slice_columns, metric, slice_min_rows, ranks),
+        "slices": slice_metrics(groups, labels, predictions, metric, slice_min_rows, ranks),
         "calibration_error": calibration_error(features.task, labels, predictions),
         "calibration_noise": calibration_noise(features.task, labels, predictions),
         "size_bytes": len(booster.model_to_string().encode()),
@@ -114,9 +117,8 @@ def model_evidence(
     return evidence, (labels, predictions), ranks
 
 
-def slice_masks(frame: pd.DataFrame, slices: dict) -> dict[str, np.ndarray]:
-    """Row masks of the judged slices ("column=value"), as in slice_metrics."""
-    groups = slice_groups(frame, list(slices))
+def slice_masks(groups: dict, slices: dict) -> dict[str, np.ndarray]:
+    """Row masks of the judged slices ("column=value"), from the slice_groups and slice_metrics of the same rows."""
     return {f"{column}={value}": groups[column][value] for column, values in slices.items()
             for value, entry in values.items() if entry.get("judged")}
 
@@ -217,11 +219,14 @@ def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFr
     measured together; and one paired bootstrap for the overall and per-slice differences (`gates` is the GateSpec).
     Returns {"candidate", "champion", "comparison", "bootstrap", "predictions": (candidate, champion)}."""
     metric = gates.primary_metric
-    mine, mine_predictions, mine_ranks = model_evidence(*candidate, holdout, target, slice_columns, metric, gates.slice_min_rows)
+    groups = slice_groups(holdout, slice_columns)
+    matrix = feature_matrix(holdout, candidate[1])
+    mine, mine_predictions, mine_ranks = model_evidence(*candidate, holdout, target, groups, metric, gates.slice_min_rows, matrix)
     theirs, their_predictions, their_ranks = (None, None, None)
     if champion is not None:
-        theirs, their_predictions, their_ranks = model_evidence(*champion, holdout, target, slice_columns, metric, gates.slice_min_rows)
-    masks = slice_masks(holdout, mine["slices"])
+        shared = matrix if same_inputs(candidate[1], champion[1]) else None  # the same features of the same rows: built once
+        theirs, their_predictions, their_ranks = model_evidence(*champion, holdout, target, groups, metric, gates.slice_min_rows, shared)
+    masks = slice_masks(groups, mine["slices"])
     comparison = paired_bootstrap(
         metric, mine_predictions, their_predictions, rounds=gates.bootstrap_rounds, confidence=gates.regression_confidence, seed=seed, slices=masks,
         max_rows=gates.bootstrap_max_rows, ranks=(mine_ranks, their_ranks),

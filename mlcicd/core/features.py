@@ -117,7 +117,7 @@ def feature_matrix(rows, state: FeatureState) -> np.ndarray:
     if missing:
         raise ValueError(f"the data lacks feature column(s) {missing}")
     size = len(rows[state.numeric[0] if state.numeric else (state.categorical + [state.time_column])[0]])
-    out = np.empty((size, len(state.feature_names)), dtype="float64")
+    out = np.empty((size, len(state.feature_names)), dtype="float64", order="F")  # filled a column at a time
     for position, column in enumerate(state.numeric):
         values = rows[column]
         if isinstance(values.dtype, np.dtype) and values.dtype.kind in "biuf":  # numbers already (as a request's checked columns are)
@@ -134,6 +134,12 @@ def feature_matrix(rows, state: FeatureState) -> np.ndarray:
     if state.time_column:
         out[:, -2], out[:, -1] = hour_and_weekday(rows[state.time_column])
     return out
+
+
+def same_inputs(a: FeatureState, b: FeatureState) -> bool:
+    """Whether two states build the same feature matrix from the same rows (a retrained model whose categories did not
+    change), so that it need be built only once."""
+    return (a.numeric, a.categorical, a.vocabularies, a.time_column) == (b.numeric, b.categorical, b.vocabularies, b.time_column)
 
 
 def hour_and_weekday(values) -> tuple[np.ndarray, np.ndarray]:
