@@ -219,3 +219,19 @@ def test_the_same_rows_under_another_name_or_format_are_a_duplicate(project, run
     (verdict,) = result.output_for_node("fraud__raw_batch")["verdicts"]
     assert verdict["status"] == "duplicate" and f"landed as {landed.name}" in verdict["problems"][0]
     assert len(list_accepted(project.accepted_dir)) == 1 and (project.archive_dir / "resaved-as.csv").exists(), "kept, not ingested"
+
+
+def test_a_batch_stored_before_text_was_hashed_as_categories_still_finds_its_resave(project, run_job):
+    """Ingestion hashes text stored as categories (each distinct value once); earlier releases hashed it as text. The
+    hashes must be equal, or a re-save of a batch accepted before the change would be ingested a second time."""
+    from mlcicd.core.contract import load_contract, validate
+    from mlcicd.core.ingest import read_batch
+
+    (landed,) = write_batches(project.landing_dir, batches=1, rows_per_batch=800)
+    contract = load_contract(project.contract_path)
+    as_text = validate(read_batch(landed), contract).validated
+    assert all(as_text[c].dtype == object for c, rule in contract.columns.items() if rule.dtype == "str")
+    expected = hashlib.sha256(pd.util.hash_pandas_object(as_text[list(contract.columns)], index=False).to_numpy().tobytes()).hexdigest()
+    assert run_job("fraud__ingestion_job").success
+    (batch,) = list_accepted(project.accepted_dir)
+    assert batch.rows_hash == expected

@@ -41,7 +41,16 @@ def load_batches(batches: Sequence[AcceptedBatch], time_column: str | None, colu
     del frames
     # batches with different category sets concatenate to plain objects: make them categories again
     frame = frame.astype({c: "category" for c in categorical if not isinstance(frame[c].dtype, pd.CategoricalDtype)})
-    return frame.sort_values(time_column, kind="stable", ignore_index=True) if time_column else frame
+    return in_time_order(frame, time_column) if time_column else frame
+
+
+def in_time_order(frame: pd.DataFrame, time_column: str) -> pd.DataFrame:
+    """The rows sorted by time, stably (equal times keep their order), with a fresh index. Rows already in order are not
+    sorted again: the check is one pass, a sort of 10M rows about a second, and the pipeline orders the same rows three
+    times (the dataset, the split, the fit's validation cut)."""
+    if frame[time_column].is_monotonic_increasing:
+        return frame.reset_index(drop=True)
+    return frame.sort_values(time_column, kind="stable", ignore_index=True)
 
 
 def sample(frame: pd.DataFrame, rows: int | None, seed: int) -> pd.DataFrame:
@@ -69,7 +78,7 @@ def holdout_fraction_of_batches(batches: Sequence[AcceptedBatch], newest: int) -
 def split_by_time(frame: pd.DataFrame, time_column: str | None, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Older rows train, the newest `holdout_fraction` of rows are held out (no row is in both).
     Without a time column the frame's order (batch arrival) decides what is newest."""
-    ordered = frame.sort_values(time_column, kind="stable", ignore_index=True) if time_column else frame.reset_index(drop=True)
+    ordered = in_time_order(frame, time_column) if time_column else frame.reset_index(drop=True)
     cut = int(round(len(ordered) * (1 - holdout_fraction)))
     if cut <= 0 or cut >= len(ordered):
         raise ValueError(f"cannot split {len(ordered)} rows into a train set and a holdout of {holdout_fraction:.0%}")

@@ -274,8 +274,10 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
     result = read_validated(path, contract, quarantine_dir, content_hash)
     if isinstance(result, BatchVerdict):
         return result
-    checked = result.validated
-    rows = rows_hash(checked, contract)
+    # text columns are stored as categories (Parquet dictionaries): smaller files, less memory, faster features; and
+    # hashing categories hashes each distinct value once (the same hash as the text: pandas hashes a category by its value)
+    data = result.validated.astype({c: "category" for c, rule in contract.columns.items() if rule.dtype == "str" and c in result.validated})
+    rows = rows_hash(data, contract)
     stored = list_accepted(accepted_dir)
     same = next((b for b in stored if b.rows_hash == rows), None)
     if same is not None:  # a re-save (CSV of a Parquet batch, another name): ingesting it would repeat every row
@@ -284,8 +286,6 @@ def _ingest(path: Path, contract: Contract, accepted_dir: Path, archive_dir: Pat
                             [f"the same rows as accepted batch {same.batch_id} (landed as {same.source}), in another file"])
 
     accepted_dir.mkdir(parents=True, exist_ok=True)
-    # text columns are stored as categories (Parquet dictionaries): smaller files, less memory, faster features
-    data = checked.astype({c: "category" for c, rule in contract.columns.items() if rule.dtype == "str" and c in checked})
     time_columns = [c for c, rule in contract.columns.items() if rule.dtype == "datetime"]
     times = data[time_columns[0]] if time_columns else None
     batch = AcceptedBatch(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from mlcicd.config import DatasetSpec, ModelSpec
 from mlcicd.faults import kill_point
+from mlcicd.core.dataset import in_time_order
 from mlcicd.core.features import FeatureState, encode_target, feature_matrix, featurize, fit_features
 from mlcicd.core.tasks import task_of
 
@@ -93,7 +94,7 @@ def train_model(
 
     if train[dataset.target].nunique() < 2:
         raise ValueError(f"the train set has a single value of '{dataset.target}'; there is nothing to learn")
-    ordered = train.sort_values(dataset.time_column, kind="stable") if dataset.time_column else train
+    ordered = in_time_order(train, dataset.time_column) if dataset.time_column else train
     cut = int(len(ordered) * (1 - model.validation_fraction))
     fit_rows, valid_rows = ordered.iloc[:cut], ordered.iloc[cut:]
     features = fit_features(fit_rows, dataset)

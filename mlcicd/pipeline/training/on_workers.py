@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from mlcicd.core.dataset import dataset_hash, newest_ingestion, window
+from mlcicd.core.dataset import dataset_hash, in_time_order, newest_ingestion, window
 from mlcicd.core.ingest import list_accepted
 from mlcicd.gate_checks import check_result, shown
 from mlcicd.names import Names
@@ -116,7 +116,7 @@ def split_manifest(manifest: dict, n: Names, proj: Project, clusters: DaskCluste
         train_rows, holdout_rows, holdout, *span = dask.compute(
             older[spec.target].size, newer[spec.target].size, drawn(newer, limit, expected, manifest["seed"]), *span)
         holdout = kept(holdout, limit, manifest["seed"])
-        holdout = (holdout.sort_values(time, kind="stable") if time else holdout).reset_index(drop=True)
+        holdout = in_time_order(holdout, time) if time else holdout.reset_index(drop=True)
         # a key on both sides of the cut is a key that repeats: when none repeats in the window, none can (no pass needed)
         shared, examples = shared_keys(older, holdout, spec.id_column) if manifest.get("repeated_keys", 1) else (0, [])
     train.update(rows=int(train_rows), **({"first_time": str(span[0]), "last_time": str(span[1])} if span else {}))
