@@ -66,7 +66,7 @@ prod-daemon: $(VENV)/.installed
 mlflow-ui: $(VENV)/.installed
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/data/mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
-# Every benchmark, each writing benchmarks/results/<name>.json (about 65 minutes on 2 cores: benchmarks/limits.py about 15 of them, scale_out.py about 8, subsampled_bootstrap.py about 8; not part of the tests)
+# Every benchmark, each writing benchmarks/results/<name>.json (about 70 minutes on 2 cores: benchmarks/limits.py about 15 of them and its 10M training run 4, scale_out.py about 8, subsampled_bootstrap.py about 8; not part of the tests)
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/skeleton.py
 	$(BIN)/python benchmarks/gates.py
@@ -76,6 +76,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/loop.py
 	$(BIN)/python benchmarks/pr_tier.py
 	$(BIN)/python benchmarks/limits.py
+	$(BIN)/python benchmarks/limits.py --sizes --train-sizes 10000000 --runs 1
 	$(BIN)/python benchmarks/scale_out.py
 
 # Regenerate the lock file after changing dependencies in pyproject.toml.

@@ -126,14 +126,15 @@ print(json.dumps({"fit_seconds": round(done - ready, 3), "process_seconds": roun
 
 def training(template: Path, tmp: Path, runs: int) -> dict:
     """training_job through the CLI and the bare fit, alternating, each on a fresh copy of the landed rows."""
-    jobs, fits = [], []
+    jobs, fits, parts = [], [], []
     for run in range(runs):
         project = tmp / f"job-{run}"
         shutil.copytree(template, project)
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         subprocess.run([str(BIN / "dagster"), "job", "execute", "-m", "mlcicd.definitions", "-j", "training_job"], env=environment(project),
                        cwd=project, check=True, capture_output=True)
         jobs.append(round(time.perf_counter() - started, 3))
+        parts.append(run_parts(project, wall_started, time.time()))
         shutil.rmtree(project)
         project = tmp / f"fit-{run}"
         shutil.copytree(template, project)
@@ -150,7 +151,34 @@ def training(template: Path, tmp: Path, runs: int) -> dict:
         "rounds": fits[0]["rounds"],
         "training_job_over_fit": round(median(jobs) / median(fit), 2),
         "fixed_cost_seconds": round(median(jobs) - median(fit), 2),
+        "where_the_time_goes": {name: median(p[name] for p in parts) for name in parts[0]},  # medians; the fit is inside candidate_model
     }
+
+
+RUN_EVENTS = """
+import json, dagster as dg
+with dg.DagsterInstance.get() as instance:
+    run = instance.get_runs(limit=1)[0]
+    print(json.dumps([(e.timestamp, e.dagster_event.event_type_value, e.step_key) for e in instance.all_logs(run.run_id) if e.dagster_event]))
+"""
+
+
+def run_parts(project: Path, started: float, ended: float) -> dict:
+    """Where a training_job's wall time went, from its run's events (read in the project, as the job wrote them): start-up
+    (interpreter, imports, definitions, the instance) before the run starts, each step from its start to its end, the time
+    between steps, and what follows the run's end."""
+    events = json.loads(subprocess.run([sys.executable, "-c", RUN_EVENTS], env=environment(project), cwd=project, check=True,
+                                       capture_output=True, text=True).stdout)
+    kinds = {"STEP_START": "start", "STEP_SUCCESS": "end", "STEP_FAILURE": "end"}
+    steps: dict[str, dict] = {}
+    for timestamp, kind, step in events:
+        if kind in kinds:
+            steps.setdefault(step.split("__", 1)[-1], {})[kinds[kind]] = timestamp
+    first, last = events[0][0], events[-1][0]
+    inside = sum(times["end"] - times["start"] for times in steps.values())
+    parts = {"start_up_before_the_run": first - started, **{name: t["end"] - t["start"] for name, t in steps.items()},
+             "between_steps": (last - first) - inside, "after_the_run": ended - last}
+    return {name: round(seconds, 2) for name, seconds in parts.items()}
 
 
 def main() -> None:
@@ -168,9 +196,9 @@ def main() -> None:
             template = simulated(Path(tmp) / "template", rows)
             entry = result["sizes"].setdefault(str(rows), {})
             if rows in args.sizes:
-                entry.update(in_process(template, args.runs))
+                entry.update(in_process(template, args.runs), in_process_command=result["command"])
             if rows in args.train_sizes:
-                entry["training"] = training(template, Path(tmp), args.runs)
+                entry["training"] = {**training(template, Path(tmp), args.runs), "command": result["command"]}  # runs may differ by size
         OUT.write_text(json.dumps(result, indent=2, default=str) + "\n")
         print(json.dumps({rows: {k: (v["median"] if isinstance(v, dict) and "median" in v else v) for k, v in entry.items()}}, default=str), flush=True)
 
