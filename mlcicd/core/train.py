@@ -104,7 +104,8 @@ def train_model(
     if keep is not None:
         valid_rows, valid_labels = valid_rows[keep], valid_labels[keep]
     fit_set = lgb.Dataset(featurize(fit_rows, features), fit_labels, categorical_feature=features.categorical, free_raw_data=True)
-    valid_set = fit_set.create_valid(featurize(valid_rows, features), valid_labels)
+    valid_inputs = featurize(valid_rows, features)
+    valid_set = fit_set.create_valid(valid_inputs, valid_labels)
     callbacks = [
         lgb.early_stopping(model.early_stopping_rounds, first_metric_only=True, verbose=False),
         lambda env: kill_point("train.mid_boosting") if env.iteration + 1 == max(1, num_boost_round // 2) else None,
@@ -121,7 +122,7 @@ def train_model(
         callbacks=callbacks,
     )
     if task_of(features.task).thresholded:
-        features = with_operating_point(features, valid_labels, predict(booster, features, valid_rows), model)
+        features = with_operating_point(features, valid_labels, score_inputs(booster, valid_inputs), model)
     return TrainedModel(booster, features, params, int(booster.best_iteration or num_boost_round))
 
 
