@@ -166,10 +166,8 @@ def _as_number(value) -> float | None:
     return None
 
 
-ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:\d{2})?")
-
-
-NAIVE_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+# a date, an optional time ("T" or a space between), an optional zone: what _iso_times reads without pandas
+ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:(?P<sep>[T ])\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?P<zone>Z|[+-]\d{2}:\d{2})?")
 
 
 def as_utc_times(raw: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -187,9 +185,11 @@ def _iso_times(raw: np.ndarray, present: np.ndarray) -> np.ndarray | None:
     microseconds a value, as pandas reads it; None when any value is something else (not text, not that form, not a
     valid date, or beyond what datetime64[ns] holds), for pandas' parser to decide."""
     texts = raw[present]
-    if not all(isinstance(v, str) and ISO_TIME.fullmatch(v) for v in texts):
+    matches = [ISO_TIME.fullmatch(v) if isinstance(v, str) else None for v in texts]
+    if not all(matches):
         return None
-    if all(NAIVE_ISO_TIME.fullmatch(v) and 1678 <= int(v[:4]) <= 2261 for v in texts):  # no zone: numpy reads them at once
+    # no zone and "T" (or no time): numpy reads them at once
+    if all(m["zone"] is None and m["sep"] != " " and 1678 <= int(m.string[:4]) <= 2261 for m in matches):
         out = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
         try:
             out[present] = np.array(list(texts), dtype="datetime64[ns]")
