@@ -166,6 +166,7 @@ def _as_number(value) -> float | None:
     return None
 
 
+NS_YEARS = range(1678, 2262)  # the years datetime64[ns] holds
 # a date, an optional time ("T" or a space between), an optional zone: what _iso_times reads without pandas
 ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:(?P<sep>[T ])\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?P<zone>Z|[+-]\d{2}:\d{2})?")
 
@@ -188,15 +189,14 @@ def _iso_times(raw: np.ndarray, present: np.ndarray) -> np.ndarray | None:
     matches = [ISO_TIME.fullmatch(v) if isinstance(v, str) else None for v in texts]
     if not all(matches):
         return None
+    out = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
     # no zone and "T" (or no time): numpy reads them at once
-    if all(m["zone"] is None and m["sep"] != " " and 1678 <= int(m.string[:4]) <= 2261 for m in matches):
-        out = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
+    if all(m["zone"] is None and m["sep"] != " " and int(m.string[:4]) in NS_YEARS for m in matches):
         try:
             out[present] = np.array(list(texts), dtype="datetime64[ns]")
         except ValueError:  # not a valid date: pandas decides
             return None
         return out
-    out = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[ns]")
     for position in np.flatnonzero(present):
         try:
             stamp = datetime.fromisoformat(raw[position].replace("Z", "+00:00"))
@@ -204,7 +204,7 @@ def _iso_times(raw: np.ndarray, present: np.ndarray) -> np.ndarray | None:
                 stamp = stamp.astimezone(timezone.utc).replace(tzinfo=None)
         except (ValueError, OverflowError):
             return None
-        if not 1678 <= stamp.year <= 2261:
+        if stamp.year not in NS_YEARS:
             return None
         out[position] = np.datetime64(stamp, "ns")
     return out
@@ -233,10 +233,11 @@ def check_rows(rows: Columns | pd.DataFrame, contract: Contract, ignore: tuple[s
         raw = np.asarray(rows[name], dtype=object) if name in rows else np.full(count, None, dtype=object)
         kinds = set(map(type, raw))  # a column of JSON numbers (or of text) and nulls is read at once, not value by value
         plain_numbers = rule.dtype in ("int", "float") and kinds <= {int, float, type(None)}
+        only_text = kinds <= {str, type(None)}
         if plain_numbers:
             values = raw.astype("float64")  # None -> NaN, as _as_number would give
             present = ~np.isnan(values)
-        elif kinds <= {str, type(None)}:
+        elif only_text:
             present = np.fromiter((v is not None and bool(v.strip()) for v in raw), dtype=bool, count=count)
         else:
             present = np.fromiter((_is_present(v) for v in raw), dtype=bool, count=count)
@@ -276,7 +277,7 @@ def check_rows(rows: Columns | pd.DataFrame, contract: Contract, ignore: tuple[s
             values = np.array([v if p else None for v, p in zip(mapped, present)], dtype=object)
             checked = values[present]
         else:
-            if not kinds <= {str, type(None)}:
+            if not only_text:
                 bad = present & np.fromiter((not isinstance(v, str) for v in raw), dtype=bool, count=count)
                 if bad.any():
                     problems.append(f"field '{name}': {int(bad.sum())} value(s) are not text, e.g. {_examples(raw[bad])}")
