@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from mlcicd.core.features import FeatureState, encode_target, feature_matrix, same_inputs
-from mlcicd.core.metrics import CLASS_METRICS, RANKING_METRICS, better_by, dense_ranks, calibration_error, prepared_metric, task_metrics, weighted_metric
-from mlcicd.core.stats import resampling_plan, rescaled, rounds_per_chunk
+from mlcicd.core.metrics import (
+    CLASS_METRICS, RANKING_METRICS, better_by, calibration_error, dense_ranks, prepared_metric, score_order, task_metrics, weighted_metric,
+)
+from mlcicd.core.stats import poisson_counts, resampling_plan, rescaled, rounds_per_chunk
 from mlcicd.core.tasks import task_of
 from mlcicd.core.train import predict, score_matrix
 
@@ -99,13 +101,14 @@ def model_evidence(
         matrix = feature_matrix(holdout, features)
     predictions = score_matrix(booster, matrix, features.feature_names)
     labels = encode_target(holdout[target], features)
-    ranks = dense_ranks(predictions) if predictions.ndim == 1 and task_of(features.task).is_classifier else None  # sorted once
+    order = score_order(predictions) if predictions.ndim == 1 else None  # the one sort of this model's scores
+    ranks = dense_ranks(predictions, order) if order is not None and task_of(features.task).is_classifier else None
     evidence = {
         "task": features.task,
         "metrics": task_metrics(features.task, labels, predictions, features.threshold, ranks),
         "slices": slice_metrics(groups, labels, predictions, metric, slice_min_rows, ranks),
-        "calibration_error": calibration_error(features.task, labels, predictions),
-        "calibration_noise": calibration_noise(features.task, labels, predictions),
+        "calibration_error": calibration_error(features.task, labels, predictions, order=order),
+        "calibration_noise": calibration_noise(features.task, labels, predictions, order=order),
         "size_bytes": len(booster.model_to_string().encode()),
     }
     if task_of(features.task).thresholded:
@@ -148,9 +151,9 @@ def paired_bootstrap(
     ranked = [(known if known is not None else dense_ranks(model[1])) if subsampled and model is not None else None
               for model, known in zip((candidate, champion), ranks or (None, None))]
 
-    def prepared(rows, ranks=(None, None)):
-        new = prepared_metric(metric, candidate[0][rows], candidate[1][rows], ranks=ranks[0])
-        old = prepared_metric(metric, champion[0][rows], champion[1][rows], ranks=ranks[1]) if champion is not None else None
+    def prepared(rows, ranks=(None, None), columns=None):
+        new = prepared_metric(metric, candidate[0][rows], candidate[1][rows], ranks=ranks[0], columns=columns)
+        old = prepared_metric(metric, champion[0][rows], champion[1][rows], ranks=ranks[1], columns=columns) if champion is not None else None
 
         def measure(weights) -> np.ndarray:  # (difference, candidate, champion) per row of weights
             mine = new(weights)
@@ -161,8 +164,8 @@ def paired_bootstrap(
     measures, points = {}, {}
     for name, rows in parts.items():
         local, factor = plan[name]
-        measures[name] = prepared(drawn[local])
-        on_subsample = measures[name](np.ones((1, len(local))))
+        measures[name] = prepared(drawn[local], columns=local)  # given the weights of all the drawn rows
+        on_subsample = measures[name](np.ones((1, len(drawn))))
         on_all = on_subsample
         if factor != 1.0:
             on_all = prepared(rows, [r[rows] if r is not None else None for r in ranked])(np.ones((1, len(rows))))
@@ -171,9 +174,9 @@ def paired_bootstrap(
     chunk = chunk or rounds_per_chunk(len(drawn), rounds)
     draws: dict[str, list] = {name: [] for name in parts}
     for start in range(0, rounds, chunk):
-        weights = rng.poisson(1.0, size=(min(chunk, rounds - start), len(drawn))).astype(float)
-        for name, (local, _) in plan.items():
-            draws[name].append(measures[name](weights[:, local]))
+        weights = poisson_counts(rng, (min(chunk, rounds - start), len(drawn)))
+        for name in plan:
+            draws[name].append(measures[name](weights))
     resampled = {name: rescaled(np.hstack(draws[name]), *points[name], plan[name][1]) for name in parts}
 
     def summary(name: str) -> dict:
@@ -202,7 +205,8 @@ def paired_bootstrap(
     return overall
 
 
-def calibration_noise(task: str, labels, predictions, *, bins: int = 10, rounds: int = 400, seed: int = 0, quantile: float = 0.95) -> float:
+def calibration_noise(task: str, labels, predictions, *, bins: int = 10, rounds: int = 400, seed: int = 0, quantile: float = 0.95,
+                      order: np.ndarray | None = None) -> float:
     """The calibration error a perfectly calibrated model would show on these rows by chance alone (its `quantile`):
     in each of the calibration bins, the share of positives of labels drawn from the model's own probabilities
     (consistency resampling; normal approximation per bin, so it costs one sort); regression: the sampling error of
@@ -210,7 +214,7 @@ def calibration_noise(task: str, labels, predictions, *, bins: int = 10, rounds:
     y, pred = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
     if len(y) == 0:
         return math.nan
-    return task_of(task).calibration_noise(y, pred, bins, rounds, seed, quantile)
+    return task_of(task).calibration_noise(y, pred, bins, rounds, seed, quantile, order)
 
 
 def evaluate_models(candidate: tuple, champion: tuple | None, holdout: pd.DataFrame, *, target: str, slice_columns: list[str], gates, seed: int) -> dict:

@@ -32,47 +32,111 @@ def better_by(metric: str, candidate: float, reference: float) -> float:
 RANKING_METRICS = ("roc_auc", "pr_auc")  # they depend on the scores' order alone
 
 
-def dense_ranks(scores) -> np.ndarray:
+def dense_ranks(scores, order: np.ndarray | None = None) -> np.ndarray:
     """Each score's position among the distinct scores (equal scores share one). A ranking metric of any subset of the
-    rows can be computed from these without sorting again: they keep the order and the ties."""
-    return np.unique(np.asarray(scores, dtype=float), return_inverse=True)[1]
+    rows can be computed from these without sorting again: they keep the order and the ties. `order`: the scores'
+    argsort, if known (score_order)."""
+    scores = np.asarray(scores, dtype=float)
+    order = score_order(scores) if order is None else order
+    ordered = scores[order]
+    starts = np.empty(len(scores), dtype=bool)
+    starts[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])  # each new distinct value
+    ranks = np.empty(len(scores), dtype=np.intp)
+    ranks[order] = np.cumsum(starts) - 1
+    return ranks
 
 
-def _ranked(metric: str, groups: int, positive: tuple, negative: tuple, weights: np.ndarray) -> np.ndarray:
-    """ROC AUC or average precision per row of `weights` (ties handled as scikit-learn does), once the scores are ranked:
-    `positive` and `negative` are (row positions, score group of each row) of the labels 1 and 0. Each round's weighted
-    positives and negatives per distinct score, one bincount per round and side (a row of the other label would only
-    add exact zeros, so the sums are the same to the bit)."""
-    (pos_rows, pos_groups), (neg_rows, neg_groups) = positive, negative
-    on_pos, on_neg = weights[:, pos_rows], weights[:, neg_rows]
-    pos = np.vstack([np.bincount(pos_groups, weights=row, minlength=groups) for row in on_pos])
-    neg = np.vstack([np.bincount(neg_groups, weights=row, minlength=groups) for row in on_neg])
-    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
+def score_order(scores) -> np.ndarray:
+    """The scores' stable argsort: one sort per model serves its ranks and its calibration bins."""
+    return np.argsort(np.asarray(scores, dtype=float), kind="stable")
+
+
+def _ranking_value(metric: str, pos: np.ndarray, below: np.ndarray, ties: np.ndarray, total_neg: np.ndarray) -> np.ndarray:
+    """ROC AUC or average precision per round (ties handled as scikit-learn does), from each distinct score that positive
+    rows have (columns, lowest score first): the positives' weight there (`pos`), the negatives' weight strictly below
+    it (`below`) and at it (`ties`); `total_neg`: all the negatives' weight, per round."""
+    total_pos = pos.sum(axis=1)
     if metric == "roc_auc":
-        below = np.cumsum(neg, axis=1) - neg
-        return (pos * (below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
-    pos_desc, all_desc = pos[:, ::-1], (pos + neg)[:, ::-1]  # thresholds from the highest score down
-    precision = np.cumsum(pos_desc, axis=1) / np.cumsum(all_desc, axis=1)
-    return np.nansum(pos_desc * precision, axis=1) / total_pos
+        return (pos * (below + 0.5 * ties)).sum(axis=1) / (total_pos * total_neg)
+    pos_at_or_above = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1]  # each threshold from the highest score down
+    precision = pos_at_or_above / (pos_at_or_above + (total_neg[:, None] - below))
+    return np.nansum(pos * precision, axis=1) / total_pos
 
 
-def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5, ranks: np.ndarray | None = None):
-    """weighted_metric for fixed rows, as a function of the weights alone, with the work that depends only on the rows
-    done once: ranking the scores for roc_auc and pr_auc (what a bootstrap would otherwise repeat every chunk), or taking
-    `ranks` (dense_ranks of a superset of these rows; best for a single weighting, since each round then counts over
-    every distinct score of the superset)."""
-    if metric not in RANKING_METRICS:
-        return lambda weights: weighted_metric(metric, labels, predictions, weights, threshold)
-    y = np.asarray(labels, dtype=float)
-    if ranks is None:
-        ranks = dense_ranks(predictions)
+def _ranked_by_groups(metric: str, y: np.ndarray, ranks: np.ndarray):
+    """_ranking_value per row of weights from the rows' dense_ranks (of these rows or of a superset): one bincount per
+    round and side over every distinct score, and no sort. Best for a single weighting (a point estimate)."""
     groups = int(ranks.max()) + 1 if len(ranks) else 0
-    sides = [np.flatnonzero(side) for side in (y == 1, y == 0)]
-    positive, negative = ((rows, ranks[rows]) for rows in sides)
+    (pos_rows, neg_rows) = (np.flatnonzero(side) for side in (y == 1, y == 0))
+    pos_groups, neg_groups = ranks[pos_rows], ranks[neg_rows]
+    scored = np.unique(pos_groups)  # the distinct scores positives have
+
+    def measure(weights: np.ndarray) -> np.ndarray:
+        pos = np.vstack([np.bincount(pos_groups, weights=row, minlength=groups) for row in weights[:, pos_rows]])
+        neg = np.vstack([np.bincount(neg_groups, weights=row, minlength=groups) for row in weights[:, neg_rows]])
+        neg_to = np.cumsum(neg, axis=1)
+        ties = neg[:, scored]
+        return _ranking_value(metric, pos[:, scored], neg_to[:, scored] - ties, ties, neg_to[:, -1] if groups else np.zeros(len(weights)))
+
+    return measure
+
+
+def _ranked_by_order(metric: str, y: np.ndarray, scores: np.ndarray, columns: np.ndarray):
+    """_ranking_value per row of weights, the rows sorted once here: each round sums the negatives' weights in score
+    order and reads them at the scores positives have, so a round costs a pass over its weights and no bincount.
+    Best for many rounds (a bootstrap). `columns`: each row's column in the weights."""
+    order = np.argsort(scores, kind="stable")
+    negatives, positives = order[y[order] == 0], order[y[order] == 1]  # each side in score order
+    neg_scores, pos_scores = scores[negatives], scores[positives]
+    starts = np.flatnonzero(np.r_[True, pos_scores[1:] != pos_scores[:-1]]) if len(positives) else np.array([], dtype=np.intp)
+    distinct = pos_scores[starts]
+    low, high = np.searchsorted(neg_scores, distinct, side="left"), np.searchsorted(neg_scores, distinct, side="right")
+    neg_columns, pos_columns = columns[negatives], columns[positives]
+
+    sums: dict = {}  # the running sums' array, kept for the next round of the same shape (a new one costs page faults)
+
+    def measure(weights: np.ndarray) -> np.ndarray:
+        if not len(positives):
+            return np.full(len(weights), np.nan)
+        kind = np.int64 if weights.dtype.kind in "biu" else np.float64  # counts sum exactly, and 5x faster than floats
+        if sums.get("shape") != (len(weights), kind):
+            sums.update(shape=(len(weights), kind), array=np.zeros((len(weights), len(negatives) + 1), dtype=kind))
+        neg_to = sums["array"]  # [:, k]: the weight of the k lowest negatives
+        np.cumsum(_columns(weights, neg_columns), axis=1, dtype=kind, out=neg_to[:, 1:])
+        pos = np.add.reduceat(_columns(weights, pos_columns), starts, axis=1, dtype=kind).astype(float)
+        below = neg_to[:, low].astype(float)
+        return _ranking_value(metric, pos, below, neg_to[:, high] - below, neg_to[:, -1].astype(float))
+
+    return measure
+
+
+def _columns(weights: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """weights[:, columns] (the columns are known to be in range: np.take then skips the check, which costs more than the
+    copy on a bootstrap's small-integer weights)."""
+    return np.take(weights, columns, axis=1, mode="clip")
+
+
+def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5, ranks: np.ndarray | None = None,
+                    columns: np.ndarray | None = None):
+    """weighted_metric for fixed rows, as a function of the weights alone (rounds x columns, any numeric type: a
+    bootstrap's are Poisson counts as small integers), with the work that depends only on the rows done once. roc_auc
+    and pr_auc: with `ranks` (dense_ranks of these rows or of a superset), counted per distinct score (best for a single
+    weighting); without, the rows are sorted here (best for a bootstrap's many rounds). `columns`: where these rows are
+    among the weights' columns (default: all, in order)."""
+    y = np.asarray(labels, dtype=float)
+    columns = np.arange(len(y)) if columns is None else np.asarray(columns, dtype=np.intp)
+    if metric not in RANKING_METRICS:
+        return lambda weights: weighted_metric(metric, y, predictions, _columns(np.atleast_2d(weights), columns), threshold)
+    if ranks is not None:
+        by_groups = _ranked_by_groups(metric, y, ranks)
+        inner = lambda weights: by_groups(_columns(weights, columns).astype(float))  # noqa: E731
+    else:
+        inner = _ranked_by_order(metric, y, np.asarray(predictions, dtype=float), columns)
 
     def measure(weights) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
-            return _ranked(metric, groups, positive, negative, np.atleast_2d(np.asarray(weights, dtype=float)))
+            return inner(np.atleast_2d(np.asarray(weights)))
 
     return measure
 
@@ -139,10 +203,11 @@ def task_metrics(task: str, labels, predictions, threshold: float = 0.5, ranks: 
     return out
 
 
-def calibration_error(task: str, labels, predictions, bins: int = 10) -> float:
+def calibration_error(task: str, labels, predictions, bins: int = 10, order: np.ndarray | None = None) -> float:
     """binary: expected calibration error of the probabilities; multiclass: of the top-class confidence;
-    regression: |mean residual| / standard deviation of the target (calibration in the large)."""
+    regression: |mean residual| / standard deviation of the target (calibration in the large). `order`: score_order of
+    1-D predictions, if known."""
     y, pred = np.asarray(labels, dtype=float), np.asarray(predictions, dtype=float)
     if len(y) == 0:
         return math.nan
-    return task_of(task).calibration_error(y, pred, bins)
+    return task_of(task).calibration_error(y, pred, bins, order)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from mlcicd.core.stats import resampling_plan, rescaled, rounds_per_chunk
+from mlcicd.core.stats import poisson_counts, resampling_plan, rescaled, rounds_per_chunk
 
 DEFAULT_THRESHOLD = 0.5  # a model saved before operating points, or a validation split with a single class
 
@@ -143,7 +143,7 @@ def compare(candidate: tuple, champion: tuple, *, costs: tuple[float, float] = (
     draws = {name: [] for name in point}
     chunk = chunk or rounds_per_chunk(len(rows), rounds)
     for start in range(0, rounds, chunk):
-        for name, (_, _, delta) in measure(rng.poisson(1.0, size=(min(chunk, rounds - start), len(rows))).astype(float), columns).items():
+        for name, (_, _, delta) in measure(poisson_counts(rng, (min(chunk, rounds - start), len(rows))).astype(float), columns).items():
             draws[name].append(delta)
     out = {"candidate_threshold": float(t_new), "champion_threshold": float(t_old), "rows": int(len(y)), "positives": int(y.sum()),
            "resampled_rows": len(rows)}

@@ -20,17 +20,22 @@ import pandas as pd
 REGRESSION_DISAGREEMENT = 0.1  # two regression predictions disagree when they differ by more than this share of the champion's spread
 
 
-def _calibration_bins(y: np.ndarray, pred: np.ndarray, bins: int) -> float:
-    """Expected calibration error of probabilities `pred` for 0/1 outcomes `y`, in equal-count bins."""
-    order = np.argsort(pred, kind="stable")
-    error = sum(len(part) * abs(pred[part].mean() - y[part].mean()) for part in np.array_split(order, min(bins, len(order))))
+def _calibration_bins(y: np.ndarray, pred: np.ndarray, bins: int, order: np.ndarray | None = None) -> float:
+    """Expected calibration error of probabilities `pred` for 0/1 outcomes `y`, in equal-count bins (`order`: pred's
+    stable argsort, if known)."""
+    order = np.argsort(pred, kind="stable") if order is None else order
+    pred, y = pred[order], y[order]
+    parts = min(bins, len(order))
+    error = sum(len(p) * abs(p.mean() - t.mean()) for p, t in zip(np.array_split(pred, parts), np.array_split(y, parts)))
     return float(error / len(y))
 
 
-def _calibration_noise_bins(confidence: np.ndarray, n: int, bins: int, rounds: int, seed: int, quantile: float) -> float:
+def _calibration_noise_bins(confidence: np.ndarray, n: int, bins: int, rounds: int, seed: int, quantile: float,
+                            order: np.ndarray | None = None) -> float:
     """The calibration error a perfectly calibrated model would show by chance (consistency resampling, normal
-    approximation per bin, so it costs one sort)."""
-    parts = np.array_split(np.sort(confidence, kind="stable"), min(bins, len(confidence)))
+    approximation per bin, so it costs one sort; `order`: confidence's stable argsort, if known)."""
+    ordered = np.sort(confidence, kind="stable") if order is None else confidence[order]
+    parts = np.array_split(ordered, min(bins, len(confidence)))
     sizes = np.array([len(part) for part in parts], dtype=float)
     spread = np.array([math.sqrt(float(np.sum(part * (1 - part)))) / len(part) for part in parts])  # sd of a bin's share of positives
     draws = np.abs(np.random.default_rng(seed).standard_normal((rounds, len(parts))) * spread)
@@ -103,11 +108,13 @@ class Task:
     def extra_metrics(self, y: np.ndarray) -> dict[str, float]:
         return {}
 
-    def calibration_error(self, y: np.ndarray, pred: np.ndarray, bins: int) -> float:
-        return _calibration_bins(y, pred, bins)
+    def calibration_error(self, y: np.ndarray, pred: np.ndarray, bins: int, order: np.ndarray | None = None) -> float:
+        """`order`: the predictions' stable argsort (1-D predictions), if known."""
+        return _calibration_bins(y, pred, bins, order)
 
-    def calibration_noise(self, y: np.ndarray, pred: np.ndarray, bins: int, rounds: int, seed: int, quantile: float) -> float:
-        return _calibration_noise_bins(pred, len(y), bins, rounds, seed, quantile)
+    def calibration_noise(self, y: np.ndarray, pred: np.ndarray, bins: int, rounds: int, seed: int, quantile: float,
+                          order: np.ndarray | None = None) -> float:
+        return _calibration_noise_bins(pred, len(y), bins, rounds, seed, quantile, order)
 
     # ---- what a prediction means ---------------------------------------------------------------------------
     def outputs(self, predictions: np.ndarray, classes: list[str] | None, threshold: float) -> dict[str, np.ndarray]:
@@ -269,10 +276,10 @@ class Multiclass(Task):
     def lightgbm_objective(self, classes):
         return {**self.objective, "num_class": len(classes or [])}
 
-    def calibration_error(self, y, pred, bins):
+    def calibration_error(self, y, pred, bins, order=None):
         return _calibration_bins((pred.argmax(axis=1) == y).astype(float), pred.max(axis=1), bins)
 
-    def calibration_noise(self, y, pred, bins, rounds, seed, quantile):
+    def calibration_noise(self, y, pred, bins, rounds, seed, quantile, order=None):
         return _calibration_noise_bins(pred.max(axis=1), len(y), bins, rounds, seed, quantile)
 
     def outputs(self, predictions, classes, threshold):
@@ -340,11 +347,11 @@ class Regression(Task):
             return False, "The target has the same value in every row: there is nothing to learn.", numbers
         return True, f"The target varies (mean {numbers['target_mean']:.4g}, standard deviation {numbers['target_std']:.4g}).", numbers
 
-    def calibration_error(self, y, pred, bins):
+    def calibration_error(self, y, pred, bins, order=None):
         spread = float(np.std(y))
         return abs(float(np.mean(pred - y))) / spread if spread > 0 else math.nan
 
-    def calibration_noise(self, y, pred, bins, rounds, seed, quantile):
+    def calibration_noise(self, y, pred, bins, rounds, seed, quantile, order=None):
         spread = float(np.std(y))
         return 1.96 * float(np.std(pred - y)) / math.sqrt(len(y)) / spread if spread > 0 else math.nan
 
