@@ -40,13 +40,14 @@ def slice_metrics(groups: dict, labels, predictions, metric: str, min_rows: int,
     for column, values in groups.items():
         out[column] = {}
         for value, mask in values.items():
-            rows = int(mask.sum())
+            where = np.flatnonzero(mask)  # found once, for the three arrays
+            rows = len(where)
             entry = {"rows": rows, metric: None, "judged": False}
             if rows < min_rows:
                 entry["why_not"] = f"only {rows} rows (< {min_rows})"
             else:
-                score = float(weighted_metric(metric, labels[mask], predictions[mask], np.ones((1, rows)),
-                                              ranks=ranks[mask] if ranks is not None else None)[0])
+                score = float(weighted_metric(metric, labels[where], predictions[where], np.ones((1, rows)),
+                                              ranks=ranks[where] if ranks is not None else None)[0])
                 if math.isfinite(score):
                     entry[metric], entry["judged"] = score, True
                 else:
