@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-BOOTSTRAP_CELLS = 2_000_000  # bootstrap weights held at once (16 MB as floats; the metrics make a few copies)
+BOOTSTRAP_CELLS = 2_000_000  # bootstrap weights held at once (2 MB of counts; a ranking metric sums a part of them in 8-byte integers)
 
 
 def rounds_per_chunk(rows: int, rounds: int) -> int:
