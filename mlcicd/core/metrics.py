@@ -125,14 +125,15 @@ def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5, ra
     weighting); without, the rows are sorted here (best for a bootstrap's many rounds). `columns`: where these rows are
     among the weights' columns (default: all, in order)."""
     y = np.asarray(labels, dtype=float)
-    columns = np.arange(len(y)) if columns is None else np.asarray(columns, dtype=np.intp)
+    columns = None if columns is None else np.asarray(columns, dtype=np.intp)
+    mine = (lambda weights: weights) if columns is None else (lambda weights: _columns(weights, columns))  # noqa: E731
     if metric not in RANKING_METRICS:
-        return lambda weights: weighted_metric(metric, y, predictions, _columns(np.atleast_2d(weights), columns), threshold)
+        return lambda weights: weighted_metric(metric, y, predictions, mine(np.atleast_2d(weights)), threshold)
     if ranks is not None:
         by_groups = _ranked_by_groups(metric, y, ranks)
-        inner = lambda weights: by_groups(_columns(weights, columns).astype(float))  # noqa: E731
+        inner = lambda weights: by_groups(mine(weights).astype(float, copy=False))  # noqa: E731
     else:
-        inner = _ranked_by_order(metric, y, np.asarray(predictions, dtype=float), columns)
+        inner = _ranked_by_order(metric, y, np.asarray(predictions, dtype=float), np.arange(len(y)) if columns is None else columns)
 
     def measure(weights) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
