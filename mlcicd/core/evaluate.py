@@ -62,18 +62,22 @@ LATENCY_SIZES = {"one_row": 1, "batch_1000": 1000}
 def measure_latency(models: list[tuple], frame: pd.DataFrame, repeats: int, blocks: int = 3) -> list[dict[str, float]]:
     """Wall time (ms) to score 1 row and 1,000 rows through the shared scoring path, for each (booster, features) in
     `models` (the candidate first, then the champion), measured in this process, interleaved: every repetition times
-    each model in turn, so a busy spell slows them alike. The repetitions are cut into `blocks`; each model's
+    each model in turn, so a busy spell slows them alike, in an order drawn at random (half each way in a block), so that
+    a periodic disturbance (a scheduler's time slice, a collector's period) cannot fall on one model's turn more than
+    the other's, as it can with a fixed alternation. The repetitions are cut into `blocks`; each model's
     `<size>_p95_ms` is its fastest block's p95 (a busy machine slows some blocks, the model slows all of them), and
     `<size>_ratio` (for the first model, when there are two) is the median of the paired ratios first / second."""
     per_block = max(5, repeats // blocks)  # at least 5 paired timings per block, so the ratio is a median of 5 x blocks pairs
     inputs = {name: frame.iloc[np.resize(np.arange(len(frame)), size)] for name, size in LATENCY_SIZES.items()}
     times = {(i, name): [[] for _ in range(blocks)] for i in range(len(models)) for name in LATENCY_SIZES}
+    order_rng = np.random.default_rng(0)
     for name, rows in inputs.items():
         for model in models:
             predict(*model, rows)  # warm up
         for block in range(blocks):
+            reverse = order_rng.permutation(np.arange(per_block) % 2)  # as many repetitions each way, in random order
             for repeat in range(per_block):
-                order = range(len(models)) if repeat % 2 == 0 else reversed(range(len(models)))
+                order = reversed(range(len(models))) if reverse[repeat] else range(len(models))
                 for i in order:
                     start = time.perf_counter()
                     predict(*models[i], rows)
