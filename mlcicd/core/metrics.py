@@ -1,7 +1,9 @@
 """Evaluation metrics for the three tasks, each computed with per-row weights.
 
 One implementation serves both the point estimate (weights of 1) and the paired bootstrap (Poisson
-weights per round), so the gate compares exactly the number it reports. A metric that is undefined
+weights per round), so the gate compares exactly the number it reports. roc_auc and pr_auc sum their
+weights in one of two ways (per distinct score, or in score order: whichever is cheaper for the
+weights given) into one formula, `_ranking_value`; a test holds both to scikit-learn. A metric that is undefined
 (one class in the labels, a constant target) is NaN, never a guess.
 
 Predictions by task: binary, the probability of the positive class (n,); multiclass, a probability
@@ -82,17 +84,17 @@ def _ranked_by_groups(metric: str, y: np.ndarray, ranks: np.ndarray):
     return measure
 
 
-def _ranked_by_order(metric: str, y: np.ndarray, scores: np.ndarray, columns: np.ndarray):
+def _ranked_by_order(metric: str, y: np.ndarray, scores: np.ndarray, columns: np.ndarray | None):
     """_ranking_value per row of weights, the rows sorted once here: each round sums the negatives' weights in score
     order and reads them at the scores positives have, so a round costs a pass over its weights and no bincount.
-    Best for many rounds (a bootstrap). `columns`: each row's column in the weights."""
+    Best for many rounds (a bootstrap). `columns`: each row's column in the weights (None: the rows' own order)."""
     order = np.argsort(scores, kind="stable")
     negatives, positives = order[y[order] == 0], order[y[order] == 1]  # each side in score order
     neg_scores, pos_scores = scores[negatives], scores[positives]
     starts = np.flatnonzero(np.r_[True, pos_scores[1:] != pos_scores[:-1]]) if len(positives) else np.array([], dtype=np.intp)
     distinct = pos_scores[starts]
     low, high = np.searchsorted(neg_scores, distinct, side="left"), np.searchsorted(neg_scores, distinct, side="right")
-    neg_columns, pos_columns = columns[negatives], columns[positives]
+    neg_columns, pos_columns = (side if columns is None else columns[side] for side in (negatives, positives))
 
     sums: dict = {}  # the running sums' array, kept for the next round of the same shape (a new one costs page faults)
 
@@ -111,10 +113,10 @@ def _ranked_by_order(metric: str, y: np.ndarray, scores: np.ndarray, columns: np
     return measure
 
 
-def _columns(weights: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """weights[:, columns] (the columns are known to be in range: np.take then skips the check, which costs more than the
-    copy on a bootstrap's small-integer weights)."""
-    return np.take(weights, columns, axis=1, mode="clip")
+def _columns(weights: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
+    """weights[:, columns], or the weights as they are when `columns` is None (the columns are known to be in range:
+    np.take then skips the check, which costs more than the copy on a bootstrap's small-integer weights)."""
+    return weights if columns is None else np.take(weights, columns, axis=1, mode="clip")
 
 
 def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5, ranks: np.ndarray | None = None,
@@ -126,14 +128,13 @@ def prepared_metric(metric: str, labels, predictions, threshold: float = 0.5, ra
     among the weights' columns (default: all, in order)."""
     y = np.asarray(labels, dtype=float)
     columns = None if columns is None else np.asarray(columns, dtype=np.intp)
-    mine = (lambda weights: weights) if columns is None else (lambda weights: _columns(weights, columns))  # noqa: E731
     if metric not in RANKING_METRICS:
-        return lambda weights: weighted_metric(metric, y, predictions, mine(np.atleast_2d(weights)), threshold)
+        return lambda weights: weighted_metric(metric, y, predictions, _columns(np.atleast_2d(weights), columns), threshold)
     if ranks is not None:
         by_groups = _ranked_by_groups(metric, y, ranks)
-        inner = lambda weights: by_groups(mine(weights).astype(float, copy=False))  # noqa: E731
+        inner = lambda weights: by_groups(_columns(weights, columns).astype(float, copy=False))  # noqa: E731
     else:
-        inner = _ranked_by_order(metric, y, np.asarray(predictions, dtype=float), np.arange(len(y)) if columns is None else columns)
+        inner = _ranked_by_order(metric, y, np.asarray(predictions, dtype=float), columns)
 
     def measure(weights) -> np.ndarray:
         with np.errstate(invalid="ignore", divide="ignore"):
