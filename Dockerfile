@@ -1,5 +1,6 @@
 # The code location's image, the one deploy/helm/values.yaml names: `dagster api grpc` serving mlcicd.definitions.
 # Build: podman build -t mlcicd:0.1.0 .   (or docker build; mlcicd_tests/test_image.py builds it and checks it)
+# Without Docker Hub: deploy/image/debian-python-base.sh, then --build-arg BASE=localhost/mlcicd-python:3.11-slim
 # The project lives at /opt/mlcicd, installed in place, so its data/ (landing, accepted store, reports, the embedded
 # MLflow store) is /opt/mlcicd/data: the volume the Helm chart mounts there.
 ARG BASE=python:3.11-slim
