@@ -2,11 +2,13 @@
 training_job against a bare LightGBM fit of the same rows and rounds, side by side in one run on one simulated data set.
 
 - validation: `validate` (the vectorized check, pandera only when it is not certain) against the pandera path it replaced
-  (`contract.schema().validate`, then the soft expectations), on the whole table at once; both must agree.
+  (`contract.schema().validate`, then the soft expectations), on the whole table at once; both must agree. Also
+  `validation_shuffled_ids`: `validate` with the unique id columns shuffled (the simulator's ids ascend).
 - drift: the data_drift gate's statistics (`monitoring.drift_report`: sampling and core/drift.py) against Evidently's
   DataDriftPreset on the same samples (what the gate used to wait for; now built after the gates).
 - evaluation: `evaluate_models` of a candidate against a champion on the whole holdout (every gate's evidence), and
-  `evaluation_scoring_only`: the part of it no gate logic can remove (the holdout's features, both models' predictions).
+  `evaluation_scoring_only`: the part of it no gate logic can remove (the holdout's features, both models' predictions),
+  and `evaluation_scoring_one_thread`, the same with LightGBM's predict on one thread (what the second core buys).
 - training (sizes in --train-sizes): `dagster job execute training_job` against `lightgbm.train` alone on the featurized
   rows, same parameters, rounds and early stopping; both in fresh processes, so each includes its own start-up.
 
@@ -77,22 +79,27 @@ def in_process(project: Path, runs: int) -> dict:
     figures["drift_sample_rows"] = settings.sample_rows
     figures["holdout_rows"] = len(holdout)
     figures["evaluation_scoring_only"] = timed(lambda: scoring_only(holdout, candidate, champion), runs)
+    # the same on one thread: how much LightGBM's predict gains from the second core (what more cores would buy)
+    figures["evaluation_scoring_one_thread"] = timed(lambda: scoring_only(holdout, candidate, champion, threads=1), runs)
     figures["evaluation"] = timed(lambda: evaluate_models(
         (candidate.booster, candidate.features), (champion.booster, champion.features), holdout, target=spec.target,
         slice_columns=spec.slice_columns, gates=proj.config.gates, seed=model.seed)["comparison"]["delta"], runs)
     return figures
 
 
-def scoring_only(holdout, candidate, champion) -> int:
+def scoring_only(holdout, candidate, champion, threads: int | None = None) -> int:
     """What evaluation cannot do without: the holdout's features (built once when the two models share them, as
-    evaluate_models does) and LightGBM's predictions of both models."""
+    evaluate_models does) and LightGBM's predictions of both models (on `threads` threads; default: as the pipeline)."""
     from mlcicd.core.features import feature_matrix, same_inputs
     from mlcicd.core.train import score_matrix
 
     matrix = feature_matrix(holdout, candidate.features)
     for model in (candidate, champion):
         shared = matrix if same_inputs(candidate.features, model.features) else feature_matrix(holdout, model.features)
-        score_matrix(model.booster, shared, model.features.feature_names)
+        if threads is None:
+            score_matrix(model.booster, shared, model.features.feature_names)
+        else:
+            model.booster.predict(shared, num_threads=threads)
     return len(matrix)
 
 
@@ -109,6 +116,17 @@ def validation(table, contract, runs: int) -> dict:
 
     figures = {"validation": timed(fast, runs), "validation_with_pandera": timed(pandera, runs)}
     assert figures["validation"]["result"] == figures["validation_with_pandera"]["result"], "the two checks disagree"
+    # the simulator's ids ascend, which the uniqueness test sees in one pass; shuffled, they must be sorted
+    import numpy as np
+
+    ids = [name for name, rule in contract.columns.items() if rule.unique]
+    ascending = {name: table[name] for name in ids}
+    for name in ids:
+        table[name] = np.random.default_rng(0).permutation(table[name].to_numpy())
+    figures["validation_shuffled_ids"] = timed(fast, runs)
+    for name, column in ascending.items():
+        table[name] = column
+    assert figures["validation_shuffled_ids"]["result"] == figures["validation"]["result"], "shuffling the ids changed the verdict"
     return figures
 
 

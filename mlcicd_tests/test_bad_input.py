@@ -181,7 +181,8 @@ def test_one_broken_value_is_refused_by_both_checks_and_named(frame, data):
 def test_the_fast_check_and_pandera_agree(frame, data):
     """validate() skips pandera when the vectorized check is certain a batch meets every rule: it must never be certain
     of a batch pandera refuses, and pandera must then return the batch unchanged."""
-    change = data.draw(st.sampled_from(["none", "bad value", "missing value", "a number", "duplicate id", "other type"]))
+    change = data.draw(st.sampled_from(["none", "bad value", "missing value", "a number", "duplicate id", "shuffled ids", "one repeated id",
+                                        "other type"]))
     column = data.draw(st.sampled_from(["amount", "customer_age", "channel", "region", "event_time", "is_fraud"]))
     if change == "bad value":
         rule = CONTRACT.columns[column]
@@ -192,6 +193,11 @@ def test_the_fast_check_and_pandera_agree(frame, data):
         frame = first_row(frame, column, 5)
     elif change == "duplicate id":
         frame = frame.assign(transaction_id=[0] * len(frame))
+    elif change in ("shuffled ids", "one repeated id"):  # ids out of order (the fast check sorts them), then one repeated
+        ids = data.draw(st.permutations(list(frame["transaction_id"])))
+        if change == "one repeated id":
+            ids[data.draw(st.integers(1, len(ids) - 1))] = ids[0]
+        frame = frame.assign(transaction_id=ids)
     elif change == "other type":
         frame = frame.astype({column: str})
     try:
@@ -202,6 +208,26 @@ def test_the_fast_check_and_pandera_agree(frame, data):
         assert pandera is not None, f"the fast check passed a batch pandera refuses ({change} in {column})"
         pd.testing.assert_frame_equal(pandera, frame)
         assert validate(frame, CONTRACT).validated is frame
-    elif change == "none":  # generated with the contract's own types: the fast check must take it
+    elif change in ("none", "shuffled ids"):  # generated with the contract's own types: the fast check must take it
         assert pandera is not None, "a valid batch is refused by pandera"
         assert any(str(frame[c].dtype) != str(pandera[c].dtype) for c in frame), "a valid batch missed the fast path"
+
+
+def test_the_fast_uniqueness_test_agrees_with_pandas_on_every_kind_of_column():
+    """contract.all_distinct (by order, for numbers and times) gives pandas' is_unique (pandera's test) for ascending,
+    shuffled and repeated values, equal values of another sign, and missing values."""
+    from mlcicd.core.contract import all_distinct
+
+    rng = np.random.default_rng(0)
+    ints = rng.permutation(1000)
+    cases = {
+        "ascending": np.arange(1000), "shuffled": ints, "one repeated": np.r_[ints, ints[500]],
+        "floats": ints / 7.0, "zero and minus zero": np.array([0.0, 1.0, -0.0]), "floats with a gap": np.r_[ints / 7.0, np.nan],
+        "two missing": np.array([1.0, np.nan, np.nan]), "times": pd.to_datetime(ints, unit="s"),
+        "times repeated": pd.to_datetime(np.r_[ints, ints[3]], unit="s"), "one value": np.array([5]), "none": np.array([], dtype=int),
+        "text": np.array(["a", "b", "a"], dtype=object),
+    }
+    for name, values in cases.items():
+        column = pd.Series(values)
+        assert all_distinct(column) == column.is_unique, name
+    assert not all_distinct(pd.Series(np.r_[ints, ints[500]])) and all_distinct(pd.Series(ints))

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 import dagster as dg
 import pandas as pd
 
-from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, row_keys, sample, split_by_time, window
+from mlcicd.core.contract import all_distinct
+from mlcicd.core.dataset import dataset_hash, load_batches, newest_ingestion, row_keys, sample, shared_keys, split_by_time, window
 from mlcicd.core.ingest import list_accepted
 from mlcicd.core.tasks import task_of
 from mlcicd.faults import kill_point
@@ -135,7 +136,7 @@ def build_dataset(context: dg.AssetExecutionContext, n: Names, proj: Project):
         }),
     )
     keys = row_keys(frame, spec.id_column)
-    repeated = keys.duplicated()
+    repeated = pd.Series(False, index=keys.index) if all_distinct(keys) else keys.duplicated()  # the common case, found fast
     duplicated = keys[repeated]
     # examples a person can read: the ids, or (without an id column) the repeated rows themselves
     examples = duplicated.unique()[:3].tolist() if spec.id_column else [row.to_dict() for _, row in frame[repeated].head(3).iterrows()]
@@ -163,7 +164,7 @@ def split(training_dataset: pd.DataFrame, n: Names, proj: Project):
     train_last = str(train[spec.time_column].max()) if spec.time_column else None
     yield dg.Output(train, output_name="train_set", metadata={"dagster/row_count": len(train), "dataset_hash": digest, "before": cut or "(by arrival)"})
     yield dg.Output(holdout, output_name="holdout_set", metadata={"dagster/row_count": len(holdout), "dataset_hash": digest, "from": cut or "(by arrival)"})
-    shared = pd.Index(row_keys(train, spec.id_column)).intersection(pd.Index(row_keys(holdout, spec.id_column)))
+    shared = shared_keys(row_keys(train, spec.id_column), row_keys(holdout, spec.id_column))
     allowed = spec.id_column is None and spec.duplicate_policy == "allow"
     yield check_result(leakage_gate(len(shared), train_last, cut, shared[:3].tolist(), identical_rows_allowed=allowed), asset_key=n.key("holdout_set"))
 
